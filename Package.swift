@@ -1,0 +1,39 @@
+// swift-tools-version: 6.2
+// Loupe: content-based image retrieval with object embeddings.
+//
+// Layering (see Documentation/Architecture.md):
+//   system shims + LoupeKernels (the one C target)  <-  LoupeTensor  <-  everything else.
+// Only LoupeTensor (and, later, LoupeImage) import C; modules above are memory-safe Swift.
+import PackageDescription
+
+let package = Package(
+    name: "Loupe",
+    products: [
+        .library(name: "LoupeTensor", targets: ["LoupeTensor"]),
+    ],
+    targets: [
+        // System libraries, found through pkg-config; apt provides them on Debian.
+        .systemLibrary(
+            name: "CLoupeOpenBLAS", path: "Sources/CLoupeOpenBLAS",
+            pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(
+            name: "CLoupeLAPACKE", path: "Sources/CLoupeLAPACKE",
+            pkgConfig: "lapacke", providers: [.apt(["liblapacke-dev"])]),
+        .systemLibrary(
+            name: "CLoupePNG", path: "Sources/CLoupePNG",
+            pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(
+            name: "CLoupeJPEG", path: "Sources/CLoupeJPEG",
+            pkgConfig: "libjpeg", providers: [.apt(["libjpeg62-turbo-dev"])]),
+
+        // The one C target: SIMD kernels, no allocation, AVX2/FMA chosen at run time.
+        .target(name: "LoupeKernels", dependencies: []),
+
+        .target(
+            name: "LoupeTensor",
+            dependencies: ["LoupeKernels", "CLoupeOpenBLAS", "CLoupeLAPACKE"]),
+
+        .testTarget(name: "LoupeTensorTests", dependencies: ["LoupeTensor"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

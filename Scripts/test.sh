@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Sets up what is missing (Scripts/setup.sh), then runs the whole test suite in release mode:
+# C kernels are built at -O0 in debug, and the reference tests run real networks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+Scripts/setup.sh
+export PATH="$PWD/.venv/bin:$PATH"
+exec swift test -c release "$@"

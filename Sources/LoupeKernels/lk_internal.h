@@ -1,0 +1,67 @@
+// Private helpers shared by the kernel files: dispatch macro, AVX2 exp/sigmoid, activations.
+#pragma once
+#include "LoupeKernels.h"
+#include <immintrin.h>
+#include <math.h>
+
+#define LK_AVX2 __attribute__((target("avx2,fma")))
+
+static inline float lk_act_scalar(float v, lk_activation act) {
+    switch (act) {
+    case LK_ACT_RELU: return v > 0.0f ? v : 0.0f;
+    case LK_ACT_RELU6: return v < 0.0f ? 0.0f : (v > 6.0f ? 6.0f : v);
+    case LK_ACT_SILU: return v / (1.0f + expf(-v));
+    case LK_ACT_SIGMOID: return 1.0f / (1.0f + expf(-v));
+    default: return v;
+    }
+}
+
+// exp(x) for 8 lanes: x = n ln2 + r with |r| <= ln2/2 (Cody-Waite split of ln2), a degree-6
+// polynomial for exp(r), and 2^n built in the exponent bits. Relative error about 2 ulp on
+// [-87, 88]; inputs are clamped so that large |x| saturates to 0 or FLT_MAX-ish instead of inf/NaN.
+LK_AVX2 static inline __m256 lk_exp256(__m256 x) {
+    const __m256 hi = _mm256_set1_ps(88.3762626647949f);
+    const __m256 lo = _mm256_set1_ps(-87.3365478515625f);
+    x = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
+    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    // 2^n: n in [-126, 128] after the clamp; split to keep each factor a normal float.
+    __m256i ni = _mm256_cvtps_epi32(n);
+    __m256i half = _mm256_srai_epi32(ni, 1);
+    __m256i rest = _mm256_sub_epi32(ni, half);
+    __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(half, _mm256_set1_epi32(127)), 23));
+    __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(rest, _mm256_set1_epi32(127)), 23));
+    return _mm256_mul_ps(_mm256_mul_ps(p, s1), s2);
+}
+
+LK_AVX2 static inline __m256 lk_sigmoid256(__m256 x) {
+    const __m256 one = _mm256_set1_ps(1.0f);
+    __m256 e = lk_exp256(_mm256_sub_ps(_mm256_setzero_ps(), x));
+    return _mm256_div_ps(one, _mm256_add_ps(one, e));
+}
+
+LK_AVX2 static inline __m256 lk_act256(__m256 v, lk_activation act) {
+    switch (act) {
+    case LK_ACT_RELU: return _mm256_max_ps(v, _mm256_setzero_ps());
+    case LK_ACT_RELU6:
+        return _mm256_min_ps(_mm256_max_ps(v, _mm256_setzero_ps()), _mm256_set1_ps(6.0f));
+    case LK_ACT_SILU: return _mm256_mul_ps(v, lk_sigmoid256(v));
+    case LK_ACT_SIGMOID: return lk_sigmoid256(v);
+    default: return v;
+    }
+}
+
+/// Mask with the first n (0..8) lanes set, for tail loads and stores.
+LK_AVX2 static inline __m256i lk_tail_mask(size_t n) {
+    static const int32_t table[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+    return _mm256_loadu_si256((const __m256i *)(table + 8 - n));
+}

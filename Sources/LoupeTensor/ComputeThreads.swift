@@ -1,0 +1,66 @@
+internal import CLoupeOpenBLAS
+internal import Dispatch
+import Synchronization
+internal import Foundation
+
+/// The one thread setting of Loupe: it drives OpenBLAS and Loupe's own parallel loops alike.
+///
+/// Both pools never run at once (a layer is either a GEMM or one of Loupe's loops), so with
+/// `count` threads on `count` cores nothing is oversubscribed. The default is the number of active
+/// processors, or the `LOUPE_THREADS` environment variable when it holds a positive integer.
+public enum ComputeThreads {
+    private static let storage = Atomic<Int>(0)
+
+    /// The number of threads used by every parallel kernel, at least 1.
+    public static var count: Int {
+        get {
+            let n = storage.load(ordering: .relaxed)
+            if n > 0 { return n }
+            let initial = defaultCount()
+            apply(initial)
+            return initial
+        }
+        set {
+            check(newValue >= 1, "ComputeThreads.count must be at least 1, got \(newValue)")
+            apply(newValue)
+        }
+    }
+
+    private static func defaultCount() -> Int {
+        if let text = ProcessInfo.processInfo.environment["LOUPE_THREADS"], let n = Int(text), n > 0 {
+            return n
+        }
+        return max(1, ProcessInfo.processInfo.activeProcessorCount)
+    }
+
+    private static func apply(_ n: Int) {
+        storage.store(n, ordering: .relaxed)
+        openblas_set_num_threads(Int32(n))
+    }
+
+    /// Splits `0..<total` into at most `count` contiguous chunks of at least `minimumChunk` items
+    /// and runs `body` on each, in parallel when there is more than one chunk.
+    ///
+    /// `body` must only write to memory that belongs to its own chunk.
+    public static func forEachChunk(
+        of total: Int, minimumChunk: Int = 1, _ body: (Range<Int>) -> Void
+    ) {
+        guard total > 0 else { return }
+        let chunks = min(count, max(1, total / max(1, minimumChunk)))
+        if chunks == 1 { body(0..<total); return }
+        withoutActuallyEscaping(body) { body in
+            let task = ChunkTask(body: body)
+            DispatchQueue.concurrentPerform(iterations: chunks) { i in
+                let lower = total * i / chunks
+                let upper = total * (i + 1) / chunks
+                task.body(lower..<upper)
+            }
+        }
+    }
+}
+
+/// Carries a non-escaping, non-Sendable closure into `concurrentPerform`, which waits for every
+/// iteration before it returns; the chunks it is called on are disjoint by construction.
+private struct ChunkTask: @unchecked Sendable {
+    let body: (Range<Int>) -> Void
+}

@@ -1,0 +1,173 @@
+import LoupeTensor
+import Testing
+
+/// Tolerance for Float32 convolutions against the Double reference: the sums have at most a few
+/// hundred terms of magnitude ≤ 1, so the relative rounding error stays well under 1e-5.
+let convolutionTolerance: Float = 1e-5
+
+struct ConvCase: CustomTestStringConvertible, Sendable {
+    var n = 1, c = 3, h = 9, w = 11, oc = 4, k = 3, stride = 1, dilation = 1, groups = 1
+    var padding: Padding = .symmetric(1)
+    var activation: Activation = .identity
+    var bias = true
+    var testDescription: String {
+        "n\(n) c\(c) \(h)x\(w) oc\(oc) k\(k) s\(stride) d\(dilation) g\(groups) \(padding) \(activation)"
+    }
+}
+
+func pads(_ p: Padding, h: Int, w: Int, k: Int, stride: Int, dilation: Int) -> Pads {
+    switch p {
+    case let .explicit(t, l, b, r): return Pads(top: t, left: l, bottom: b, right: r)
+    case .same:
+        func split(_ i: Int) -> (Int, Int) {
+            let o = (i + stride - 1) / stride
+            let total = max((o - 1) * stride + (k - 1) * dilation + 1 - i, 0)
+            return (total / 2, total - total / 2)
+        }
+        let (t, b) = split(h), (l, r) = split(w)
+        return Pads(top: t, left: l, bottom: b, right: r)
+    }
+}
+
+func runCase(_ t: ConvCase, seed: UInt64) -> (Tensor, Tensor) {
+    let x = Tensor(randomUniform: [t.n, t.c, t.h, t.w], seed: seed)
+    let wt = Tensor(randomUniform: [t.oc, t.c / t.groups, t.k, t.k], seed: seed + 1)
+    let b = t.bias ? Tensor(randomUniform: [t.oc], seed: seed + 2) : nil
+    let y = convolution2D(x, weight: wt, bias: b, stride: t.stride, padding: t.padding, dilation: t.dilation,
+                          groups: t.groups, activation: t.activation)
+    let p = pads(t.padding, h: t.h, w: t.w, k: t.k, stride: t.stride, dilation: t.dilation)
+    let r = naiveConv(x, wt, b, stride: t.stride, pads: p, dilation: t.dilation, groups: t.groups,
+                      activation: t.activation)
+    return (y, r)
+}
+
+let denseCases: [ConvCase] = [
+    ConvCase(),
+    ConvCase(n: 2, c: 5, h: 13, w: 7, oc: 6, k: 3, stride: 2),
+    ConvCase(c: 8, h: 10, w: 10, oc: 16, k: 1, padding: .valid),  // pointwise GEMM path
+    ConvCase(n: 2, c: 6, h: 9, w: 9, oc: 5, k: 1, stride: 2, padding: .valid),  // 1x1 stride 2
+    ConvCase(c: 3, h: 23, w: 17, oc: 8, k: 7, stride: 2, padding: .symmetric(3)),  // ResNet stem
+    ConvCase(c: 4, h: 12, w: 15, oc: 4, k: 3, dilation: 2, padding: .symmetric(2)),
+    ConvCase(c: 6, h: 11, w: 9, oc: 8, k: 3, stride: 2, groups: 2),
+    ConvCase(c: 4, h: 8, w: 8, oc: 8, k: 3, groups: 4, activation: .relu),
+    ConvCase(c: 3, h: 16, w: 15, oc: 7, k: 3, stride: 2, padding: .same, activation: .relu6),
+    ConvCase(c: 3, h: 15, w: 16, oc: 7, k: 5, stride: 2, padding: .same, activation: .silu),
+    ConvCase(c: 3, h: 9, w: 8, oc: 4, k: 3, padding: .explicit(top: 0, left: 1, bottom: 2, right: 0), activation: .sigmoid),
+    ConvCase(c: 2, h: 5, w: 5, oc: 3, k: 5, padding: .valid, bias: false),
+    ConvCase(c: 1, h: 1, w: 1, oc: 3, k: 3, padding: .symmetric(1)),
+]
+
+let depthwiseCases: [ConvCase] = {
+    var cases: [ConvCase] = []
+    for (h, w) in [(7, 7), (9, 17), (8, 8), (16, 15), (3, 2), (1, 9), (33, 20)] {
+        for k in [3, 5] {
+            for s in [1, 2] {
+                for pad in [Padding.symmetric(k / 2), .same] {
+                    cases.append(ConvCase(n: 2, c: 5, h: h, w: w, oc: 5, k: k, stride: s, groups: 5,
+                                          padding: pad, activation: .relu6))
+                }
+            }
+        }
+    }
+    // generic path: other kernels, dilation, stride 3, asymmetric padding, no bias
+    cases.append(ConvCase(c: 4, h: 12, w: 13, oc: 4, k: 3, dilation: 2, groups: 4, padding: .symmetric(2)))
+    cases.append(ConvCase(c: 3, h: 14, w: 11, oc: 3, k: 7, stride: 3, groups: 3, padding: .symmetric(3), activation: .silu))
+    cases.append(ConvCase(c: 3, h: 10, w: 10, oc: 3, k: 3, stride: 1, groups: 3,
+                          padding: .explicit(top: 0, left: 2, bottom: 1, right: 0), bias: false))
+    return cases
+}()
+
+@Suite struct ConvolutionTests {
+    @Test(arguments: denseCases)
+    func denseMatchesNaive(_ t: ConvCase) {
+        let (y, r) = runCase(t, seed: 11)
+        #expect(y.shape == r.shape)
+        #expect(normalizedError(y, r) <= convolutionTolerance)
+    }
+
+    @Test(arguments: depthwiseCases)
+    func depthwiseMatchesNaive(_ t: ConvCase) {
+        let (y, r) = runCase(t, seed: 23)
+        #expect(y.shape == r.shape)
+        #expect(normalizedError(y, r) <= convolutionTolerance)
+    }
+
+    @Test func depthwiseEqualsGroupedIm2colGEMM() {
+        let x = Tensor(randomUniform: [1, 24, 28, 19], seed: 71)
+        let w = Tensor(randomUniform: [24, 1, 5, 5], seed: 72)
+        let direct = convolution2D(x, weight: w, stride: 2, padding: .same, groups: 24)
+        let gemm = convolution2D(x, weight: w, stride: 2, padding: .same, groups: 24, algorithm: .im2colGEMM)
+        #expect(normalizedError(direct, gemm) <= convolutionTolerance)
+    }
+
+    @Test func scalarFallbackMatchesNaive() {
+        KernelDispatch.withLevel(.scalar) {
+            for t in denseCases.prefix(4) + depthwiseCases.prefix(8) {
+                let (y, r) = runCase(t, seed: 5)
+                #expect(normalizedError(y, r) <= convolutionTolerance, "\(t.testDescription)")
+            }
+        }
+    }
+
+    @Test func batchEqualsImageByImage() {
+        let x = Tensor(randomUniform: [3, 4, 10, 9], seed: 1)
+        let w = Tensor(randomUniform: [6, 4, 3, 3], seed: 2)
+        let dw = Tensor(randomUniform: [4, 1, 3, 3], seed: 3)
+        let all = convolution2D(x, weight: w, padding: .symmetric(1))
+        let allDW = convolution2D(x, weight: dw, stride: 2, padding: .symmetric(1), groups: 4)
+        for i in 0..<3 {
+            let one = x.sliced(along: 0, i..<(i + 1))
+            #expect(convolution2D(one, weight: w, padding: .symmetric(1)) == all.sliced(along: 0, i..<(i + 1)))
+            #expect(convolution2D(one, weight: dw, stride: 2, padding: .symmetric(1), groups: 4)
+                    == allDW.sliced(along: 0, i..<(i + 1)))
+        }
+    }
+
+    @Test func sameOutputSizesFollowTensorFlow() {
+        // out = ceil(in / stride) whatever the kernel
+        for (h, s, k) in [(224, 2, 3), (225, 2, 3), (112, 2, 5), (7, 1, 5), (15, 2, 5)] {
+            let x = Tensor(zeros: [1, 2, h, h])
+            let y = convolution2D(x, weight: Tensor(zeros: [2, 1, k, k]), stride: s, padding: .same, groups: 2)
+            #expect(y.shape == [1, 2, (h + s - 1) / s, (h + s - 1) / s])
+        }
+    }
+
+    @Test func threadCountDoesNotChangeResults() {
+        let x = Tensor(randomUniform: [1, 32, 40, 40], seed: 9)
+        let w = Tensor(randomUniform: [48, 32, 3, 3], seed: 10)
+        let dw = Tensor(randomUniform: [32, 1, 3, 3], seed: 12)
+        let saved = ComputeThreads.count
+        defer { ComputeThreads.count = saved }
+        ComputeThreads.count = 1
+        let a = convolution2D(x, weight: w, padding: .symmetric(1), activation: .relu)
+        let da = convolution2D(x, weight: dw, padding: .symmetric(1), groups: 32)
+        ComputeThreads.count = 2
+        let b = convolution2D(x, weight: w, padding: .symmetric(1), activation: .relu)
+        let db = convolution2D(x, weight: dw, padding: .symmetric(1), groups: 32)
+        #expect(normalizedError(a, b) <= 1e-6)
+        #expect(da == db)
+    }
+
+    @Test func batchNormFoldingEqualsConvThenBatchNorm() {
+        let x = Tensor(randomUniform: [2, 3, 8, 8], seed: 31)
+        let w = Tensor(randomUniform: [4, 3, 3, 3], seed: 32)
+        let b = Tensor(randomUniform: [4], seed: 33)
+        let gamma = Tensor(randomUniform: [4], in: 0.5...1.5, seed: 34)
+        let beta = Tensor(randomUniform: [4], seed: 35)
+        let mean = Tensor(randomUniform: [4], seed: 36)
+        let variance = Tensor(randomUniform: [4], in: 0.1...2, seed: 37)
+        let eps: Float = 1e-3
+        let folded = foldBatchNorm(weight: w, bias: b, gamma: gamma, beta: beta, mean: mean, variance: variance, epsilon: eps)
+        let y = convolution2D(x, weight: folded.weight, bias: folded.bias, padding: .symmetric(1))
+        // reference: naive conv, then BatchNorm by its formula
+        var r = naiveConv(x, w, b, stride: 1, pads: Pads(top: 1, left: 1, bottom: 1, right: 1), dilation: 1, groups: 1)
+        let (g, be, mu, v) = (gamma.scalars, beta.scalars, mean.scalars, variance.scalars)
+        r.withUnsafeMutableBufferPointer { p in
+            for i in 0..<p.count {
+                let ch = (i / 64) % 4
+                p[i] = (p[i] - mu[ch]) / (v[ch] + eps).squareRoot() * g[ch] + be[ch]
+            }
+        }
+        #expect(normalizedError(y, r) <= convolutionTolerance)
+    }
+}
