@@ -35,65 +35,115 @@ size_t lk_depthwise_workspace_floats(const lk_conv_geometry *g) {
     return rows * pitch;
 }
 
-/// Copies channel xc [H, W] into ws [rows, pitch] with the padding applied (zeros outside).
-/// split != 0 stores the even padded columns in the first half of each row, the odd ones in the
-/// second half.
-static void lk_pad_channel(const float *xc, const lk_conv_geometry *g, size_t rows, size_t pitch,
-                           int split, float *ws) {
+/// The columns m of a split row whose even or odd source column lies inside the input, but not
+/// both: at most one on the left (when PL is odd) and a couple on the right.
+static inline void lk_split_edges(const float *src, int W, int PL, size_t lo, size_t hi, size_t half,
+                                  float *even, float *odd) {
+    size_t end = (size_t)((long)W + PL) / 2 + 1;  // beyond it both sources are right of the input
+    if (end > half) end = half;
+    for (size_t m = 0; m < end; m++) {
+        if (m == lo) m = hi;
+        if (m >= end) break;
+        const long qe = 2 * (long)m - PL, qo = qe + 1;
+        if (qe >= 0 && qe < W) even[m] = src[qe];
+        if (qo >= 0 && qo < W) odd[m] = src[qo];
+    }
+}
+
+/// Interior split columns [lo, hi): both sources inside the input.
+static inline void lk_split_interior(int W, int PL, size_t half, size_t *lo, size_t *hi) {
+    *lo = (size_t)(PL + 1) / 2;
+    *hi = *lo;
+    if ((long)W - 2 + PL >= 0) *hi = (size_t)((long)W - 2 + PL) / 2 + 1;
+    if (*hi > half) *hi = half;
+    if (*hi < *lo) *hi = *lo;
+}
+
+/// Copies channel xc [H, W] into the data positions of ws [rows, pitch]: padded row r, column q
+/// holds x[r - PT, q - PL]. split != 0 stores the even padded columns in the first half of each
+/// row, the odd ones in the second half. The padding positions are the same for every channel, so
+/// the caller zeroes the workspace once per call and the fill writes only data: on late layers
+/// (7×7 and 14×14 maps) the per-channel cost is then a handful of vector moves.
+LK_AVX2 static void lk_pad_channel_avx2(const float *xc, const lk_conv_geometry *g, size_t rows,
+                                        size_t pitch, int split, float *ws) {
     const int H = g->height, W = g->width, PT = g->pad_top, PL = g->pad_left;
-    for (size_t r = 0; r < rows; r++) {
+    for (size_t r = (size_t)PT; r < rows && (int)r - PT < H; r++) {
         float *dst = ws + r * pitch;
         const int ih = (int)r - PT;
-        if (ih < 0 || ih >= H) { memset(dst, 0, sizeof(float) * pitch); continue; }
         const float *src = xc + (size_t)ih * W;  // [W]
         if (!split) {
-            // padded column q holds x[ih, q - PL]; PL >= 0 (checked by the Swift layer)
-            size_t lo = (size_t)PL, hi = (size_t)W + (size_t)PL;
-            if (lo > pitch) lo = pitch;
-            if (hi > pitch) hi = pitch;
-            memset(dst, 0, sizeof(float) * lo);
-            memcpy(dst + lo, src, sizeof(float) * (hi - lo));
-            memset(dst + hi, 0, sizeof(float) * (pitch - hi));
+            // padded column q holds x[ih, q - PL]; columns past the pitch are never read
+            float *d = dst + PL;
+            const int n = (size_t)W + PL <= pitch ? W : (int)pitch - PL;
+            int q = 0;
+            for (; q + 8 <= n; q += 8) _mm256_storeu_ps(d + q, _mm256_loadu_ps(src + q));
+            if (q < n) {
+                const __m256i m = lk_tail_mask((size_t)(n - q));
+                _mm256_maskstore_ps(d + q, m, _mm256_maskload_ps(src + q, m));
+            }
         } else {
             const size_t half = pitch / 2;
-            float *even = dst, *odd = dst + half;
-            for (size_t m = 0; m < half; m++) {
-                const long qe = 2 * (long)m - PL, qo = qe + 1;
-                even[m] = (qe >= 0 && qe < W) ? src[qe] : 0.0f;
-                odd[m] = (qo >= 0 && qo < W) ? src[qo] : 0.0f;
-            }
+            size_t lo, hi;
+            lk_split_interior(W, PL, half, &lo, &hi);
+            if (hi > lo) lk_deinterleave_avx2(src + 2 * lo - PL, hi - lo, dst + lo, dst + half + lo);
+            lk_split_edges(src, W, PL, lo, hi, half, dst, dst + half);
         }
     }
 }
 
-// One output row of a KxK depthwise filter. rows[ky] points at padded row oh*S + ky; for S = 2
-// the row holds [even | odd] halves of `half` floats each.
-#define LK_DW_ROW(K, S)                                                                            \
-    LK_AVX2 static void dw_row_k##K##_s##S(const float *const *rows, size_t half, const float *w,   \
-                                           float b, lk_activation act, int ow, float *out) {       \
+static void lk_pad_channel_scalar(const float *xc, const lk_conv_geometry *g, size_t rows,
+                                  size_t pitch, int split, float *ws) {
+    const int H = g->height, W = g->width, PT = g->pad_top, PL = g->pad_left;
+    for (size_t r = (size_t)PT; r < rows && (int)r - PT < H; r++) {
+        float *dst = ws + r * pitch;
+        const int ih = (int)r - PT;
+        const float *src = xc + (size_t)ih * W;
+        if (!split) {
+            for (int q = 0; q < W && (size_t)(q + PL) < pitch; q++) dst[q + PL] = src[q];
+        } else {
+            const size_t half = pitch / 2;
+            size_t lo, hi;
+            lk_split_interior(W, PL, half, &lo, &hi);
+            for (size_t m = lo; m < hi; m++) { dst[m] = src[2 * m - PL]; dst[half + m] = src[2 * m + 1 - PL]; }
+            lk_split_edges(src, W, PL, lo, hi, half, dst, dst + half);
+        }
+    }
+}
+
+// One channel of a KxK depthwise filter at stride S. ws holds the padded channel, `pitch` floats
+// per row; for S = 2 each row is [even | odd] halves of pitch / 2 floats.
+#define LK_DW_CHANNEL(K, S)                                                                        \
+    LK_AVX2 static void dw_k##K##_s##S(const float *ws, size_t pitch, int oh_count, int ow,          \
+                                       const float *w, float b, lk_activation act, float *out) {   \
         __m256 wv[K * K];                                                                          \
         for (int t = 0; t < K * K; t++) wv[t] = _mm256_set1_ps(w[t]);                              \
         const __m256 bv = _mm256_set1_ps(b);                                                       \
-        for (int j = 0; j < ow; j += 8) {                                                          \
-            __m256 acc = bv;                                                                       \
-            for (int ky = 0; ky < K; ky++) {                                                       \
-                const float *r = rows[ky];                                                         \
-                for (int kx = 0; kx < K; kx++) {                                                   \
-                    const float *p = (S == 1) ? r + j + kx                                         \
-                                              : ((kx & 1) ? r + half + j + (kx >> 1) : r + j + (kx >> 1)); \
-                    acc = _mm256_fmadd_ps(_mm256_loadu_ps(p), wv[ky * K + kx], acc);               \
+        const size_t half = pitch / 2;                                                             \
+        const __m256i tail = lk_tail_mask((size_t)(ow & 7));                                       \
+        for (int oh = 0; oh < oh_count; oh++) {                                                    \
+            const float *base = ws + (size_t)oh * S * pitch;                                       \
+            float *o = out + (size_t)oh * ow;                                                      \
+            for (int j = 0; j < ow; j += 8) {                                                      \
+                __m256 acc = bv;                                                                   \
+                for (int ky = 0; ky < K; ky++) {                                                   \
+                    const float *r = base + (size_t)ky * pitch;                                    \
+                    for (int kx = 0; kx < K; kx++) {                                               \
+                        const float *p = (S == 1) ? r + j + kx                                     \
+                                                  : ((kx & 1) ? r + half + j + (kx >> 1) : r + j + (kx >> 1)); \
+                        acc = _mm256_fmadd_ps(_mm256_loadu_ps(p), wv[ky * K + kx], acc);           \
+                    }                                                                              \
                 }                                                                                  \
+                acc = lk_act256(acc, act);                                                         \
+                if (j + 8 <= ow) _mm256_storeu_ps(o + j, acc);                                     \
+                else _mm256_maskstore_ps(o + j, tail, acc);                                        \
             }                                                                                      \
-            acc = lk_act256(acc, act);                                                             \
-            if (j + 8 <= ow) _mm256_storeu_ps(out + j, acc);                                       \
-            else _mm256_maskstore_ps(out + j, lk_tail_mask((size_t)(ow - j)), acc);                \
         }                                                                                          \
     }
 
-LK_DW_ROW(3, 1)
-LK_DW_ROW(3, 2)
-LK_DW_ROW(5, 1)
-LK_DW_ROW(5, 2)
+LK_DW_CHANNEL(3, 1)
+LK_DW_CHANNEL(3, 2)
+LK_DW_CHANNEL(5, 1)
+LK_DW_CHANNEL(5, 2)
 
 void lk_depthwise_conv(const float *x, const float *w, const float *bias, const lk_conv_geometry *g,
                        lk_activation act, int c0, int c1, float *workspace, float *y) {
@@ -104,12 +154,14 @@ void lk_depthwise_conv(const float *x, const float *w, const float *bias, const 
     lk_depthwise_layout(g, path, &rows, &pitch);
     const int KH = g->kernel_h, KW = g->kernel_w, OH = g->out_h, OW = g->out_w;
     const int SH = g->stride_h, SW = g->stride_w, DH = g->dilation_h, DW = g->dilation_w;
+    memset(workspace, 0, sizeof(float) * rows * pitch);
     for (int c = c0; c < c1; c++) {
         const float *xc = x + (size_t)c * g->height * g->width;  // [H, W]
         const float *wc = w + (size_t)c * KH * KW;               // [KH, KW]
         float *yc = y + (size_t)c * OH * OW;                     // [OH, OW]
         const float b = bias ? bias[c] : 0.0f;
-        lk_pad_channel(xc, g, rows, pitch, path == PATH_S2, workspace);
+        if (simd) lk_pad_channel_avx2(xc, g, rows, pitch, path == PATH_S2, workspace);
+        else lk_pad_channel_scalar(xc, g, rows, pitch, path == PATH_S2, workspace);
         if (path == PATH_GENERIC) {
             for (int oh = 0; oh < OH; oh++) {
                 for (int ow = 0; ow < OW; ow++) {
@@ -123,18 +175,12 @@ void lk_depthwise_conv(const float *x, const float *w, const float *bias, const 
             }
             continue;
         }
-        const float *rp[5];
-        for (int oh = 0; oh < OH; oh++) {
-            for (int ky = 0; ky < KH; ky++) rp[ky] = workspace + (size_t)(oh * SH + ky) * pitch;
-            float *out = yc + (size_t)oh * OW;
-            const size_t half = pitch / 2;
-            if (KH == 3) {
-                if (SH == 1) dw_row_k3_s1(rp, half, wc, b, act, OW, out);
-                else dw_row_k3_s2(rp, half, wc, b, act, OW, out);
-            } else {
-                if (SH == 1) dw_row_k5_s1(rp, half, wc, b, act, OW, out);
-                else dw_row_k5_s2(rp, half, wc, b, act, OW, out);
-            }
+        if (KH == 3) {
+            if (SH == 1) dw_k3_s1(workspace, pitch, OH, OW, wc, b, act, yc);
+            else dw_k3_s2(workspace, pitch, OH, OW, wc, b, act, yc);
+        } else {
+            if (SH == 1) dw_k5_s1(workspace, pitch, OH, OW, wc, b, act, yc);
+            else dw_k5_s2(workspace, pitch, OH, OW, wc, b, act, yc);
         }
     }
 }

@@ -1,10 +1,10 @@
 // Fused bias + activation epilogue and elementwise arithmetic.
 #include "lk_internal.h"
 
-LK_AVX2 static void bias_activation_avx2(float *y, const float *bias, size_t plane, size_t c0,
-                                         size_t c1, lk_activation act) {
+LK_AVX2 static void bias_activation_avx2(float *y, size_t ld, const float *bias, size_t plane,
+                                         size_t c0, size_t c1, lk_activation act) {
     for (size_t c = c0; c < c1; c++) {
-        float *row = y + c * plane;  // [plane]
+        float *row = y + c * ld;  // [plane]
         const __m256 b = _mm256_set1_ps(bias ? bias[c] : 0.0f);
         size_t i = 0;
         for (; i + 8 <= plane; i += 8)
@@ -17,15 +17,40 @@ LK_AVX2 static void bias_activation_avx2(float *y, const float *bias, size_t pla
     }
 }
 
-void lk_bias_activation(float *y, const float *bias, size_t plane, size_t c0, size_t c1,
+void lk_bias_activation(float *y, size_t ld, const float *bias, size_t plane, size_t c0, size_t c1,
                         lk_activation act) {
     if (!bias && act == LK_ACT_IDENTITY) return;
-    if (lk_simd_level() >= 1) { bias_activation_avx2(y, bias, plane, c0, c1, act); return; }
+    if (lk_simd_level() >= 1) { bias_activation_avx2(y, ld, bias, plane, c0, c1, act); return; }
     for (size_t c = c0; c < c1; c++) {
-        float *row = y + c * plane;
+        float *row = y + c * ld;
         const float b = bias ? bias[c] : 0.0f;
         for (size_t i = 0; i < plane; i++) row[i] = lk_act_scalar(row[i] + b, act);
     }
+}
+
+LK_AVX2 static void column_bias_activation_avx2(float *y, size_t ld, const float *bias, size_t width,
+                                                size_t r0, size_t r1, lk_activation act) {
+    for (size_t r = r0; r < r1; r++) {
+        float *row = y + r * ld;
+        size_t i = 0;
+        for (; i + 8 <= width; i += 8) {
+            const __m256 b = bias ? _mm256_loadu_ps(bias + i) : _mm256_setzero_ps();
+            _mm256_storeu_ps(row + i, lk_act256(_mm256_add_ps(_mm256_loadu_ps(row + i), b), act));
+        }
+        if (i < width) {
+            const __m256i m = lk_tail_mask(width - i);
+            const __m256 b = bias ? _mm256_maskload_ps(bias + i, m) : _mm256_setzero_ps();
+            _mm256_maskstore_ps(row + i, m, lk_act256(_mm256_add_ps(_mm256_maskload_ps(row + i, m), b), act));
+        }
+    }
+}
+
+void lk_column_bias_activation(float *y, size_t ld, const float *bias, size_t width, size_t r0,
+                               size_t r1, lk_activation act) {
+    if (!bias && act == LK_ACT_IDENTITY) return;
+    if (lk_simd_level() >= 1) { column_bias_activation_avx2(y, ld, bias, width, r0, r1, act); return; }
+    for (size_t r = r0; r < r1; r++)
+        for (size_t i = 0; i < width; i++) y[r * ld + i] = lk_act_scalar(y[r * ld + i] + (bias ? bias[i] : 0.0f), act);
 }
 
 #define LK_BINARY(NAME, VOP, SOP)                                                               \

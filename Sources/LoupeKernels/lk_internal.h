@@ -65,3 +65,34 @@ LK_AVX2 static inline __m256i lk_tail_mask(size_t n) {
     static const int32_t table[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
     return _mm256_loadu_si256((const __m256i *)(table + 8 - n));
 }
+
+/// even[i] = src[2i], odd[i] = src[2i + 1] for i in [0, n) (odd may be NULL). Reads exactly
+/// src[0, 2n) (src[0, 2n − 1) when odd is NULL): the last block uses masked loads and stores, so
+/// short rows (7 or 14 columns) cost one block, not a scalar loop.
+LK_AVX2 static inline void lk_deinterleave_avx2(const float *src, size_t n, float *even, float *odd) {
+    const size_t need = odd ? 2 * n : 2 * n - 1;  // source floats to read
+    for (size_t i = 0; i < n; i += 8) {
+        __m256 a, b;
+        const size_t left = need - 2 * i;  // source floats left from src + 2i
+        if (left >= 16) {
+            a = _mm256_loadu_ps(src + 2 * i);
+            b = _mm256_loadu_ps(src + 2 * i + 8);
+        } else {
+            a = _mm256_maskload_ps(src + 2 * i, lk_tail_mask(left < 8 ? left : 8));
+            b = _mm256_maskload_ps(src + 2 * i + 8, lk_tail_mask(left > 8 ? left - 8 : 0));
+        }
+        // per 128-bit lane [a0 a2 b0 b2 | a4 a6 b4 b6], then 64-bit blocks reordered 0 2 1 3
+        const __m256 e = _mm256_castpd_ps(_mm256_permute4x64_pd(
+            _mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0))), _MM_SHUFFLE(3, 1, 2, 0)));
+        const __m256 o = _mm256_castpd_ps(_mm256_permute4x64_pd(
+            _mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1))), _MM_SHUFFLE(3, 1, 2, 0)));
+        if (i + 8 <= n) {
+            _mm256_storeu_ps(even + i, e);
+            if (odd) _mm256_storeu_ps(odd + i, o);
+        } else {
+            const __m256i m = lk_tail_mask(n - i);
+            _mm256_maskstore_ps(even + i, m, e);
+            if (odd) _mm256_maskstore_ps(odd + i, m, o);
+        }
+    }
+}

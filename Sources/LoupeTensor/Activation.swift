@@ -38,7 +38,7 @@ extension Tensor {
             ComputeThreads.forEachChunk(of: rows, minimumChunk: 16) { r in
                 for row in r {
                     let len = min(plane, n - row * plane)
-                    lk_bias_activation(base.pointer + row * plane, nil, len, 0, 1, activation.kernel)
+                    lk_bias_activation(base.pointer + row * plane, len, nil, len, 0, 1, activation.kernel)
                 }
             }
         }

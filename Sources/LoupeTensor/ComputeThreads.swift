@@ -3,11 +3,16 @@ internal import Dispatch
 import Synchronization
 internal import Foundation
 
-/// The one thread setting of Loupe: it drives OpenBLAS and Loupe's own parallel loops alike.
+/// The one thread setting of Loupe: it drives every parallel loop, GEMMs included.
 ///
-/// Both pools never run at once (a layer is either a GEMM or one of Loupe's loops), so with
-/// `count` threads on `count` cores nothing is oversubscribed. The default is the number of active
-/// processors, or the `LOUPE_THREADS` environment variable when it holds a positive integer.
+/// Loupe splits GEMMs itself (column or row blocks, one single-threaded `cblas_sgemm` per block)
+/// and keeps OpenBLAS's own pool at one thread. Two pools taking turns would oversubscribe the
+/// cores: OpenBLAS's idle workers spin for a while after each call, stealing a core from the
+/// depthwise or pooling loop that runs next. With one pool, `count` threads on `count` cores never
+/// compete, and a convolution can fuse im2col, GEMM and its epilogue per cache-sized tile.
+///
+/// The default is the number of active processors, or the `LOUPE_THREADS` environment variable
+/// when it holds a positive integer.
 public enum ComputeThreads {
     private static let storage = Atomic<Int>(0)
 
@@ -35,7 +40,7 @@ public enum ComputeThreads {
 
     private static func apply(_ n: Int) {
         storage.store(n, ordering: .relaxed)
-        openblas_set_num_threads(Int32(n))
+        openblas_set_num_threads(1)
     }
 
     /// Splits `0..<total` into at most `count` contiguous chunks of at least `minimumChunk` items

@@ -1,4 +1,3 @@
-internal import CLoupeOpenBLAS
 internal import LoupeKernels
 
 /// A fully connected layer: `y = x · Wᵀ + b`, then `activation`.
@@ -18,15 +17,12 @@ public func linear(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, activat
     return Tensor(uninitializedShape: [n, outFeatures]) { out in
         input.withUnsafeBufferPointer { x in
             weight.withUnsafeBufferPointer { w in
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(outFeatures), Int32(inFeatures),
-                            1, x.baseAddress, Int32(inFeatures), w.baseAddress, Int32(inFeatures),
-                            0, out.baseAddress, Int32(outFeatures))
+                parallelGEMM(m: n, n: outFeatures, k: inFeatures, a: x.baseAddress!, lda: inFeatures,
+                             b: w.baseAddress!, ldb: inFeatures, transposingB: true,
+                             c: out.baseAddress!, ldc: outFeatures)
                 withOptionalPointer(bias) { b in
                     guard b != nil || activation != .identity else { return }
-                    // Bias varies along the row here, so run the epilogue on each row as [out, 1].
-                    for i in 0..<n {
-                        lk_bias_activation(out.baseAddress! + i * outFeatures, b, 1, 0, outFeatures, activation.kernel)
-                    }
+                    lk_column_bias_activation(out.baseAddress!, outFeatures, b, outFeatures, 0, n, activation.kernel)
                 }
             }
         }
@@ -45,9 +41,9 @@ public func matmul(_ a: Tensor, _ b: Tensor, transposingB: Bool = false) -> Tens
     return Tensor(uninitializedShape: [m, nCols]) { out in
         a.withUnsafeBufferPointer { ap in
             b.withUnsafeBufferPointer { bp in
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, transposingB ? CblasTrans : CblasNoTrans,
-                            Int32(m), Int32(nCols), Int32(k), 1, ap.baseAddress, Int32(k),
-                            bp.baseAddress, Int32(transposingB ? k : nCols), 0, out.baseAddress, Int32(nCols))
+                parallelGEMM(m: m, n: nCols, k: k, a: ap.baseAddress!, lda: k, b: bp.baseAddress!,
+                             ldb: transposingB ? k : nCols, transposingB: transposingB,
+                             c: out.baseAddress!, ldc: nCols)
             }
         }
     }

@@ -55,6 +55,12 @@ let denseCases: [ConvCase] = [
     ConvCase(c: 3, h: 9, w: 8, oc: 4, k: 3, padding: .explicit(top: 0, left: 1, bottom: 2, right: 0), activation: .sigmoid),
     ConvCase(c: 2, h: 5, w: 5, oc: 3, k: 5, padding: .valid, bias: false),
     ConvCase(c: 1, h: 1, w: 1, oc: 3, k: 3, padding: .symmetric(1)),
+    // large output planes take the tiled path (im2col + GEMM + epilogue per column tile)
+    ConvCase(c: 8, h: 41, w: 37, oc: 12, k: 3, activation: .relu),
+    ConvCase(c: 6, h: 40, w: 45, oc: 10, k: 3, stride: 2, groups: 2, padding: .same, activation: .silu),
+    ConvCase(c: 16, h: 30, w: 31, oc: 8, k: 1, padding: .valid),
+    ConvCase(n: 2, c: 3, h: 64, w: 50, oc: 8, k: 7, stride: 2, padding: .symmetric(3)),
+    ConvCase(c: 4, h: 36, w: 36, oc: 6, k: 3, dilation: 2, padding: .symmetric(2), bias: false),
 ]
 
 let depthwiseCases: [ConvCase] = {

@@ -31,10 +31,16 @@ typedef enum {
     LK_ACT_SIGMOID = 4,
 } lk_activation;
 
-/// y[c, i] = act(y[c, i] + bias[c]) for c in [c0, c1), i in [0, plane). bias may be NULL (= 0).
-/// y: [C, plane] (in place).
-void lk_bias_activation(float *y, const float *bias, size_t plane, size_t c0, size_t c1,
+/// y[c * ld + i] = act(y[c * ld + i] + bias[c]) for c in [c0, c1), i in [0, width): a bias per
+/// row (per channel of a [C, plane] map, or of a column tile of it when ld > width).
+/// bias may be NULL (= 0). In place.
+void lk_bias_activation(float *y, size_t ld, const float *bias, size_t width, size_t c0, size_t c1,
                         lk_activation act);
+
+/// y[r * ld + i] = act(y[r * ld + i] + bias[i]) for r in [r0, r1), i in [0, width): a bias per
+/// column, as in a linear layer's [N, out] output. bias may be NULL. In place.
+void lk_column_bias_activation(float *y, size_t ld, const float *bias, size_t width, size_t r0,
+                               size_t r1, lk_activation act);
 
 /// y[i] = a[i] + b[i], i in [0, n). y may alias a or b.
 void lk_add(const float *a, const float *b, float *y, size_t n);
@@ -58,9 +64,12 @@ typedef struct {
     int out_h, out_w;
 } lk_conv_geometry;
 
-/// Unfolds channels [c0, c1) of x [C, H, W] into their rows of col [C*KH*KW, OH*OW]:
-/// row (c*KH + ky)*KW + kx holds x[c, oh*SH - PT + ky*DH, ow*SW - PL + kx*DW] (0 outside).
-void lk_im2col(const float *x, const lk_conv_geometry *g, int c0, int c1, float *col);
+/// Unfolds channels [c0, c1) of x [C, H, W], output positions p = oh*OW + ow in [p0, p1), into
+/// col [C*KH*KW, ld]: col[row * ld + (p − p0)] with row = (c*KH + ky)*KW + kx holds
+/// x[c, oh*SH − PT + ky*DH, ow*SW − PL + kx*DW] (0 outside the input). With p0 = 0,
+/// p1 = ld = OH*OW this is the whole im2col matrix; a narrower range is one column tile of it.
+void lk_im2col(const float *x, const lk_conv_geometry *g, int c0, int c1, size_t p0, size_t p1,
+               float *col, size_t ld);
 
 /// Floats of workspace one thread needs for lk_depthwise_conv with geometry g.
 size_t lk_depthwise_workspace_floats(const lk_conv_geometry *g);

@@ -1,0 +1,17 @@
+// swift-tools-version: 6.2
+// Loupe's benchmarks: a separate package so that the library's users never build them.
+// Run in release mode only:  swift run -c release --package-path Benchmarks loupe-kernel-bench
+import PackageDescription
+
+let package = Package(
+    name: "LoupeBenchmarks",
+    dependencies: [.package(name: "Loupe", path: "..")],
+    targets: [
+        .systemLibrary(name: "CBenchOpenBLAS", path: "Sources/CBenchOpenBLAS", pkgConfig: "openblas"),
+        .executableTarget(
+            name: "loupe-kernel-bench",
+            dependencies: [.product(name: "LoupeTensor", package: "Loupe"), "CBenchOpenBLAS"],
+            path: "Sources/KernelBench"),
+    ],
+    swiftLanguageModes: [.v6]
+)
