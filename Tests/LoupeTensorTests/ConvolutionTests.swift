@@ -106,11 +106,18 @@ let depthwiseCases: [ConvCase] = {
         #expect(normalizedError(direct, gemm) <= convolutionTolerance)
     }
 
-    @Test func scalarFallbackMatchesNaive() {
-        KernelDispatch.withLevel(.scalar) {
-            for t in denseCases.prefix(4) + depthwiseCases.prefix(8) {
-                let (y, r) = runCase(t, seed: 5)
-                #expect(normalizedError(y, r) <= convolutionTolerance, "\(t.testDescription)")
+    /// The scalar fallback, in a child process: forcing the kernel level is process-wide and
+    /// must not leak into tests running in parallel.
+    @Test func scalarFallbackMatchesNaive() async {
+        await #expect(processExitsWith: .success) {
+            KernelDispatch.withLevel(.scalar) {
+                precondition(KernelDispatch.level == .scalar)
+                for t in denseCases + depthwiseCases {
+                    let (y, r) = runCase(t, seed: 5)
+                    if !(normalizedError(y, r) <= convolutionTolerance) {
+                        fatalError("scalar path differs on \(t.testDescription)")
+                    }
+                }
             }
         }
     }
@@ -138,20 +145,20 @@ let depthwiseCases: [ConvCase] = {
         }
     }
 
-    @Test func threadCountDoesNotChangeResults() {
-        let x = Tensor(randomUniform: [1, 32, 40, 40], seed: 9)
-        let w = Tensor(randomUniform: [48, 32, 3, 3], seed: 10)
-        let dw = Tensor(randomUniform: [32, 1, 3, 3], seed: 12)
-        let saved = ComputeThreads.count
-        defer { ComputeThreads.count = saved }
-        ComputeThreads.count = 1
-        let a = convolution2D(x, weight: w, padding: .symmetric(1), activation: .relu)
-        let da = convolution2D(x, weight: dw, padding: .symmetric(1), groups: 32)
-        ComputeThreads.count = 2
-        let b = convolution2D(x, weight: w, padding: .symmetric(1), activation: .relu)
-        let db = convolution2D(x, weight: dw, padding: .symmetric(1), groups: 32)
-        #expect(normalizedError(a, b) <= 1e-6)
-        #expect(da == db)
+    /// One thread and two give the same result (in a child process: the thread count is global).
+    @Test func threadCountDoesNotChangeResults() async {
+        await #expect(processExitsWith: .success) {
+            let x = Tensor(randomUniform: [1, 32, 40, 40], seed: 9)
+            let w = Tensor(randomUniform: [48, 32, 3, 3], seed: 10)
+            let dw = Tensor(randomUniform: [32, 1, 3, 3], seed: 12)
+            ComputeThreads.count = 1
+            let a = convolution2D(x, weight: w, padding: .symmetric(1), activation: .relu)
+            let da = convolution2D(x, weight: dw, padding: .symmetric(1), groups: 32)
+            ComputeThreads.count = 2
+            let b = convolution2D(x, weight: w, padding: .symmetric(1), activation: .relu)
+            let db = convolution2D(x, weight: dw, padding: .symmetric(1), groups: 32)
+            precondition(normalizedError(a, b) <= 1e-6 && da == db, "results depend on the thread count")
+        }
     }
 
     @Test func batchNormFoldingEqualsConvThenBatchNorm() {

@@ -10,8 +10,17 @@ import Testing
         let y = x.activated(act)
         let r = Tensor(shape: [1003], scalars: x.scalars.map { Float(naiveActivation(Double($0), act)) })
         #expect(normalizedError(y, r) <= 2e-6)
-        KernelDispatch.withLevel(.scalar) {
-            #expect(normalizedError(x.activated(act), r) <= 2e-6)
+    }
+
+    @Test func scalarActivationsMatchFormula() async {
+        await #expect(processExitsWith: .success) {
+            KernelDispatch.withLevel(.scalar) {
+                let x = Tensor(randomUniform: [1003], in: -30...30, seed: 51)
+                for act in Activation.allCases {
+                    let r = Tensor(shape: [1003], scalars: x.scalars.map { Float(naiveActivation(Double($0), act)) })
+                    precondition(normalizedError(x.activated(act), r) <= 2e-6, "scalar \(act) is off")
+                }
+            }
         }
     }
 
