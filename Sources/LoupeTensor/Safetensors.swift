@@ -1,0 +1,264 @@
+public import Foundation
+
+/// Element types a safetensors file may hold; all are converted to `Float` on read.
+public enum SafetensorsDType: String, Sendable, CaseIterable {
+    case float32 = "F32", float16 = "F16", bfloat16 = "BF16", int64 = "I64", int32 = "I32", uint8 = "U8"
+
+    /// Bytes per element.
+    public var size: Int {
+        switch self {
+        case .float32, .int32: 4
+        case .float16, .bfloat16: 2
+        case .int64: 8
+        case .uint8: 1
+        }
+    }
+}
+
+/// Why a safetensors file was refused. Every case names the file's problem precisely.
+public enum SafetensorsError: Error, Equatable, CustomStringConvertible {
+    /// Shorter than the 8-byte header length.
+    case fileTooSmall(byteCount: Int)
+    /// The declared header length does not fit in the file (or exceeds the 100 MB cap).
+    case headerLengthOutOfRange(declared: UInt64, fileSize: Int)
+    /// The header is not valid UTF-8 JSON, or not a JSON object.
+    case invalidHeader(String)
+    /// An entry is not an object with `dtype`, `shape` and `data_offsets`, or its values are malformed.
+    case malformedEntry(name: String, reason: String)
+    /// A `dtype` outside F32, F16, BF16, I64, I32, U8.
+    case unsupportedDType(name: String, dtype: String)
+    /// `data_offsets` outside the data area, or reversed.
+    case offsetsOutOfRange(name: String, begin: Int, end: Int, dataSize: Int)
+    /// The byte range's length differs from element count × element size.
+    case byteCountMismatch(name: String, shape: [Int], dtype: String, expected: Int, actual: Int)
+    /// Two tensors' byte ranges overlap.
+    case overlappingTensors(String, String)
+    /// A tensor asked for by name is not in the file.
+    case missingTensor(String)
+    /// The file could not be read or written.
+    case io(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case let .fileTooSmall(n): "safetensors: file of \(n) bytes is too small for a header"
+        case let .headerLengthOutOfRange(declared, size):
+            "safetensors: header length \(declared) does not fit in a file of \(size) bytes"
+        case let .invalidHeader(why): "safetensors: invalid header: \(why)"
+        case let .malformedEntry(name, why): "safetensors: tensor '\(name)': \(why)"
+        case let .unsupportedDType(name, dtype): "safetensors: tensor '\(name)' has unsupported dtype \(dtype)"
+        case let .offsetsOutOfRange(name, b, e, size):
+            "safetensors: tensor '\(name)' data_offsets [\(b), \(e)] fall outside the \(size)-byte data area"
+        case let .byteCountMismatch(name, shape, dtype, expected, actual):
+            "safetensors: tensor '\(name)' of shape \(shape) and dtype \(dtype) needs \(expected) bytes, its range holds \(actual)"
+        case let .overlappingTensors(a, b): "safetensors: tensors '\(a)' and '\(b)' overlap"
+        case let .missingTensor(name): "safetensors: no tensor named '\(name)'"
+        case let .io(path, why): "safetensors: \(path): \(why)"
+        }
+    }
+}
+
+/// A parsed, validated safetensors file (the format of Hugging Face's `safetensors`).
+///
+/// Layout: an 8-byte little-endian `UInt64` header length `n`, `n` bytes of JSON mapping each
+/// tensor name to `{"dtype", "shape", "data_offsets": [begin, end]}` (plus an optional
+/// `"__metadata__"` string map), then the data area. Everything is checked when the file is
+/// opened — header bounds, JSON, dtypes, shapes, that every range lies inside the data area, holds
+/// exactly `count × size` bytes and overlaps no other — so reading a tensor later cannot fail.
+public struct SafetensorsFile: Sendable {
+    /// One tensor's record in the header.
+    public struct Entry: Sendable, Equatable {
+        public var dtype: SafetensorsDType
+        public var shape: [Int]
+        /// Byte range inside the data area.
+        public var byteRange: Range<Int>
+    }
+
+    /// The header's `__metadata__` (empty when absent).
+    public let metadata: [String: String]
+    /// Every tensor's record, by name.
+    public let entries: [String: Entry]
+    private let bytes: Data
+    private let dataStart: Int
+
+    /// Largest header accepted: guards against allocating for an absurd declared length.
+    public static let maximumHeaderLength = 100_000_000
+
+    /// Opens and validates a file; it is memory-mapped, so tensors are read on demand.
+    public init(contentsOf url: URL) throws(SafetensorsError) {
+        let data: Data
+        do { data = try Data(contentsOf: url, options: .alwaysMapped) } catch {
+            throw .io(path: url.path, reason: error.localizedDescription)
+        }
+        try self.init(data: data)
+    }
+
+    /// Parses and validates safetensors bytes.
+    public init(data: Data) throws(SafetensorsError) {
+        bytes = data
+        guard data.count >= 8 else { throw .fileTooSmall(byteCount: data.count) }
+        let declared = data.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+        guard declared <= UInt64(data.count - 8), declared <= UInt64(Self.maximumHeaderLength) else {
+            throw .headerLengthOutOfRange(declared: declared, fileSize: data.count)
+        }
+        let headerLength = Int(declared)
+        dataStart = 8 + headerLength
+        let dataSize = data.count - dataStart
+        let object: Any
+        do {
+            object = try JSONSerialization.jsonObject(with: data.subdata(in: 8..<dataStart))
+        } catch {
+            throw .invalidHeader("not valid JSON")
+        }
+        guard let header = object as? [String: Any] else { throw .invalidHeader("not a JSON object") }
+        var metadata: [String: String] = [:]
+        var entries: [String: Entry] = [:]
+        for (name, value) in header {
+            if name == "__metadata__" {
+                guard let map = value as? [String: Any] else { throw .invalidHeader("__metadata__ is not an object") }
+                for (k, v) in map {
+                    guard let text = v as? String else { throw .invalidHeader("__metadata__ value for '\(k)' is not a string") }
+                    metadata[k] = text
+                }
+                continue
+            }
+            entries[name] = try Self.entry(name, value, dataSize: dataSize)
+        }
+        // no two ranges overlap (empty tensors occupy nothing)
+        let sorted = entries.filter { !$0.value.byteRange.isEmpty }.sorted {
+            ($0.value.byteRange.lowerBound, $0.key) < ($1.value.byteRange.lowerBound, $1.key)
+        }
+        for (a, b) in zip(sorted, sorted.dropFirst()) where a.value.byteRange.upperBound > b.value.byteRange.lowerBound {
+            throw .overlappingTensors(a.key, b.key)
+        }
+        self.metadata = metadata
+        self.entries = entries
+    }
+
+    private static func entry(_ name: String, _ value: Any, dataSize: Int) throws(SafetensorsError) -> Entry {
+        guard let record = value as? [String: Any] else { throw .malformedEntry(name: name, reason: "not an object") }
+        guard let dtypeText = record["dtype"] as? String else { throw .malformedEntry(name: name, reason: "missing dtype") }
+        guard let dtype = SafetensorsDType(rawValue: dtypeText) else { throw .unsupportedDType(name: name, dtype: dtypeText) }
+        guard let shapeValues = record["shape"] as? [Any] else { throw .malformedEntry(name: name, reason: "missing shape") }
+        var shape: [Int] = []
+        for v in shapeValues {
+            guard let n = integer(v), n >= 0 else { throw .malformedEntry(name: name, reason: "shape \(shapeValues) is not a list of non-negative integers") }
+            shape.append(n)
+        }
+        guard let offsets = record["data_offsets"] as? [Any], offsets.count == 2,
+              let begin = integer(offsets[0]), let end = integer(offsets[1])
+        else { throw .malformedEntry(name: name, reason: "data_offsets is not a pair of integers") }
+        guard begin >= 0, begin <= end, end <= dataSize else {
+            throw .offsetsOutOfRange(name: name, begin: begin, end: end, dataSize: dataSize)
+        }
+        var count = 1
+        for n in shape {
+            let (p, overflow) = count.multipliedReportingOverflow(by: n)
+            guard !overflow else { throw .malformedEntry(name: name, reason: "shape \(shape) overflows") }
+            count = p
+        }
+        let (expected, overflow) = count.multipliedReportingOverflow(by: dtype.size)
+        guard !overflow, expected == end - begin else {
+            throw .byteCountMismatch(name: name, shape: shape, dtype: dtypeText, expected: overflow ? Int.max : expected, actual: end - begin)
+        }
+        return Entry(dtype: dtype, shape: shape, byteRange: begin..<end)
+    }
+
+    /// A JSON number that is an exact integer (JSONSerialization hands out NSNumber).
+    /// Booleans are refused (`true` is not an extent); on Linux `is Bool` also matches 0 and 1,
+    /// so the NSNumber's own type code tells them apart ("c" for a JSON boolean).
+    private static func integer(_ value: Any) -> Int? {
+        guard let number = value as? NSNumber else { return nil }
+        let code = String(cString: number.objCType)
+        if code == "c" || code == "B" { return nil }
+        if code == "d" || code == "f" { return Int(exactly: number.doubleValue) }
+        return number.intValue
+    }
+
+    /// Tensor names, sorted.
+    public var names: [String] { entries.keys.sorted() }
+
+    /// The named tensor, converted to `Float` (F16 and BF16 exactly, integers by rounding).
+    public func tensor(named name: String) throws(SafetensorsError) -> Tensor {
+        guard let entry = entries[name] else { throw .missingTensor(name) }
+        let start = dataStart + entry.byteRange.lowerBound
+        return bytes.withUnsafeBytes { raw in
+            let src = UnsafeRawBufferPointer(rebasing: raw[start..<(start + entry.byteRange.count)])
+            return Tensor(uninitializedShape: entry.shape) { out in
+                Self.convert(src, entry.dtype, into: out)
+            }
+        }
+    }
+
+    private static func convert(_ src: UnsafeRawBufferPointer, _ dtype: SafetensorsDType, into out: UnsafeMutableBufferPointer<Float>) {
+        for i in 0..<out.count {
+            let value: Float
+            switch dtype {
+            case .float32: value = Float(bitPattern: UInt32(littleEndian: src.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
+            case .float16: value = halfToFloat(UInt16(littleEndian: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))
+            case .bfloat16: value = Float(bitPattern: UInt32(UInt16(littleEndian: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) << 16)
+            case .int64: value = Float(Int64(littleEndian: src.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self)))
+            case .int32: value = Float(Int32(littleEndian: src.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self)))
+            case .uint8: value = Float(src[i])
+            }
+            out.initializeElement(at: i, to: value)
+        }
+    }
+
+    /// IEEE 754 binary16 → binary32, exact (subnormals, infinities and NaN included).
+    static func halfToFloat(_ h: UInt16) -> Float {
+        let sign = UInt32(h & 0x8000) << 16
+        let exponent = Int(h >> 10) & 0x1F
+        let mantissa = UInt32(h & 0x3FF)
+        if exponent == 0x1F { return Float(bitPattern: sign | 0x7F80_0000 | (mantissa << 13)) }
+        if exponent == 0 {
+            let magnitude = Float(mantissa) * Float(sign: .plus, exponent: -24, significand: 1)
+            return sign != 0 ? -magnitude : magnitude
+        }
+        return Float(bitPattern: sign | UInt32(exponent - 15 + 127) << 23 | (mantissa << 13))
+    }
+}
+
+extension SafetensorsFile {
+    /// Writes `tensors` as F32 safetensors, atomically: a temporary file in the same folder is
+    /// written completely, then renamed over `url`, so a crash never leaves a half-written file.
+    ///
+    /// Tensors are stored in name order; the header is padded with spaces to a multiple of 8 bytes
+    /// so that the data area stays aligned.
+    public static func write(_ tensors: [String: Tensor], metadata: [String: String] = [:], to url: URL) throws(SafetensorsError) {
+        try atomicWrite(encode(tensors, metadata: metadata), to: url)
+    }
+
+    /// The safetensors bytes of `tensors` (F32).
+    public static func encode(_ tensors: [String: Tensor], metadata: [String: String] = [:]) -> Data {
+        var header: [String: Any] = [:]
+        if !metadata.isEmpty { header["__metadata__"] = metadata }
+        var offset = 0
+        let names = tensors.keys.sorted()
+        for name in names {
+            let t = tensors[name]!
+            header[name] = ["dtype": "F32", "shape": t.shape, "data_offsets": [offset, offset + 4 * t.scalarCount]] as [String: Any]
+            offset += 4 * t.scalarCount
+        }
+        var json = (try? JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])) ?? Data("{}".utf8)
+        while json.count % 8 != 0 { json.append(UInt8(ascii: " ")) }
+        var out = Data(capacity: 8 + json.count + offset)
+        withUnsafeBytes(of: UInt64(json.count).littleEndian) { out.append(contentsOf: $0) }
+        out.append(json)
+        for name in names {
+            tensors[name]!.withUnsafeBufferPointer { b in
+                for v in b { withUnsafeBytes(of: v.bitPattern.littleEndian) { out.append(contentsOf: $0) } }
+            }
+        }
+        return out
+    }
+}
+
+/// Writes `data` to a temporary file beside `url`, then renames it into place (Foundation's
+/// `.atomic` write: a reader never sees a half-written file, and a failed write leaves the old one).
+func atomicWrite(_ data: Data, to url: URL) throws(SafetensorsError) {
+    do {
+        try data.write(to: url, options: .atomic)
+    } catch {
+        throw .io(path: url.path, reason: error.localizedDescription)
+    }
+}
