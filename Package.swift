@@ -10,6 +10,7 @@ let package = Package(
     name: "Loupe",
     products: [
         .library(name: "LoupeTensor", targets: ["LoupeTensor"]),
+        .library(name: "LoupeImage", targets: ["LoupeImage"]),
         .library(name: "LoupeModels", targets: ["LoupeModels"]),
     ],
     targets: [
@@ -28,15 +29,17 @@ let package = Package(
             pkgConfig: "libjpeg", providers: [.apt(["libjpeg62-turbo-dev"])]),
 
         // The one C target: SIMD kernels, no allocation, AVX2/FMA chosen at run time.
-        .target(name: "LoupeKernels", dependencies: []),
+        .target(name: "LoupeKernels", dependencies: ["CLoupePNG", "CLoupeJPEG"]),
 
         .target(
             name: "LoupeTensor",
             dependencies: ["LoupeKernels", "CLoupeOpenBLAS", "CLoupeLAPACKE"]),
 
+        .target(name: "LoupeImage", dependencies: ["LoupeTensor", "LoupeKernels"]),
         .target(name: "LoupeModels", dependencies: ["LoupeTensor"]),
 
         .testTarget(name: "LoupeTensorTests", dependencies: ["LoupeTensor"]),
+        .testTarget(name: "LoupeImageTests", dependencies: ["LoupeImage"]),
         .testTarget(name: "LoupeModelsTests", dependencies: ["LoupeModels"]),
     ],
     swiftLanguageModes: [.v6]

@@ -7,4 +7,6 @@ cd "$(dirname "$0")/.."
 Scripts/setup.sh
 export PATH="$PWD/.venv/bin:$PATH"
 .venv/bin/python -m unittest discover -s Scripts/tests
+# Pillow fixtures for the image tests (idempotent; ../shared/data holds the real images)
+.venv/bin/python Scripts/make_image_fixtures.py --data ../shared/data --darknet .cache/darknet/data --out .cache/fixtures
 exec swift test -c release "$@"

@@ -113,6 +113,59 @@ void lk_upsample_nearest2x(const float *x, int height, int width, int c0, int c1
 void lk_space_to_depth2(const float *x, int channels, int height, int width, int c0, int c1,
                         float *y);
 
+// MARK: Resampling and pixel layout (lk_resample.c)
+
+/// Horizontal resampling pass over rows [r0, r1) of x [rows, in_w] into y [rows, out_w]:
+/// y[r, j] = Σ_t weights[j*taps + t] · x[r, start[j] + t] for t < count[j] (count[j] <= taps,
+/// start[j] + count[j] <= in_w).
+void lk_resample_rows(const float *x, int in_w, int out_w, const int32_t *start, const int32_t *count,
+                      const float *weights, int taps, size_t r0, size_t r1, float *y);
+
+/// Vertical resampling pass: x [C, in_h, width] -> y [C, out_h, width] for output rows
+/// p = c*out_h + i in [p0, p1): y[c, i, :] = Σ_t weights[i*taps + t] · x[c, start[i] + t, :].
+void lk_resample_columns(const float *x, int in_h, int width, int out_h, const int32_t *start, const int32_t *count,
+                         const float *weights, int taps, size_t p0, size_t p1, float *y);
+
+/// Interleaved RGB8 [plane, 3] -> planar float [3, plane] (0...255), pixels [i0, i1).
+void lk_rgb8_to_planar(const uint8_t *rgb, size_t plane, size_t i0, size_t i1, float *y);
+/// Planar float [3, plane] -> interleaved RGB8, rounded and clamped to 0...255 (NaN -> 0).
+void lk_planar_to_rgb8(const float *x, size_t plane, uint8_t *rgb);
+
+/// Applies EXIF orientation 1...8 to x [C, H, W]; y is [C, H, W] for 1-4, [C, W, H] for 5-8.
+void lk_orient(const float *x, int channels, int height, int width, int orientation, float *y);
+
+// MARK: Images (lk_image.c; every libpng/libjpeg longjmp stays inside that file)
+
+enum {
+    LK_IMAGE_OK = 0,
+    LK_IMAGE_UNRECOGNIZED = 1,  // not the format asked for
+    LK_IMAGE_CORRUPT = 2,       // the library reported an error; message says which
+    LK_IMAGE_TRUNCATED = 3,     // the data ends before the image does
+    LK_IMAGE_UNSUPPORTED = 4,   // a valid file Loupe does not decode (e.g. CMYK JPEG)
+};
+
+typedef struct {
+    int64_t width, height;
+    int orientation;   // EXIF orientation 1...8 (JPEG), 1 otherwise
+    char message[200]; // the library's message on failure
+} lk_image_info;
+
+/// Reads the PNG header only: width and height, so that the caller can check its pixel budget.
+int lk_png_read_header(const uint8_t *data, size_t size, lk_image_info *info);
+/// Decodes a PNG to interleaved 8-bit RGB into out [H, W, 3]: palette and gray expanded, 16-bit
+/// reduced to the high byte, alpha dropped (not composited), interlacing undone.
+int lk_png_decode_rgb8(const uint8_t *data, size_t size, uint8_t *out, lk_image_info *info);
+/// Encodes out-of-place RGB8 [H, W, 3] as PNG into out (capacity bytes); returns the PNG's size,
+/// which may exceed capacity (then nothing useful was written: call again with a larger buffer),
+/// or 0 on failure. With out = NULL it only measures.
+size_t lk_png_encode_rgb8(const uint8_t *rgb, int width, int height, uint8_t *out, size_t capacity);
+
+/// Reads the JPEG header only: width, height and the EXIF orientation.
+int lk_jpeg_read_header(const uint8_t *data, size_t size, lk_image_info *info);
+/// Decodes a baseline or progressive JPEG (gray or YCbCr) to RGB8 into out [H, W, 3] with
+/// Pillow's settings (ISLOW IDCT, fancy upsampling). A premature end is an error, not gray fill.
+int lk_jpeg_decode_rgb8(const uint8_t *data, size_t size, uint8_t *out, lk_image_info *info);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,56 @@
+internal import LoupeTensor
+
+extension Image {
+    /// Draws the outline of the box `[x0, y0, x1, y1)` (pixel coordinates, clipped to the image)
+    /// in `color`, `thickness` pixels wide, inside the box.
+    public mutating func drawRectangle(x0: Int, y0: Int, x1: Int, y1: Int, color: RGB, thickness: Int = 2) {
+        let (w, h) = (width, height)
+        let left = max(0, min(x0, x1)), right = min(w, max(x0, x1))
+        let top = max(0, min(y0, y1)), bottom = min(h, max(y0, y1))
+        guard left < right, top < bottom, thickness >= 1 else { return }
+        let values = [Float(color.red), Float(color.green), Float(color.blue)]
+        pixels.withUnsafeMutableBufferPointer { p in
+            func paint(_ y: Int, _ x: Int) { for c in 0..<3 { p[(c * h + y) * w + x] = values[c] } }
+            for y in top..<bottom {
+                for x in left..<right {
+                    let edge = y < top + thickness || y >= bottom - thickness || x < left + thickness || x >= right - thickness
+                    if edge { paint(y, x) }
+                }
+            }
+        }
+    }
+
+    /// Pastes `other` with its top-left corner at `(x, y)`; parts outside this image are dropped.
+    public mutating func paste(_ other: Image, x: Int, y: Int) {
+        let (w, h, ow, oh) = (width, height, other.width, other.height)
+        let x0 = max(0, x), y0 = max(0, y), x1 = min(w, x + ow), y1 = min(h, y + oh)
+        guard x0 < x1, y0 < y1 else { return }
+        pixels.withUnsafeMutableBufferPointer { dst in
+            other.pixels.withUnsafeBufferPointer { src in
+                for c in 0..<3 { for row in y0..<y1 {
+                    dst.baseAddress!.advanced(by: (c * h + row) * w + x0)
+                        .update(from: src.baseAddress!.advanced(by: (c * oh + row - y) * ow + x0 - x), count: x1 - x0)
+                } }
+            }
+        }
+    }
+
+    /// A grid of thumbnails, row by row: each image scaled to fit a `cellSize × cellSize` cell
+    /// (aspect ratio kept, centred), cells separated by `spacing` pixels of `background`.
+    /// The picture behind `loupe search --montage`.
+    public static func grid(_ images: [Image], columns: Int, cellSize: Int = 192, spacing: Int = 4,
+                            background: RGB = RGB(255, 255, 255)) -> Image {
+        precondition(!images.isEmpty && columns >= 1 && cellSize >= 1 && spacing >= 0,
+                     "grid needs images, columns >= 1, a positive cell size")
+        let cols = min(columns, images.count), rows = (images.count + cols - 1) / cols
+        var canvas = Image(width: cols * cellSize + (cols + 1) * spacing, height: rows * cellSize + (rows + 1) * spacing,
+                           color: background)
+        for (i, image) in images.enumerated() {
+            let thumb = image.width >= image.height
+                ? image.resized(longerSide: cellSize) : image.resized(longerSide: cellSize)
+            let cx = spacing + (i % cols) * (cellSize + spacing), cy = spacing + (i / cols) * (cellSize + spacing)
+            canvas.paste(thumb, x: cx + (cellSize - thumb.width) / 2, y: cy + (cellSize - thumb.height) / 2)
+        }
+        return canvas
+    }
+}
