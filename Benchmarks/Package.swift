@@ -12,6 +12,10 @@ let package = Package(
             name: "loupe-kernel-bench",
             dependencies: [.product(name: "LoupeTensor", package: "Loupe"), "CBenchOpenBLAS"],
             path: "Sources/KernelBench"),
+        .executableTarget(
+            name: "loupe-image-bench",
+            dependencies: [.product(name: "LoupeImage", package: "Loupe"), .product(name: "LoupeTensor", package: "Loupe")],
+            path: "Sources/ImageBench"),
     ],
     swiftLanguageModes: [.v6]
 )
