@@ -36,7 +36,7 @@ let package = Package(
             dependencies: ["LoupeKernels", "CLoupeOpenBLAS", "CLoupeLAPACKE"]),
 
         .target(name: "LoupeImage", dependencies: ["LoupeTensor", "LoupeKernels"]),
-        .target(name: "LoupeModels", dependencies: ["LoupeTensor"]),
+        .target(name: "LoupeModels", dependencies: ["LoupeTensor", "LoupeImage"]),
 
         .testTarget(name: "LoupeTensorTests", dependencies: ["LoupeTensor"]),
         .testTarget(name: "LoupeImageTests", dependencies: ["LoupeImage"]),

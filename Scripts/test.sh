@@ -9,4 +9,6 @@ export PATH="$PWD/.venv/bin:$PATH"
 .venv/bin/python -m unittest discover -s Scripts/tests
 # Pillow fixtures for the image tests (idempotent; ../shared/data holds the real images)
 .venv/bin/python Scripts/make_image_fixtures.py --data ../shared/data --darknet .cache/darknet/data --out .cache/fixtures
+# ONNX Runtime reference outputs for the backbone parity tests (idempotent)
+.venv/bin/python Scripts/onnx_reference.py fixtures --models .cache/models --darknet .cache/darknet/data --out .cache/fixtures/models
 exec swift test -c release "$@"

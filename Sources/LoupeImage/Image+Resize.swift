@@ -50,12 +50,14 @@ extension Image {
         return (max(1, Int((Double(width) * scale).rounded())), longerSide)
     }
 
-    /// The central `width × height` region (torchvision's `center_crop`: offsets rounded).
+    /// The central `width × height` region (torchvision's `center_crop`: offsets rounded half to
+    /// even, as Python's `round`).
     /// - Precondition: the crop fits inside the image.
     public func centerCropped(width: Int, height: Int) -> Image {
         precondition(width >= 1 && height >= 1 && width <= self.width && height <= self.height,
                      "crop \(width)×\(height) does not fit an image of \(self.width)×\(self.height)")
-        let top = Int((Double(self.height - height) / 2).rounded()), left = Int((Double(self.width - width) / 2).rounded())
+        let top = Int((Double(self.height - height) / 2).rounded(.toNearestOrEven))
+        let left = Int((Double(self.width - width) / 2).rounded(.toNearestOrEven))
         return cropped(x: left, y: top, width: width, height: height)
     }
 

@@ -1,0 +1,72 @@
+public import LoupeTensor
+
+/// A network layer: a struct holding its weights, applied with `layer(x)`.
+public protocol Layer: Sendable {
+    /// `[N, C, H, W]` (or `[N, D]` for linear layers) in, the layer's output out.
+    func callAsFunction(_ input: Tensor) -> Tensor
+}
+
+/// A convolution with its BatchNorm folded in and its activation fused.
+public struct Conv2D: Layer {
+    /// `[OC, C / groups, KH, KW]`.
+    public var weight: Tensor
+    /// `[OC]`.
+    public var bias: Tensor?
+    public var stride: Int
+    public var padding: Padding
+    public var groups: Int
+    public var activation: Activation
+
+    public init(weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Padding = .valid, groups: Int = 1,
+                activation: Activation = .identity) {
+        (self.weight, self.bias, self.stride, self.padding, self.groups, self.activation) = (weight, bias, stride, padding, groups, activation)
+    }
+
+    public func callAsFunction(_ input: Tensor) -> Tensor {
+        convolution2D(input, weight: weight, bias: bias, stride: stride, padding: padding, groups: groups, activation: activation)
+    }
+
+    /// Reads `"\(conv).weight"` (and `"\(conv).bias"` when the checkpoint has one) and, when
+    /// `batchNorm` is given, `"\(batchNorm).{weight,bias,running_mean,running_var}"`, folding the
+    /// BatchNorm into the convolution.
+    ///
+    /// - Parameters:
+    ///   - inChannels, outChannels, kernel, groups: the expected shape `[out, in / groups, k, k]`.
+    ///   - epsilon: the BatchNorm's ε (1e-5 for torchvision, 1e-3 for TF-trained EfficientNet-Lite).
+    public static func load(
+        _ reader: inout WeightReader, conv: String, batchNorm: String?, inChannels: Int, outChannels: Int,
+        kernel: Int, stride: Int = 1, padding: Padding, groups: Int = 1, activation: Activation, epsilon: Float = 1e-5
+    ) -> Conv2D {
+        var weight = reader.take("\(conv).weight", shape: [outChannels, inChannels / groups, kernel, kernel])
+        var bias = reader.contains("\(conv).bias") ? reader.take("\(conv).bias", shape: [outChannels]) : nil
+        if let bn = batchNorm {
+            let folded = foldBatchNorm(
+                weight: weight, bias: bias,
+                gamma: reader.take("\(bn).weight", shape: [outChannels]),
+                beta: reader.take("\(bn).bias", shape: [outChannels]),
+                mean: reader.take("\(bn).running_mean", shape: [outChannels]),
+                variance: reader.take("\(bn).running_var", shape: [outChannels]),
+                epsilon: epsilon)
+            (weight, bias) = (folded.weight, folded.bias)
+        }
+        return Conv2D(weight: weight, bias: bias, stride: stride, padding: padding, groups: groups, activation: activation)
+    }
+}
+
+/// A fully connected layer: `[N, in]` → `[N, out]`.
+public struct Linear: Layer {
+    /// `[out, in]`.
+    public var weight: Tensor
+    /// `[out]`.
+    public var bias: Tensor?
+
+    public init(weight: Tensor, bias: Tensor?) { (self.weight, self.bias) = (weight, bias) }
+
+    public func callAsFunction(_ input: Tensor) -> Tensor { linear(input, weight: weight, bias: bias) }
+
+    /// Reads `"\(prefix).weight"` `[out, in]` and `"\(prefix).bias"` `[out]`.
+    public static func load(_ reader: inout WeightReader, _ prefix: String, inFeatures: Int, outFeatures: Int) -> Linear {
+        Linear(weight: reader.take("\(prefix).weight", shape: [outFeatures, inFeatures]),
+               bias: reader.take("\(prefix).bias", shape: [outFeatures]))
+    }
+}
