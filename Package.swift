@@ -9,9 +9,13 @@ import PackageDescription
 let package = Package(
     name: "Loupe",
     products: [
+        .executable(name: "loupe", targets: ["LoupeCLI"]),
         .library(name: "LoupeTensor", targets: ["LoupeTensor"]),
         .library(name: "LoupeImage", targets: ["LoupeImage"]),
         .library(name: "LoupeModels", targets: ["LoupeModels"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
         // System libraries, found through pkg-config; apt provides them on Debian.
@@ -37,6 +41,11 @@ let package = Package(
 
         .target(name: "LoupeImage", dependencies: ["LoupeTensor", "LoupeKernels"]),
         .target(name: "LoupeModels", dependencies: ["LoupeTensor", "LoupeImage"]),
+
+        .executableTarget(
+            name: "LoupeCLI",
+            dependencies: ["LoupeModels", "LoupeImage", "LoupeTensor",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         .testTarget(name: "LoupeTensorTests", dependencies: ["LoupeTensor"]),
         .testTarget(name: "LoupeImageTests", dependencies: ["LoupeImage"]),

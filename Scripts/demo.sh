@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Sets up what is missing (Scripts/setup.sh), then runs Loupe's main job on its built-in default.
-# Until the networks land, the main job is the kernel benchmark: every convolution shape of
-# ResNet-50 and MobileNetV2 at 224x224, next to sgemm alone and to grouped im2col + GEMM.
+# Sets up what is missing (Scripts/setup.sh), then runs Loupe's main job on its built-in default:
+# until the retrieval commands land, ImageNet classification of the darknet sample images with
+# MobileNetV2 and EfficientNet-Lite0 on real weights. Extra arguments go to `loupe classify`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 Scripts/setup.sh
-swift build -c release --package-path Benchmarks --product loupe-kernel-bench >&2
-exec Benchmarks/.build/release/loupe-kernel-bench --sizes 224 "$@"
+swift build -c release --product loupe >&2
+samples=(.cache/darknet/data/{dog,eagle,giraffe,horses,kite,person}.jpg)
+for model in mobilenet_v2 efficientnet_lite0; do
+    .build/release/loupe classify --model "$model" --top 3 "${samples[@]}" "$@"
+done

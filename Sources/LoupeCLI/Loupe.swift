@@ -1,0 +1,54 @@
+import ArgumentParser
+import Foundation
+import LoupeTensor
+
+@main
+struct LoupeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "loupe",
+        abstract: "Content-based image retrieval with object embeddings.",
+        discussion: """
+        Weights are read from .cache/models (made by Scripts/setup.sh) or the path given with
+        --weights; ImageNet labels from the darknet package's data in .cache/darknet/data, or --labels.
+        """,
+        subcommands: [Classify.self])
+}
+
+/// Options every command that runs networks shares.
+struct ComputeOptions: ParsableArguments {
+    @Option(help: "Threads for every kernel (default: the number of cores, or LOUPE_THREADS).")
+    var threads: Int?
+
+    func apply() throws {
+        if let threads {
+            guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+            ComputeThreads.count = threads
+        }
+    }
+}
+
+/// Finds Loupe's cache folder: $LOUPE_CACHE, ./.cache, or the .cache of the checkout the binary was
+/// built in (so `.build/release/loupe` works from anywhere).
+enum Cache {
+    static var candidates: [URL] {
+        var list: [URL] = []
+        if let env = ProcessInfo.processInfo.environment["LOUPE_CACHE"] { list.append(URL(fileURLWithPath: env)) }
+        list.append(URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(".cache"))
+        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        for _ in 0..<4 {
+            dir = dir.deletingLastPathComponent()
+            list.append(dir.appendingPathComponent(".cache"))
+        }
+        return list
+    }
+
+    /// The first existing `relative` path under a candidate cache folder.
+    static func find(_ relative: String) -> URL? {
+        candidates.map { $0.appendingPathComponent(relative) }.first { FileManager.default.fileExists(atPath: $0.path) }
+    }
+}
+
+/// Writes to standard error.
+func printError(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}
