@@ -16,6 +16,10 @@ let package = Package(
             name: "loupe-image-bench",
             dependencies: [.product(name: "LoupeImage", package: "Loupe"), .product(name: "LoupeTensor", package: "Loupe")],
             path: "Sources/ImageBench"),
+        .executableTarget(
+            name: "loupe-model-bench",
+            dependencies: [.product(name: "LoupeModels", package: "Loupe"), .product(name: "LoupeTensor", package: "Loupe")],
+            path: "Sources/ModelBench"),
     ],
     swiftLanguageModes: [.v6]
 )
