@@ -40,7 +40,7 @@ extension Image {
     /// The picture behind `loupe search --montage`.
     public static func grid(_ images: [Image], columns: Int, cellSize: Int = 192, spacing: Int = 4,
                             background: RGB = RGB(255, 255, 255)) -> Image {
-        precondition(!images.isEmpty && columns >= 1 && cellSize >= 1 && spacing >= 0,
+        check(!images.isEmpty && columns >= 1 && cellSize >= 1 && spacing >= 0,
                      "grid needs images, columns >= 1, a positive cell size")
         let cols = min(columns, images.count), rows = (images.count + cols - 1) / cols
         var canvas = Image(width: cols * cellSize + (cols + 1) * spacing, height: rows * cellSize + (rows + 1) * spacing,

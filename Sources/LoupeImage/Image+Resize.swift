@@ -21,7 +21,7 @@ extension Image {
     /// passes run in Float (Pillow rounds to 8 bits in between), so results agree with Pillow to
     /// well under one grey level.
     public func resized(width: Int, height: Int, filter: ResizeFilter = .bilinearAntialiased) -> Image {
-        precondition(width >= 1 && height >= 1, "resize target \(width)×\(height) must be positive")
+        check(width >= 1 && height >= 1, "resize target \(width)×\(height) must be positive")
         if width == self.width && height == self.height { return self }
         var x = pixels
         if width != self.width {
@@ -44,7 +44,7 @@ extension Image {
 
     /// The size an image of `width × height` takes when scaled to `longerSide`.
     public static func size(width: Int, height: Int, longerSide: Int) -> (width: Int, height: Int) {
-        precondition(longerSide >= 1, "longer side must be positive, got \(longerSide)")
+        check(longerSide >= 1, "longer side must be positive, got \(longerSide)")
         let scale = Double(longerSide) / Double(max(width, height))
         if width >= height { return (longerSide, max(1, Int((Double(height) * scale).rounded()))) }
         return (max(1, Int((Double(width) * scale).rounded())), longerSide)
@@ -54,7 +54,7 @@ extension Image {
     /// even, as Python's `round`).
     /// - Precondition: the crop fits inside the image.
     public func centerCropped(width: Int, height: Int) -> Image {
-        precondition(width >= 1 && height >= 1 && width <= self.width && height <= self.height,
+        check(width >= 1 && height >= 1 && width <= self.width && height <= self.height,
                      "crop \(width)×\(height) does not fit an image of \(self.width)×\(self.height)")
         let top = Int((Double(self.height - height) / 2).rounded(.toNearestOrEven))
         let left = Int((Double(self.width - width) / 2).rounded(.toNearestOrEven))
@@ -63,7 +63,7 @@ extension Image {
 
     /// The region with top-left corner `(x, y)`.
     public func cropped(x: Int, y: Int, width: Int, height: Int) -> Image {
-        precondition(x >= 0 && y >= 0 && width >= 1 && height >= 1 && x + width <= self.width && y + height <= self.height,
+        check(x >= 0 && y >= 0 && width >= 1 && height >= 1 && x + width <= self.width && y + height <= self.height,
                      "crop at (\(x), \(y)) of \(width)×\(height) does not fit an image of \(self.width)×\(self.height)")
         let out = Tensor(uninitializedShape: [3, height, width]) { dst in
             pixels.withUnsafeBufferPointer { src in
@@ -82,7 +82,7 @@ extension Image {
     ///
     /// - Returns: the canvas and `r` (divide detected boxes by it to map them back).
     public func letterboxed(size: Int, fill: Float = 114, filter: ResizeFilter = .bilinear) -> (image: Image, scale: Double) {
-        precondition(size >= 1, "letterbox size must be positive")
+        check(size >= 1, "letterbox size must be positive")
         let r = min(Double(size) / Double(height), Double(size) / Double(width))
         let w = max(1, Int(Double(width) * r)), h = max(1, Int(Double(height) * r))
         let scaled = resized(width: w, height: h, filter: filter)

@@ -19,7 +19,7 @@ public struct Image: Sendable, Equatable {
     /// Wraps planar pixels.
     /// - Precondition: `pixels` is `[3, H, W]` with `H, W >= 1`.
     public init(pixels: Tensor) {
-        precondition(pixels.rank == 3 && pixels.shape[0] == 3 && pixels.shape[1] >= 1 && pixels.shape[2] >= 1,
+        LoupeTensor.check(pixels.rank == 3 && pixels.shape[0] == 3 && pixels.shape[1] >= 1 && pixels.shape[2] >= 1,
                      "Image needs [3, H, W] pixels, got \(pixels.shape)")
         self.pixels = pixels
     }
@@ -128,7 +128,7 @@ extension Image {
         let headerStatus = data.withUnsafeBytes { raw in
             readHeader(raw.bindMemory(to: UInt8.self).baseAddress!, raw.count, &info)
         }
-        try Image.check(headerStatus, format, &info)
+        try Image.checkStatus(headerStatus, format, &info)
         let width = Int(info.width), height = Int(info.height)
         guard width >= 1, height >= 1 else { throw .corrupt(format: format, detail: "image of \(width)×\(height) pixels") }
         let (pixels, overflow) = width.multipliedReportingOverflow(by: height)
@@ -141,7 +141,7 @@ extension Image {
                 decode(raw.bindMemory(to: UInt8.self).baseAddress!, raw.count, out.baseAddress!, &info)
             }
         }
-        try Image.check(status, format, &info)
+        try Image.checkStatus(status, format, &info)
         guard Int(info.width) == width, Int(info.height) == height else {
             throw .corrupt(format: format, detail: "size changed between header and decode")
         }
@@ -154,7 +154,7 @@ extension Image {
         }
     }
 
-    private static func check(_ status: Int32, _ format: ImageFormat, _ info: inout lk_image_info) throws(ImageError) {
+    private static func checkStatus(_ status: Int32, _ format: ImageFormat, _ info: inout lk_image_info) throws(ImageError) {
         guard status != Int32(LK_IMAGE_OK) else { return }
         let detail = withUnsafeBytes(of: &info.message) { raw in
             String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
@@ -170,7 +170,7 @@ extension Image {
     /// The image transformed by EXIF orientation `orientation` (1...8): 2 mirror, 3 rotate 180°,
     /// 4 flip, 5 transpose, 6 rotate 90° clockwise, 7 transverse, 8 rotate 90° counter-clockwise.
     public func oriented(_ orientation: Int) -> Image {
-        precondition((1...8).contains(orientation), "EXIF orientation must be 1...8, got \(orientation)")
+        LoupeTensor.check((1...8).contains(orientation), "EXIF orientation must be 1...8, got \(orientation)")
         guard orientation != 1 else { return self }
         let (h, w) = (height, width)
         let shape = orientation >= 5 ? [3, w, h] : [3, h, w]

@@ -12,17 +12,8 @@ public import LoupeTensor
 /// TensorFlow "SAME" padding (the odd pixel of a stride-2 layer goes bottom/right); BatchNorm
 /// ε = 1e-3. Input: RGB 0–255, `(x − 127) / 128`.
 public struct EfficientNetLite: ClassificationBackbone {
-    struct Block: Sendable {
-        var convs: [Conv2D]
-        var residual: Bool
-        func callAsFunction(_ x: Tensor) -> Tensor {
-            let y = convs.reduce(x) { $1($0) }
-            return residual ? y + x : y
-        }
-    }
-
     let stem: Conv2D
-    let blocks: [Block]
+    let blocks: [ConvolutionSequence]
     let head: Conv2D
     let classifier: Linear
     public let kind: BackboneKind
@@ -39,7 +30,7 @@ public struct EfficientNetLite: ClassificationBackbone {
         let stemOut = state["_conv_stem.weight"]?.shape.first ?? 32
         stem = Conv2D.load(&r, conv: "_conv_stem", batchNorm: "_bn0", inChannels: 3, outChannels: stemOut, kernel: 3,
                            stride: 2, padding: .same, activation: .relu6, epsilon: Self.epsilon)
-        var blocks: [Block] = []
+        var blocks: [ConvolutionSequence] = []
         var inC = stemOut, stage = -1, previousOut = -1
         var b = 0
         while let project = state["_blocks.\(b)._project_conv.weight"], let depthwise = state["_blocks.\(b)._depthwise_conv.weight"] {
@@ -59,7 +50,7 @@ public struct EfficientNetLite: ClassificationBackbone {
                                      kernel: kernel, stride: stride, padding: .same, groups: hidden, activation: .relu6, epsilon: Self.epsilon))
             convs.append(Conv2D.load(&r, conv: "\(p)._project_conv", batchNorm: "\(p)._bn2", inChannels: hidden, outChannels: outC,
                                      kernel: 1, padding: .same, activation: .identity, epsilon: Self.epsilon))
-            blocks.append(Block(convs: convs, residual: stride == 1 && inC == outC))
+            blocks.append(ConvolutionSequence(convs, residual: stride == 1 && inC == outC))
             inC = outC
             previousOut = outC
             b += 1

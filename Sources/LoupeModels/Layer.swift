@@ -70,3 +70,17 @@ public struct Linear: Layer {
                bias: reader.take("\(prefix).bias", shape: [outFeatures]))
     }
 }
+
+/// Convolutions applied in order, with the input added back when `residual` (an inverted
+/// residual block of MobileNetV2 / EfficientNet, or a plain stage when not residual).
+public struct ConvolutionSequence: Layer {
+    public var convs: [Conv2D]
+    public var residual: Bool
+
+    public init(_ convs: [Conv2D], residual: Bool) { (self.convs, self.residual) = (convs, residual) }
+
+    public func callAsFunction(_ input: Tensor) -> Tensor {
+        let y = convs.reduce(input) { $1($0) }
+        return residual ? y + input : y
+    }
+}

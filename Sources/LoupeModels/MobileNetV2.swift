@@ -9,17 +9,8 @@ public import LoupeTensor
 /// map Loupe pools. Activations ReLU6, BatchNorm ε = 1e-5 folded at load time, symmetric padding.
 /// Input: RGB, ImageNet mean/std.
 public struct MobileNetV2: ClassificationBackbone {
-    /// One `features.i` module: a sequence of convolutions, residual if `residual`.
-    struct Stage: Sendable {
-        var convs: [Conv2D]
-        var residual: Bool
-        func callAsFunction(_ x: Tensor) -> Tensor {
-            let y = convs.reduce(x) { $1($0) }
-            return residual ? y + x : y
-        }
-    }
-
-    let stages: [Stage]
+    /// `features.0` … `features.18`.
+    let stages: [ConvolutionSequence]
     let classifier: Linear
     public let kind = BackboneKind.mobileNetV2
     public let normalization = Normalization.imageNet
@@ -31,8 +22,8 @@ public struct MobileNetV2: ClassificationBackbone {
 
     public init(_ state: StateDict) throws(WeightLoadingError) {
         var r = WeightReader(state)
-        var stages: [Stage] = []
-        stages.append(Stage(convs: [Conv2D.load(&r, conv: "features.0.0", batchNorm: "features.0.1", inChannels: 3, outChannels: 32,
+        var stages: [ConvolutionSequence] = []
+        stages.append(ConvolutionSequence([Conv2D.load(&r, conv: "features.0.0", batchNorm: "features.0.1", inChannels: 3, outChannels: 32,
                                                 kernel: 3, stride: 2, padding: .symmetric(1), activation: .relu6)], residual: false))
         var inC = 32
         for (t, c, n, s) in Self.settings {
@@ -51,11 +42,11 @@ public struct MobileNetV2: ClassificationBackbone {
                                          kernel: 3, stride: stride, padding: .symmetric(1), groups: hidden, activation: .relu6))
                 convs.append(Conv2D.load(&r, conv: "\(p).\(index + 1)", batchNorm: "\(p).\(index + 2)", inChannels: hidden, outChannels: c,
                                          kernel: 1, padding: .valid, activation: .identity))
-                stages.append(Stage(convs: convs, residual: stride == 1 && inC == c))
+                stages.append(ConvolutionSequence(convs, residual: stride == 1 && inC == c))
                 inC = c
             }
         }
-        stages.append(Stage(convs: [Conv2D.load(&r, conv: "features.18.0", batchNorm: "features.18.1", inChannels: 320, outChannels: 1280,
+        stages.append(ConvolutionSequence([Conv2D.load(&r, conv: "features.18.0", batchNorm: "features.18.1", inChannels: 320, outChannels: 1280,
                                                 kernel: 1, padding: .valid, activation: .relu6)], residual: false))
         classifier = Linear.load(&r, "classifier.1", inFeatures: 1280, outFeatures: 1000)
         try r.finish()
