@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "LoupeTensor", targets: ["LoupeTensor"]),
         .library(name: "LoupeImage", targets: ["LoupeImage"]),
         .library(name: "LoupeModels", targets: ["LoupeModels"]),
+        .library(name: "LoupeWhitening", targets: ["LoupeWhitening"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -41,6 +42,7 @@ let package = Package(
 
         .target(name: "LoupeImage", dependencies: ["LoupeTensor", "LoupeKernels"]),
         .target(name: "LoupeModels", dependencies: ["LoupeTensor", "LoupeImage"]),
+        .target(name: "LoupeWhitening", dependencies: ["LoupeTensor"]),
 
         .executableTarget(
             name: "LoupeCLI",
@@ -50,6 +52,7 @@ let package = Package(
         .testTarget(name: "LoupeTensorTests", dependencies: ["LoupeTensor"]),
         .testTarget(name: "LoupeImageTests", dependencies: ["LoupeImage"]),
         .testTarget(name: "LoupeModelsTests", dependencies: ["LoupeModels"]),
+        .testTarget(name: "LoupeWhiteningTests", dependencies: ["LoupeWhitening"]),
     ],
     swiftLanguageModes: [.v6]
 )
