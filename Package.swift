@@ -14,6 +14,8 @@ let package = Package(
         .library(name: "LoupeImage", targets: ["LoupeImage"]),
         .library(name: "LoupeModels", targets: ["LoupeModels"]),
         .library(name: "LoupeWhitening", targets: ["LoupeWhitening"]),
+        .library(name: "LoupeRetrieval", targets: ["LoupeRetrieval"]),
+        .library(name: "Loupe", targets: ["Loupe"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -43,16 +45,19 @@ let package = Package(
         .target(name: "LoupeImage", dependencies: ["LoupeTensor", "LoupeKernels"]),
         .target(name: "LoupeModels", dependencies: ["LoupeTensor", "LoupeImage"]),
         .target(name: "LoupeWhitening", dependencies: ["LoupeTensor"]),
+        .target(name: "LoupeRetrieval", dependencies: ["LoupeTensor"]),
+        .target(name: "Loupe", dependencies: ["LoupeTensor", "LoupeImage", "LoupeModels", "LoupeWhitening", "LoupeRetrieval"]),
 
         .executableTarget(
             name: "LoupeCLI",
-            dependencies: ["LoupeModels", "LoupeImage", "LoupeTensor",
+            dependencies: ["Loupe",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         .testTarget(name: "LoupeTensorTests", dependencies: ["LoupeTensor"]),
         .testTarget(name: "LoupeImageTests", dependencies: ["LoupeImage"]),
         .testTarget(name: "LoupeModelsTests", dependencies: ["LoupeModels"]),
         .testTarget(name: "LoupeWhiteningTests", dependencies: ["LoupeWhitening"]),
+        .testTarget(name: "LoupeRetrievalTests", dependencies: ["LoupeRetrieval"]),
     ],
     swiftLanguageModes: [.v6]
 )

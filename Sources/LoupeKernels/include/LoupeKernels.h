@@ -134,6 +134,15 @@ void lk_planar_to_rgb8(const float *x, size_t plane, uint8_t *rgb);
 /// Applies EXIF orientation 1...8 to x [C, H, W]; y is [C, H, W] for 1-4, [C, W, H] for 5-8.
 void lk_orient(const float *x, int channels, int height, int width, int orientation, float *y);
 
+// MARK: Top-k (lk_topk.c)
+
+/// Merges rows [r0, r1) of a score block scores [rows, ld] (cols valid columns, global index of
+/// column j = base + j) into running top-k lists best [rows, k] (descending) and ids [rows, k].
+/// Initialise best to -INFINITY and ids to -1. A score enters only if it is strictly greater than
+/// the current k-th, so ties keep the lower index; NaN never enters.
+void lk_topk_update(const float *scores, size_t ld, size_t cols, int k, int64_t base, size_t r0, size_t r1,
+                    float *best, int64_t *ids);
+
 // MARK: Images (lk_image.c; every libpng/libjpeg longjmp stays inside that file)
 
 enum {

@@ -1,0 +1,116 @@
+public import Foundation
+
+/// Why an embedder could not be built.
+public enum EmbedderError: Error, CustomStringConvertible {
+    case invalidOption(String)
+    case whitening(WhiteningError)
+
+    public var description: String {
+        switch self {
+        case let .invalidOption(why): why
+        case let .whitening(error): error.description
+        }
+    }
+}
+
+/// Global image embeddings from a classification backbone: the paper's classification-embedding
+/// pipeline.
+///
+/// image → resize so the longer side is `maxSize · scale` (antialiased) → backbone up to `stage`
+/// → ``GlobalPooling`` → L2-normalise; several scales are combined by a power mean (exponent p
+/// of GeM, else 1) and L2-normalised again; then optional ``Whitening`` (+ L2-normalise).
+public struct GlobalEmbedder: Sendable {
+    public let backbone: any ClassificationBackbone
+    public let stage: String
+    public let pooling: GlobalPooling
+    public let scales: [Float]
+    public let maxSize: Int
+    public let whitening: Whitening?
+    public let weightsChecksum: String
+
+    public init(backbone: any ClassificationBackbone, weightsChecksum: String, stage: String? = nil,
+                pooling: GlobalPooling = .gem(p: 3), scales: [Float] = [1], maxSize: Int = 1024,
+                whitening: Whitening? = nil) throws(EmbedderError) {
+        let requested = stage ?? backbone.defaultStage
+        guard let resolved = backbone.resolve(stage: requested) else {
+            throw .invalidOption(BackboneError.unknownStage(requested, model: backbone.kind.rawValue, known: backbone.stageNames).description)
+        }
+        guard !scales.isEmpty, scales.allSatisfy({ $0 > 0 && $0.isFinite }) else { throw .invalidOption("scales must be positive numbers") }
+        guard maxSize >= 32 else { throw .invalidOption("max size must be at least 32 pixels, got \(maxSize)") }
+        (self.backbone, self.weightsChecksum, self.stage, self.pooling) = (backbone, weightsChecksum, resolved, pooling)
+        (self.scales, self.maxSize, self.whitening) = (scales, maxSize, whitening)
+        if let whitening, whitening.inputDimension != unwhitenedDimension {
+            throw .whitening(.dimensionMismatch(expected: whitening.inputDimension, got: unwhitenedDimension))
+        }
+    }
+
+    /// Channels of the pooled stage (found with a tiny forward pass).
+    public var unwhitenedDimension: Int {
+        backbone.featureMap(Tensor(zeros: [1, 3, 64, 64]), at: stage).shape[1]
+    }
+
+    /// The recipe of the vectors this embedder makes.
+    public var recipe: EmbeddingRecipe {
+        EmbeddingRecipe(model: backbone.kind.rawValue, weightsChecksum: weightsChecksum, stage: stage,
+                        pooling: pooling.description, scales: scales, maxSize: maxSize,
+                        whitening: whitening.map { "\($0.method.rawValue):\($0.outputDimension):\(Self.checksum(of: $0.projection))" } ?? "none",
+                        dimension: whitening?.outputDimension ?? unwhitenedDimension)
+    }
+
+    /// The embedding before whitening: `[1, C]`, L2-normalised.
+    public func unwhitenedEmbedding(of image: Image) -> Tensor {
+        func single(_ s: Float) -> Tensor {
+            let side = max(32, Int((Float(maxSize) * s).rounded()))
+            let input = image.resized(longerSide: side).tensor(backbone.normalization)
+            return pooling(backbone.featureMap(input, at: stage)).l2NormalizedRows()
+        }
+        guard scales.count > 1 else { return single(scales[0]) }
+        // power mean over scales: p of GeM, else the plain mean
+        let p: Float = if case let .gem(p) = pooling { p } else { 1 }
+        var sum = Tensor(zeros: [1, 0])
+        for (i, s) in scales.enumerated() {
+            let v = single(s)
+            let powered = p == 1 ? v : v.map { pow(max($0, 0), p) }
+            sum = i == 0 ? powered : sum + powered
+        }
+        let mean = sum * (1 / Float(scales.count))
+        return (p == 1 ? mean : mean.map { pow($0, 1 / p) }).l2NormalizedRows()
+    }
+
+    /// The embedding `[1, D]`: unwhitened, then whitened if the embedder has a whitening.
+    public func embedding(of image: Image) throws(EmbedderError) -> Tensor {
+        let v = unwhitenedEmbedding(of: image)
+        guard let whitening else { return v }
+        do { return try whitening.apply(v) } catch { throw .whitening(error) }
+    }
+
+    /// FNV-1a over the float bits: a cheap identity for a whitening matrix in the recipe.
+    static func checksum(of t: Tensor) -> String {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        t.withUnsafeBufferPointer { for v in $0 { h = (h ^ UInt64(v.bitPattern)) &* 0x100_0000_01b3 } }
+        return String(h, radix: 16)
+    }
+}
+
+/// Loads a backbone by name, finding its weights, and tells the checksum recorded for them.
+public enum BackboneLoader {
+    /// - Parameters:
+    ///   - model: a ``BackboneKind`` raw value.
+    ///   - weights: the safetensors file.
+    public static func load(model: String, weights: URL) throws -> (backbone: any ClassificationBackbone, checksum: String) {
+        guard let kind = BackboneKind(rawValue: model) else { throw BackboneError.unknownModel(model) }
+        guard FileManager.default.fileExists(atPath: weights.path) else {
+            throw BackboneError.missingWeights(model: model, path: weights.path)
+        }
+        let file = try SafetensorsFile(contentsOf: weights)
+        var state: [String: Tensor] = [:]
+        for name in file.names { state[name] = try file.tensor(named: name) }
+        // the checkpoint's SHA-256 recorded by Scripts/loupe_weights.py, else FNV-1a of the file
+        let checksum = file.metadata["sha256"] ?? {
+            var h: UInt64 = 0xcbf2_9ce4_8422_2325
+            if let data = try? Data(contentsOf: weights, options: .alwaysMapped) { for b in data { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 } }
+            return "fnv1a64:" + String(h, radix: 16)
+        }()
+        return (try kind.load(StateDict(state)), checksum)
+    }
+}

@@ -1,0 +1,56 @@
+import ArgumentParser
+import Foundation
+import Loupe
+
+struct Eval: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure retrieval quality on a dataset: mAP (plain and cirtorch trapezoid), Recall@1/5.",
+        discussion: """
+        Layouts: `smvs` — reference/ as database, gt/queries.csv as queries (one relevant image each; \\
+        scores per camera and overall); `labels` — labels.csv + images/, leave-one-out (every image \\
+        queries all others, same class is relevant).
+
+        Example: loupe eval smvs ../shared/data/smvs-dvd --pooling gem --max-size 512
+        """)
+
+    enum Layout: String, ExpressibleByArgument, CaseIterable { case smvs, labels }
+
+    @Argument(help: "Dataset layout: smvs or labels.")
+    var layout: Layout
+
+    @Argument(help: "Dataset folder.")
+    var dataset: String
+
+    @OptionGroup var pipeline: PipelineOptions
+    @OptionGroup var compute: ComputeOptions
+
+    @Flag(help: "Print JSON instead of a table.")
+    var json = false
+
+    @Flag(help: "No progress output.")
+    var quiet = false
+
+    func run() async throws {
+        try compute.apply()
+        let folder = URL(fileURLWithPath: dataset)
+        let data = try layout == .smvs ? RetrievalDataset.smvs(folder) : RetrievalDataset.labeled(folder)
+        let embedder = try pipeline.embedder()
+        let report = try evaluate(data, with: embedder, progress: ProgressBar(quiet: quiet || json))
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            return
+        }
+        print("\(report.dataset): \(report.recipe)")
+        print("| queries | n | mAP | mAP (trap.) | R@1 | R@5 |")
+        print("|---|---|---|---|---|---|")
+        func row(_ name: String, _ s: Evaluation.Summary) {
+            print(String(format: "| %@ | %d | %.3f | %.3f | %.3f | %.3f |", name, s.queries, s.meanAP, s.meanTrapezoidAP,
+                         s.recall(at: 1) ?? 0, s.recall(at: 5) ?? 0))
+        }
+        for (name, s) in report.groups.sorted(by: { $0.key < $1.key }) { row(name, s) }
+        row("overall", report.overall)
+        printError(String(format: "%d database images, %.1f s", report.databaseImages, report.seconds))
+    }
+}

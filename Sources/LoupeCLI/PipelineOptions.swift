@@ -1,0 +1,41 @@
+import ArgumentParser
+import Foundation
+import Loupe
+
+/// The embedding recipe options shared by `index`, `eval` and `whiten fit`.
+struct PipelineOptions: ParsableArguments {
+    @Option(help: "Backbone (mobilenet_v2, efficientnet_lite0, …).")
+    var model: String = "mobilenet_v2"
+
+    @Option(help: "Safetensors weights (default: .cache/models/MODEL.safetensors).")
+    var weights: String?
+
+    @Option(name: [.customLong("layer"), .customLong("stage")], help: "Backbone stage to pool (default: the last feature map).")
+    var layer: String?
+
+    @Option(help: "Pooling: mac, spoc, gem, gem:P, rmac, rmac:L.")
+    var pooling: String = "gem"
+
+    @Option(help: "Comma-separated input scales combined by a power mean, e.g. 1,0.707,0.5.")
+    var scales: String = "1"
+
+    @Option(help: "Images are resized so that their longer side is this many pixels.")
+    var maxSize: Int = 1024
+
+    @Option(help: "A whitening file made by `loupe whiten fit`.")
+    var whitening: String?
+
+    func embedder(loadWhitening: Bool = true) throws -> GlobalEmbedder {
+        guard let pooling = GlobalPooling(pooling) else { throw ValidationError("unknown pooling '\(pooling)' (mac, spoc, gem, gem:P, rmac, rmac:L)") }
+        let scaleValues = scales.split(separator: ",").compactMap { Float($0.trimmingCharacters(in: .whitespaces)) }
+        guard !scaleValues.isEmpty, scaleValues.count == scales.split(separator: ",").count else {
+            throw ValidationError("--scales must be comma-separated numbers, got '\(scales)'")
+        }
+        let url = weights.map { URL(fileURLWithPath: $0) } ?? Cache.find("models/\(model).safetensors")
+            ?? URL(fileURLWithPath: ".cache/models/\(model).safetensors")
+        let (backbone, checksum) = try BackboneLoader.load(model: model, weights: url)
+        let white = try loadWhitening ? whitening.map { try Whitening(contentsOf: URL(fileURLWithPath: $0)) } : nil
+        return try GlobalEmbedder(backbone: backbone, weightsChecksum: checksum, stage: layer, pooling: pooling,
+                                  scales: scaleValues, maxSize: maxSize, whitening: white)
+    }
+}

@@ -1,0 +1,96 @@
+public import Foundation
+
+/// Why a dataset could not be read.
+public enum DatasetError: Error, Equatable, CustomStringConvertible {
+    case unreadable(String)
+    case malformed(file: String, line: Int, reason: String)
+    case empty(String)
+
+    public var description: String {
+        switch self {
+        case let .unreadable(path): "cannot read \(path)"
+        case let .malformed(file, line, why): "\(file):\(line): \(why)"
+        case let .empty(path): "\(path) lists no images"
+        }
+    }
+}
+
+/// A retrieval benchmark: database images, queries, and for each query the relevant (and junk)
+/// database indices.
+public struct RetrievalDataset: Sendable {
+    public struct Query: Sendable {
+        public var path: URL
+        /// A subset label (camera, protocol); evaluation is also reported per group.
+        public var group: String
+        public var positives: Set<Int>
+        public var junk: Set<Int>
+        /// When the query is itself a database image (leave-one-out), its index: excluded from its ranking.
+        public var databaseIndex: Int?
+    }
+
+    public var name: String
+    public var database: [URL]
+    public var queries: [Query]
+
+    /// The Stanford Mobile Visual Search layout of `../shared/data/smvs-dvd`: `reference/*.jpg`
+    /// is the database, `gt/queries.csv` (`query,camera,relevant_reference,…`) the queries, each
+    /// with exactly one relevant reference; groups are the cameras.
+    public static func smvs(_ folder: URL) throws(DatasetError) -> RetrievalDataset {
+        let rows = try csv(folder.appendingPathComponent("gt/queries.csv"))
+        let referenceFolder = folder.appendingPathComponent("reference")
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: referenceFolder.path) else {
+            throw .unreadable(referenceFolder.path)
+        }
+        let references = names.filter { $0.lowercased().hasSuffix(".jpg") || $0.lowercased().hasSuffix(".png") }.sorted()
+        guard !references.isEmpty else { throw .empty(referenceFolder.path) }
+        let index = Dictionary(uniqueKeysWithValues: references.enumerated().map { ("reference/\($0.element)", $0.offset) })
+        var queries: [Query] = []
+        for (line, row) in rows.enumerated() {
+            guard let q = row["query"], let camera = row["camera"], let relevant = row["relevant_reference"] else {
+                throw .malformed(file: "gt/queries.csv", line: line + 2, reason: "missing query, camera or relevant_reference")
+            }
+            guard let target = index[relevant] else {
+                throw .malformed(file: "gt/queries.csv", line: line + 2, reason: "\(relevant) is not in reference/")
+            }
+            queries.append(Query(path: folder.appendingPathComponent(q), group: camera.lowercased(), positives: [target], junk: []))
+        }
+        return RetrievalDataset(name: "smvs-dvd", database: references.map { referenceFolder.appendingPathComponent($0) }, queries: queries)
+    }
+
+    /// A labelled folder (`labels.csv` with a `file` column and a class column, images in
+    /// `images/`), evaluated leave-one-out: every image queries all the others, same class =
+    /// relevant. The class column is `class_id`, else `object_id`, else the second column.
+    public static func labeled(_ folder: URL) throws(DatasetError) -> RetrievalDataset {
+        let file = folder.appendingPathComponent("labels.csv")
+        let (header, rows) = try csvRows(file)
+        guard let fileColumn = header.firstIndex(of: "file") else { throw .malformed(file: "labels.csv", line: 1, reason: "no 'file' column") }
+        let classColumn = header.firstIndex(of: "class_id") ?? header.firstIndex(of: "object_id") ?? (fileColumn == 0 ? 1 : 0)
+        guard classColumn < header.count else { throw .malformed(file: "labels.csv", line: 1, reason: "no class column") }
+        var paths: [URL] = [], labels: [String] = []
+        let images = folder.appendingPathComponent("images")
+        for (line, row) in rows.enumerated() {
+            guard row.count > max(fileColumn, classColumn) else { throw .malformed(file: "labels.csv", line: line + 2, reason: "too few columns") }
+            paths.append(images.appendingPathComponent(row[fileColumn]))
+            labels.append(row[classColumn])
+        }
+        guard !paths.isEmpty else { throw .empty(file.path) }
+        var members: [String: Set<Int>] = [:]
+        for (i, label) in labels.enumerated() { members[label, default: []].insert(i) }
+        let queries = paths.enumerated().map { i, path in
+            Query(path: path, group: "all", positives: members[labels[i]]!.subtracting([i]), junk: [], databaseIndex: i)
+        }
+        return RetrievalDataset(name: folder.lastPathComponent, database: paths, queries: queries)
+    }
+
+    static func csvRows(_ url: URL) throws(DatasetError) -> ([String], [[String]]) {
+        guard let text = try? String(contentsOf: url, encoding: .utf8) else { throw .unreadable(url.path) }
+        let lines = text.split(whereSeparator: \.isNewline).map { $0.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) } }
+        guard let header = lines.first else { throw .empty(url.path) }
+        return (header, Array(lines.dropFirst()))
+    }
+
+    static func csv(_ url: URL) throws(DatasetError) -> [[String: String]] {
+        let (header, rows) = try csvRows(url)
+        return rows.map { Dictionary(zip(header, $0), uniquingKeysWith: { a, _ in a }) }
+    }
+}
