@@ -39,8 +39,20 @@ public struct GlobalEmbedder: Sendable {
         guard maxSize >= 32 else { throw .invalidOption("max size must be at least 32 pixels, got \(maxSize)") }
         (self.backbone, self.weightsChecksum, self.stage, self.pooling) = (backbone, weightsChecksum, resolved, pooling)
         (self.scales, self.maxSize, self.whitening) = (scales, maxSize, whitening)
-        if let whitening, whitening.inputDimension != unwhitenedDimension {
-            throw .whitening(.dimensionMismatch(expected: whitening.inputDimension, got: unwhitenedDimension))
+        if let whitening {
+            guard whitening.inputDimension == unwhitenedDimension else {
+                throw .whitening(.dimensionMismatch(expected: whitening.inputDimension, got: unwhitenedDimension))
+            }
+            // a whitening is only valid for the descriptors it was learned on
+            if let learnedFor = EmbeddingRecipe(json: whitening.recipe) {
+                var mine = recipe
+                mine.whitening = "none"
+                mine.dimension = unwhitenedDimension
+                let differences = learnedFor.differences(from: mine)
+                guard differences.isEmpty else {
+                    throw .invalidOption("the whitening was learned for other descriptors: \(differences.joined(separator: "; "))")
+                }
+            }
         }
     }
 

@@ -106,8 +106,8 @@ private struct GEMMConvolution {
         let x = SendableConstPointer(input), y = SendablePointer(output)
         let m = outChannels / groups, k = depth, plane = plane
         ComputeThreads.forEachChunk(of: tiles) { range in
-            let col: UnsafeMutablePointer<Float>? = pointwise ? nil : .allocate(capacity: rows * width)
-            defer { col?.deallocate() }
+            let scratch = ScratchBuffer(floats: pointwise ? 0 : rows * width)
+            let col: UnsafeMutablePointer<Float>? = pointwise ? nil : scratch.pointer
             var g = geometry
             for tile in range {
                 let p0 = tile * width, p1 = min(plane, p0 + width)
@@ -133,8 +133,8 @@ private struct GEMMConvolution {
         let x = SendableConstPointer(input), y = SendablePointer(output)
         let m = outChannels / groups, k = depth, plane = plane
         var b = x
-        let col: UnsafeMutablePointer<Float>? = pointwise ? nil : .allocate(capacity: channels * kernelArea * plane)
-        defer { col?.deallocate() }
+        let scratch = ScratchBuffer(floats: pointwise ? 0 : channels * kernelArea * plane)
+        let col: UnsafeMutablePointer<Float>? = pointwise ? nil : scratch.pointer
         if let col {
             let colp = SendablePointer(col)
             ComputeThreads.forEachChunk(of: channels, minimumChunk: max(1, 16_384 / (kernelArea * plane))) { r in
@@ -178,8 +178,8 @@ private func depthwise(
     let work = lk_depthwise_workspace_floats(&geometry)
     ComputeThreads.forEachChunk(of: c, minimumChunk: max(1, 8_192 / outPlane)) { r in
         var geometry = g
-        let ws = UnsafeMutablePointer<Float>.allocate(capacity: work)
-        defer { ws.deallocate() }
+        let scratch = ScratchBuffer(floats: work)
+        let ws = scratch.pointer
         for i in 0..<n {
             lk_depthwise_conv(x.pointer + i * c * inPlane, w.pointer, bias?.pointer, &geometry, act,
                               Int32(r.lowerBound), Int32(r.upperBound), ws, y.pointer + i * c * outPlane)

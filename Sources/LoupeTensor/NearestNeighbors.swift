@@ -32,8 +32,8 @@ public func nearestNeighbors(of queries: Tensor, in database: Tensor, k: Int) ->
     var best = Tensor(repeating: -.infinity, shape: [q, k])
     var ids = [Int64](repeating: -1, count: q * k)
     let queryBlock = 256, databaseBlock = 4096
-    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: queryBlock * databaseBlock)
-    defer { scratch.deallocate() }
+    let buffer = ScratchBuffer(floats: queryBlock * databaseBlock)
+    let scratch = buffer.pointer
     queries.withUnsafeBufferPointer { qp in
         database.withUnsafeBufferPointer { dp in
             best.withUnsafeMutableBufferPointer { bp in

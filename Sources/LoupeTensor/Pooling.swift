@@ -73,8 +73,8 @@ private func pool(
         input.withUnsafeBufferPointer { x in
             let xp = SendableConstPointer(x.baseAddress!), yp = SendablePointer(out.baseAddress!)
             ComputeThreads.forEachChunk(of: c, minimumChunk: max(1, 8_192 / outPlane)) { r in
-                let ws = UnsafeMutablePointer<Float>.allocate(capacity: max(work, 1))
-                defer { ws.deallocate() }
+                let scratch = ScratchBuffer(floats: work)
+                let ws = scratch.pointer
                 for i in 0..<n {
                     kernel(xp.pointer + i * c * h * w, g, r, ws, yp.pointer + i * c * outPlane)
                 }

@@ -6,7 +6,7 @@
 /// - descriptors are `[N, D]`, one row per vector;
 /// - convolution weights are `[OC, IC / groups, KH, KW]`, linear weights `[out, in]` (PyTorch's).
 ///
-/// Storage is 64-byte aligned so that the SIMD kernels never straddle cache lines at row starts.
+/// Storage is 64-byte aligned (large buffers page-aligned, from ``BufferPool``) so that the SIMD kernels never straddle cache lines at row starts.
 public struct Tensor: Sendable {
     /// The extent of each axis, outermost first.
     public private(set) var shape: [Int]
@@ -152,8 +152,9 @@ final class TensorStorage: @unchecked Sendable {
     init(count: Int) {
         self.count = count
         let bytes = max(count, 1) * MemoryLayout<Float>.stride
-        base = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
-            .bindMemory(to: Float.self, capacity: max(count, 1))
+        let raw = bytes >= BufferPool.threshold
+            ? BufferPool.allocate(bytes: bytes) : UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        base = raw.bindMemory(to: Float.self, capacity: max(count, 1))
     }
 
     @usableFromInline func copy() -> TensorStorage {
@@ -162,5 +163,9 @@ final class TensorStorage: @unchecked Sendable {
         return new
     }
 
-    deinit { UnsafeMutableRawPointer(base).deallocate() }
+    deinit {
+        let bytes = max(count, 1) * MemoryLayout<Float>.stride
+        if bytes >= BufferPool.threshold { BufferPool.release(UnsafeMutableRawPointer(base), bytes: bytes) }
+        else { UnsafeMutableRawPointer(base).deallocate() }
+    }
 }

@@ -1,0 +1,114 @@
+import ArgumentParser
+import Foundation
+import Loupe
+
+struct Search: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Find the images of an index that look most like the query images.",
+        discussion: """
+        Queries are embedded with the index's own recipe (model, stage, pooling, scales, max size); \\
+        pass --whitening when the index was built with one, and --weights when it was built from a \\
+        weights file outside .cache/models.
+
+        Example: loupe search dvd.index photo.jpg -k 5 --montage result.png
+        """)
+
+    @Argument(help: "Index file made by `loupe index`.")
+    var index: String
+
+    @Argument(help: "Query images.")
+    var queries: [String]
+
+    @Option(name: .short, help: "Results per query.")
+    var k: Int = 10
+
+    @Option(help: "Query expansion: average the query with its top N results and search again (0: off).")
+    var qe: Int = 0
+
+    @Option(help: "α for α-weighted query expansion (0: plain average).")
+    var qeAlpha: Float = 0
+
+    @Option(help: "Weights file of the index's model (default: .cache/models/MODEL.safetensors).")
+    var weights: String?
+
+    @Option(help: "Whitening file the index was built with.")
+    var whitening: String?
+
+    @Option(help: "Write a PNG with each query and its top results.")
+    var montage: String?
+
+    @Flag(help: "Print JSON instead of text.")
+    var json = false
+
+    @OptionGroup var compute: ComputeOptions
+
+    struct Output: Codable {
+        var query: String
+        var results: [SearchHit]
+    }
+
+    func run() async throws {
+        try compute.apply()
+        guard k >= 1 else { throw ValidationError("-k must be at least 1") }
+        guard qe >= 0 else { throw ValidationError("--qe must be at least 0") }
+        let flat = try FlatIndex(contentsOf: URL(fileURLWithPath: index))
+        let recipe = flat.recipe
+        var pipeline = try PipelineOptions.parse([])
+        pipeline.model = recipe.model
+        pipeline.weights = weights
+        pipeline.layer = recipe.stage
+        pipeline.pooling = recipe.pooling.replacingOccurrences(of: "(p=", with: ":").replacingOccurrences(of: "(L=", with: ":")
+            .replacingOccurrences(of: ")", with: "")
+        pipeline.scales = recipe.scales.map { String($0) }.joined(separator: ",")
+        pipeline.maxSize = recipe.maxSize
+        pipeline.whitening = whitening
+        let embedder = try pipeline.embedder()
+        let expansion: QueryExpansion = qe == 0 ? .none : (qeAlpha == 0 ? .average(n: qe) : .alpha(n: qe, alpha: qeAlpha))
+        var outputs: [Output] = []
+        var failed = false
+        for path in queries {
+            do {
+                let vector = try embedder.embedding(of: Image(contentsOf: URL(fileURLWithPath: path)))
+                let hits = try flat.search(vector, k: k, expansion: expansion, recipe: embedder.recipe)[0]
+                outputs.append(Output(query: path, results: hits))
+            } catch {
+                printError("\(path): \(error)")
+                failed = true
+            }
+        }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            print(String(decoding: try encoder.encode(outputs), as: UTF8.self))
+        } else {
+            for o in outputs {
+                print(o.query)
+                for (rank, hit) in o.results.enumerated() { print(String(format: "  %2d  %.4f  %@", rank + 1, hit.score, hit.path)) }
+            }
+        }
+        if let montage, !outputs.isEmpty { try writeMontage(outputs, to: montage) }
+        if failed { throw ExitCode(1) }
+    }
+
+    /// One row per query: the query (red frame), then its results (green frame for rank 1).
+    func writeMontage(_ outputs: [Output], to path: String) throws {
+        var tiles: [Image] = []
+        let columns = 1 + min(k, outputs.map(\.results.count).max() ?? 0)
+        for o in outputs {
+            var row = [try framed(Image(contentsOf: URL(fileURLWithPath: o.query)), RGB(220, 40, 40))]
+            for hit in o.results.prefix(columns - 1) {
+                row.append(try framed(Image(contentsOf: URL(fileURLWithPath: hit.path)), RGB(170, 170, 170)))
+            }
+            while row.count < columns { row.append(Image(width: 8, height: 8, color: RGB(255, 255, 255))) }
+            tiles += row
+        }
+        try Image.grid(tiles, columns: columns, cellSize: 160).writePNG(to: URL(fileURLWithPath: path))
+        printError("montage → \(path)")
+    }
+
+    func framed(_ image: Image, _ color: RGB) -> Image {
+        var thumb = image.resized(longerSide: 160)
+        thumb.drawRectangle(x0: 0, y0: 0, x1: thumb.width, y1: thumb.height, color: color, thickness: 3)
+        return thumb
+    }
+}
