@@ -75,6 +75,7 @@ public func generalizedMeanPool(_ map: Tensor, p: Float = 3, epsilon: Float = 1e
 /// A square region of a feature map: rows `top..<top+size`, columns `left..<left+size`.
 public struct PoolingRegion: Sendable, Hashable {
     public var top, left, size: Int
+    public init(top: Int, left: Int, size: Int) { (self.top, self.left, self.size) = (top, left, size) }
 }
 
 /// The R-MAC regions of an `H × W` map for `levels` scales, as in Tolias et al. and cirtorch.
