@@ -20,6 +20,10 @@ let package = Package(
             name: "loupe-model-bench",
             dependencies: [.product(name: "LoupeModels", package: "Loupe"), .product(name: "LoupeTensor", package: "Loupe")],
             path: "Sources/ModelBench"),
+        .executableTarget(
+            name: "loupe-search-bench",
+            dependencies: [.product(name: "LoupeTensor", package: "Loupe")],
+            path: "Sources/SearchBench"),
     ],
     swiftLanguageModes: [.v6]
 )
