@@ -21,8 +21,19 @@ public func evaluate(_ dataset: RetrievalDataset, with embedder: GlobalEmbedder,
                      progress: (any ProgressObserver)? = nil) throws -> EvaluationReport {
     let start = Date()
     let database = try embed(dataset.database, with: embedder, progress: progress, label: "database")
-    let external = dataset.queries.filter { $0.databaseIndex == nil }.map(\.path)
-    let queryVectors = external.isEmpty ? nil : try embed(external, with: embedder, progress: progress, label: "queries")
+    let external = dataset.queries.filter { $0.databaseIndex == nil }
+    var queryRows: [Tensor] = []
+    for (i, q) in external.enumerated() {
+        var image = try Image(contentsOf: q.path)
+        if let box = q.box {  // the query is the boxed region (Revisited Oxford/Paris)
+            let x0 = max(0, min(image.width - 1, Int(box[0]))), y0 = max(0, min(image.height - 1, Int(box[1])))
+            let x1 = max(x0 + 1, min(image.width, Int(box[2].rounded(.up)))), y1 = max(y0 + 1, min(image.height, Int(box[3].rounded(.up))))
+            image = image.cropped(x: x0, y: y0, width: x1 - x0, height: y1 - y0)
+        }
+        queryRows.append(try embedder.embedding(of: image))
+        progress?.update(done: i + 1, total: external.count, label: "queries")
+    }
+    let queryVectors = queryRows.isEmpty ? nil : Tensor.concatenated(queryRows, along: 0)
     var rankings: [[Int]] = [], positives: [Set<Int>] = [], junk: [Set<Int>] = [], groups: [String] = []
     let n = dataset.database.count
     var externalRow = 0

@@ -13,9 +13,9 @@ struct Eval: AsyncParsableCommand {
         Example: loupe eval smvs ../shared/data/smvs-dvd --pooling gem --max-size 512
         """)
 
-    enum Layout: String, ExpressibleByArgument, CaseIterable { case smvs, labels }
+    enum Layout: String, ExpressibleByArgument, CaseIterable { case smvs, labels, revisited }
 
-    @Argument(help: "Dataset layout: smvs or labels.")
+    @Argument(help: "Dataset layout: smvs, labels or revisited.")
     var layout: Layout
 
     @Argument(help: "Dataset folder.")
@@ -33,9 +33,25 @@ struct Eval: AsyncParsableCommand {
     func run() async throws {
         try compute.apply()
         let folder = URL(fileURLWithPath: dataset)
-        let data = try layout == .smvs ? RetrievalDataset.smvs(folder) : RetrievalDataset.labeled(folder)
         let embedder = try pipeline.embedder()
-        let report = try evaluate(data, with: embedder, progress: ProgressBar(quiet: quiet || json))
+        var reports: [EvaluationReport] = []
+        switch layout {
+        case .smvs: reports.append(try evaluate(RetrievalDataset.smvs(folder), with: embedder, progress: ProgressBar(quiet: quiet || json)))
+        case .labels: reports.append(try evaluate(RetrievalDataset.labeled(folder), with: embedder, progress: ProgressBar(quiet: quiet || json)))
+        case .revisited:
+            for p in RetrievalDataset.RevisitedProtocol.allCases {
+                reports.append(try evaluate(RetrievalDataset.revisited(folder, protocol: p), with: embedder, progress: ProgressBar(quiet: quiet || json)))
+            }
+        }
+        if reports.count > 1 {
+            // one table: a row per protocol
+            var merged = reports[0]
+            merged.dataset = folder.lastPathComponent
+            merged.groups = Dictionary(uniqueKeysWithValues: reports.map { ($0.dataset, $0.overall) })
+            merged.overall = reports[1].overall  // Medium, the protocol usually quoted
+            reports = [merged]
+        }
+        let report = reports[0]
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]

@@ -26,6 +26,9 @@ public struct RetrievalDataset: Sendable {
         public var junk: Set<Int>
         /// When the query is itself a database image (leave-one-out), its index: excluded from its ranking.
         public var databaseIndex: Int?
+        /// The query region `(x0, y0, x1, y1)` in pixels, when only part of the image is the query
+        /// (the Revisited Oxford/Paris query boxes).
+        public var box: [Double]? = nil
     }
 
     public var name: String
@@ -80,6 +83,58 @@ public struct RetrievalDataset: Sendable {
             Query(path: path, group: "all", positives: members[labels[i]]!.subtracting([i]), junk: [], databaseIndex: i)
         }
         return RetrievalDataset(name: folder.lastPathComponent, database: paths, queries: queries)
+    }
+
+    /// The Revisited Oxford/Paris protocols (Radenović et al., CVPR 2018).
+    public enum RevisitedProtocol: String, Sendable, CaseIterable {
+        /// Positives: easy. Junk: junk and hard.
+        case easy
+        /// Positives: easy and hard. Junk: junk.
+        case medium
+        /// Positives: hard. Junk: junk and easy.
+        case hard
+    }
+
+    /// A Revisited Oxford/Paris folder: `gnd_<name>.json` (the `gnd_*.pkl` ground truth converted
+    /// by `Scripts/gnd_to_json.py`: `imlist`, `qimlist`, and per query `easy`, `hard`, `junk`
+    /// index lists and the `bbx` query box) and the images in `jpg/<name>.jpg`.
+    public static func revisited(_ folder: URL, protocol proto: RevisitedProtocol) throws(DatasetError) -> RetrievalDataset {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder.path),
+              let gndName = names.first(where: { $0.hasPrefix("gnd_") && $0.hasSuffix(".json") })
+        else { throw .unreadable(folder.appendingPathComponent("gnd_*.json").path) }
+        let url = folder.appendingPathComponent(gndName)
+        guard let data = try? Data(contentsOf: url),
+              let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let imlist = root["imlist"] as? [String], let qimlist = root["qimlist"] as? [String],
+              let gnd = root["gnd"] as? [[String: Any]], gnd.count == qimlist.count
+        else { throw .malformed(file: gndName, line: 0, reason: "expected imlist, qimlist and one gnd entry per query") }
+        let images = folder.appendingPathComponent("jpg")
+        func indices(_ entry: [String: Any], _ key: String, _ q: Int) throws(DatasetError) -> Set<Int> {
+            guard let list = entry[key] as? [Any] else { return [] }
+            var out = Set<Int>()
+            for v in list {
+                guard let i = (v as? NSNumber)?.intValue, i >= 0, i < imlist.count else {
+                    throw .malformed(file: gndName, line: q, reason: "\(key) index \(v) is outside imlist")
+                }
+                out.insert(i)
+            }
+            return out
+        }
+        var queries: [Query] = []
+        for (q, name) in qimlist.enumerated() {
+            let entry = gnd[q]
+            let easy = try indices(entry, "easy", q), hard = try indices(entry, "hard", q), junk = try indices(entry, "junk", q)
+            let (positives, ignored): (Set<Int>, Set<Int>) = switch proto {
+            case .easy: (easy, junk.union(hard))
+            case .medium: (easy.union(hard), junk)
+            case .hard: (hard, junk.union(easy))
+            }
+            let box = (entry["bbx"] as? [Any])?.compactMap { ($0 as? NSNumber)?.doubleValue }
+            queries.append(Query(path: images.appendingPathComponent(name + ".jpg"), group: proto.rawValue,
+                                 positives: positives, junk: ignored, box: box?.count == 4 ? box : nil))
+        }
+        return RetrievalDataset(name: "\(folder.lastPathComponent) (\(proto.rawValue))",
+                                database: imlist.map { images.appendingPathComponent($0 + ".jpg") }, queries: queries)
     }
 
     static func csvRows(_ url: URL) throws(DatasetError) -> ([String], [[String]]) {

@@ -22,3 +22,26 @@ let sharedData = URL(fileURLWithPath: #filePath).deletingLastPathComponent().del
         #expect(throws: DatasetError.self) { try RetrievalDataset.labeled(URL(fileURLWithPath: "/nonexistent")) }
     }
 }
+
+@Suite struct RevisitedTests {
+    @Test func protocolsSplitPositivesAndJunk() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("roxf-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder.appendingPathComponent("jpg"), withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let json = #"{"imlist": ["a", "b", "c", "d"], "qimlist": ["q"], "gnd": [{"easy": [0], "hard": [2], "junk": [1], "bbx": [1.5, 2, 30, 40.5]}]}"#
+        try Data(json.utf8).write(to: folder.appendingPathComponent("gnd_mini.json"))
+        let easy = try RetrievalDataset.revisited(folder, protocol: .easy)
+        let medium = try RetrievalDataset.revisited(folder, protocol: .medium)
+        let hard = try RetrievalDataset.revisited(folder, protocol: .hard)
+        #expect(easy.queries[0].positives == [0] && easy.queries[0].junk == [1, 2])
+        #expect(medium.queries[0].positives == [0, 2] && medium.queries[0].junk == [1])
+        #expect(hard.queries[0].positives == [2] && hard.queries[0].junk == [0, 1])
+        #expect(medium.queries[0].box == [1.5, 2, 30, 40.5] && medium.database.count == 4)
+        #expect(medium.database[3].lastPathComponent == "d.jpg")
+        // ranking d, c, b, a under Medium: junk b removed; positives c at 1, a at 2
+        let summary = Evaluation.evaluate(rankings: [[3, 2, 1, 0]], positives: [medium.queries[0].positives], junk: [medium.queries[0].junk])
+        #expect(abs(summary.meanAP - (1.0 / 2 + 2.0 / 3) / 2) < 1e-9)
+        try Data(#"{"imlist": ["a"], "qimlist": ["q"], "gnd": [{"easy": [7]}]}"#.utf8).write(to: folder.appendingPathComponent("gnd_mini.json"))
+        #expect(throws: DatasetError.self) { try RetrievalDataset.revisited(folder, protocol: .easy) }
+    }
+}
