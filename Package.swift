@@ -58,6 +58,7 @@ let package = Package(
         .testTarget(name: "LoupeModelsTests", dependencies: ["LoupeModels"]),
         .testTarget(name: "LoupeWhiteningTests", dependencies: ["LoupeWhitening"]),
         .testTarget(name: "LoupeRetrievalTests", dependencies: ["LoupeRetrieval"]),
+        .testTarget(name: "LoupeTests", dependencies: ["Loupe"]),
     ],
     swiftLanguageModes: [.v6]
 )

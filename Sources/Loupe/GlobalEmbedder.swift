@@ -71,10 +71,17 @@ public struct GlobalEmbedder: Sendable {
 
     /// The embedding before whitening: `[1, C]`, L2-normalised.
     public func unwhitenedEmbedding(of image: Image) -> Tensor {
+        var clock = StageClock()
+        return unwhitenedEmbedding(of: image, clock: &clock)
+    }
+
+    /// As ``unwhitenedEmbedding(of:)``, adding each stage's wall time to `clock`.
+    public func unwhitenedEmbedding(of image: Image, clock: inout StageClock) -> Tensor {
         func single(_ s: Float) -> Tensor {
             let side = max(32, Int((Float(maxSize) * s).rounded()))
-            let input = image.resized(longerSide: side).tensor(backbone.normalization)
-            return pooling(backbone.featureMap(input, at: stage)).l2NormalizedRows()
+            let input = clock.measure("resize + normalise") { image.resized(longerSide: side).tensor(backbone.normalization) }
+            let map = clock.measure("network") { backbone.featureMap(input, at: stage) }
+            return clock.measure("pooling") { pooling(map).l2NormalizedRows() }
         }
         guard scales.count > 1 else { return single(scales[0]) }
         // power mean over scales: p of GeM, else the plain mean
@@ -91,9 +98,15 @@ public struct GlobalEmbedder: Sendable {
 
     /// The embedding `[1, D]`: unwhitened, then whitened if the embedder has a whitening.
     public func embedding(of image: Image) throws(EmbedderError) -> Tensor {
-        let v = unwhitenedEmbedding(of: image)
+        var clock = StageClock()
+        return try embedding(of: image, clock: &clock)
+    }
+
+    /// As ``embedding(of:)``, adding each stage's wall time to `clock`.
+    public func embedding(of image: Image, clock: inout StageClock) throws(EmbedderError) -> Tensor {
+        let v = unwhitenedEmbedding(of: image, clock: &clock)
         guard let whitening else { return v }
-        do { return try whitening.apply(v) } catch { throw .whitening(error) }
+        do { return try clock.measure("whitening") { () throws(WhiteningError) -> Tensor in try whitening.apply(v) } } catch { throw .whitening(error) }
     }
 
     /// FNV-1a over the float bits: a cheap identity for a whitening matrix in the recipe.
@@ -124,5 +137,31 @@ public enum BackboneLoader {
             return "fnv1a64:" + String(h, radix: 16)
         }()
         return (try kind.load(StateDict(state)), checksum)
+    }
+}
+
+/// Wall time per named stage, accumulated over calls (for "where the time goes" reports).
+public struct StageClock: Sendable {
+    public private(set) var seconds: [(name: String, seconds: Double)] = []
+
+    public init() {}
+
+    public mutating func measure<T, E: Error>(_ name: String, _ body: () throws(E) -> T) throws(E) -> T {
+        let start = DispatchTime.now().uptimeNanoseconds
+        defer {
+            let t = Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
+            if let i = seconds.firstIndex(where: { $0.name == name }) { seconds[i].seconds += t } else { seconds.append((name, t)) }
+        }
+        return try body()
+    }
+
+    /// A table: total, items per second, and each stage's share.
+    public func report(items: Int) -> String {
+        let total = seconds.reduce(0) { $0 + $1.seconds }
+        var lines = [String(format: "%.2f s, %.1f images/s", total, Double(items) / max(total, 1e-9))]
+        for (name, t) in seconds {
+            lines.append("  " + name.padding(toLength: 22, withPad: " ", startingAt: 0) + String(format: "%8.2f s  %5.1f %%", t, 100 * t / max(total, 1e-9)))
+        }
+        return lines.joined(separator: "\n")
     }
 }

@@ -32,12 +32,12 @@ struct Index: AsyncParsableCommand {
         let embedder = try pipeline.embedder()
         let progress = ProgressBar(quiet: quiet)
         var index = FlatIndex(recipe: embedder.recipe)
-        var timing = StageTiming()
+        var timing = StageClock()
         var vectors: [Tensor] = [], paths: [String] = [], failures: [String] = []
         for (i, url) in files.enumerated() {
             do {
-                let image = try timing.measure("decode") { try Image(contentsOf: url) }
-                vectors.append(try timing.measure("embed (resize, network, pooling, whitening)") { try embedder.embedding(of: image) })
+                let image = try timing.measure("decode") { () throws(ImageError) -> Image in try Image(contentsOf: url) }
+                vectors.append(try embedder.embedding(of: image, clock: &timing))
                 paths.append(url.path)
             } catch {
                 failures.append("\(url.path): \(error)")
@@ -46,33 +46,13 @@ struct Index: AsyncParsableCommand {
         }
         for f in failures { printError("skipped \(f)") }
         guard !vectors.isEmpty else { throw ValidationError("no image could be embedded") }
-        try timing.measure("add + write") {
-            try index.add(Tensor.concatenated(vectors, along: 0), paths: paths)
+        let all = Tensor.concatenated(vectors, along: 0)
+        try timing.measure("add + write") { () throws(IndexError) in
+            try index.add(all, paths: paths)
             try index.write(to: URL(fileURLWithPath: output))
         }
         printError("\(index.count) images → \(output) (\(index.recipe))")
         printError(timing.report(items: index.count))
-    }
-}
-
-/// Wall time per named stage.
-struct StageTiming {
-    private(set) var seconds: [(String, Double)] = []
-
-    mutating func measure<T>(_ name: String, _ body: () throws -> T) rethrows -> T {
-        let start = DispatchTime.now().uptimeNanoseconds
-        defer {
-            let t = Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
-            if let i = seconds.firstIndex(where: { $0.0 == name }) { seconds[i].1 += t } else { seconds.append((name, t)) }
-        }
-        return try body()
-    }
-
-    func report(items: Int) -> String {
-        let total = seconds.reduce(0) { $0 + $1.1 }
-        var lines = [String(format: "%.2f s, %.1f images/s", total, Double(items) / max(total, 1e-9))]
-        for (name, t) in seconds { lines.append(String(format: "  %-46@ %7.2f s  %5.1f %%", name, t, 100 * t / max(total, 1e-9))) }
-        return lines.joined(separator: "\n")
     }
 }
 
