@@ -68,9 +68,7 @@ struct Classify: AsyncParsableCommand {
             }
         }
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            print(String(decoding: try encoder.encode(results), as: UTF8.self))
+            try printJSON(results)
         } else {
             for r in results {
                 if let error = r.error { printError("\(r.image): \(error)"); continue }

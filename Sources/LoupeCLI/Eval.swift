@@ -53,9 +53,7 @@ struct Eval: AsyncParsableCommand {
         }
         let report = reports[0]
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            try printJSON(report)
             return
         }
         print("\(report.dataset): \(report.recipe)")

@@ -77,9 +77,7 @@ struct Search: AsyncParsableCommand {
             }
         }
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            print(String(decoding: try encoder.encode(outputs), as: UTF8.self))
+            try printJSON(outputs)
         } else {
             for o in outputs {
                 print(o.query)
@@ -90,7 +88,7 @@ struct Search: AsyncParsableCommand {
         if failed { throw ExitCode(1) }
     }
 
-    /// One row per query: the query (red frame), then its results (green frame for rank 1).
+    /// One row per query: the query (red frame), then its results in rank order (grey frames).
     func writeMontage(_ outputs: [Output], to path: String) throws {
         var tiles: [Image] = []
         let columns = 1 + min(k, outputs.map(\.results.count).max() ?? 0)
