@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "LoupeTensor", targets: ["LoupeTensor"]),
         .library(name: "LoupeImage", targets: ["LoupeImage"]),
         .library(name: "LoupeModels", targets: ["LoupeModels"]),
+        .library(name: "LoupeDetection", targets: ["LoupeDetection"]),
         .library(name: "LoupeWhitening", targets: ["LoupeWhitening"]),
         .library(name: "LoupeRetrieval", targets: ["LoupeRetrieval"]),
         .library(name: "Loupe", targets: ["Loupe"]),
@@ -44,6 +45,7 @@ let package = Package(
 
         .target(name: "LoupeImage", dependencies: ["LoupeTensor", "LoupeKernels"]),
         .target(name: "LoupeModels", dependencies: ["LoupeTensor", "LoupeImage"]),
+        .target(name: "LoupeDetection", dependencies: ["LoupeTensor", "LoupeImage", "LoupeModels"]),
         .target(name: "LoupeWhitening", dependencies: ["LoupeTensor"]),
         .target(name: "LoupeRetrieval", dependencies: ["LoupeTensor"]),
         .target(name: "Loupe", dependencies: ["LoupeTensor", "LoupeImage", "LoupeModels", "LoupeWhitening", "LoupeRetrieval"]),
@@ -59,6 +61,7 @@ let package = Package(
         .testTarget(name: "LoupeWhiteningTests", dependencies: ["LoupeWhitening"]),
         .testTarget(name: "LoupeRetrievalTests", dependencies: ["LoupeRetrieval"]),
         .testTarget(name: "LoupeTests", dependencies: ["Loupe"]),
+        .testTarget(name: "LoupeDetectionTests", dependencies: ["LoupeDetection"]),
     ],
     swiftLanguageModes: [.v6]
 )

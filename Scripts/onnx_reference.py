@@ -258,9 +258,40 @@ def fixtures(models, darknet, out):
             tensors = {"input": x}
             tensors.update({n: r for n, r in zip(names, results)})
             save_file(tensors, os.path.join(out, f"{model}_{height}x{width}.safetensors"))
+    yolox_fixtures(YOLOX_ONNX, darknet, out)
     with open(stamp, "w") as f:
         f.write(stamp_value)
     print(f"[fixtures] ONNX Runtime reference outputs in {out}", file=sys.stderr)
+
+
+YOLOX_ONNX = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "models", "yolox_nano.onnx")
+
+
+def letterbox(path, size=416):
+    """YOLOX's preprocessing: BGR 0-255, scaled by min(size/h, size/w) to the top-left, pad 114."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        im = im.convert("RGB")
+        r = min(size / im.height, size / im.width)
+        im = im.resize((int(im.width * r), int(im.height * r)), Image.BILINEAR)
+    canvas = np.full((size, size, 3), 114, dtype=np.float32)
+    a = np.asarray(im, dtype=np.float32)
+    canvas[: a.shape[0], : a.shape[1]] = a
+    return np.ascontiguousarray(canvas[:, :, ::-1].transpose(2, 0, 1)[None]), r
+
+
+def yolox_fixtures(onnx_path, darknet, out):
+    """ONNX Runtime's raw 1x3549x85 output of the original yolox_nano.onnx on letterboxed samples."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    for image in ("dog", "person", "giraffe"):
+        x, r = letterbox(os.path.join(darknet, f"{image}.jpg"))
+        y = session.run(None, {name: x})[0]
+        save_file({"input": x, "output": y.astype(np.float32), "scale": np.array([r], dtype=np.float32)},
+                  os.path.join(out, f"yolox_nano_{image}.safetensors"))
 
 
 def main():

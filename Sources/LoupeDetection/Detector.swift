@@ -1,0 +1,85 @@
+public import Foundation
+public import LoupeImage
+public import LoupeTensor
+
+/// One detected object.
+public struct Detection: Sendable, Codable, Equatable {
+    /// In the original image's pixel coordinates.
+    public var box: BoundingBox
+    /// Objectness × class probability.
+    public var score: Float
+    public var classIndex: Int
+    public var label: String
+}
+
+/// Detection settings.
+public struct DetectionOptions: Sendable {
+    /// Minimum objectness × class probability.
+    public var scoreThreshold: Float = 0.3
+    /// IoU above which the lower-scoring box is suppressed (YOLOX's demo uses 0.45).
+    public var nmsThreshold: Float = 0.45
+    /// Suppress across classes too (the paper uses boxes class-agnostically: YOLOX-Nano often
+    /// calls one DVD cover both "tv" and "book").
+    public var classAgnostic = false
+    /// Keep at most this many detections, best first.
+    public var maximumDetections = 100
+    /// Letterbox size (YOLOX-Nano: 416).
+    public var inputSize = 416
+
+    public init(scoreThreshold: Float = 0.3, nmsThreshold: Float = 0.45, classAgnostic: Bool = false,
+                maximumDetections: Int = 100, inputSize: Int = 416) {
+        (self.scoreThreshold, self.nmsThreshold, self.classAgnostic) = (scoreThreshold, nmsThreshold, classAgnostic)
+        (self.maximumDetections, self.inputSize) = (maximumDetections, inputSize)
+    }
+}
+
+extension YOLOX {
+    /// Letterboxes `image`, runs the network and decodes boxes with NMS.
+    public func detect(_ image: Image, options: DetectionOptions = .init(), labels: [String] = []) -> [Detection] {
+        let (canvas, scale) = image.letterboxed(size: options.inputSize)
+        let raw = self(canvas.tensor(.bgr255))
+        return YOLOX.decode(raw, inputSize: options.inputSize, scale: Float(scale), imageWidth: image.width,
+                            imageHeight: image.height, options: options, labels: labels)
+    }
+
+    /// Decodes the raw output `[1, N, 5 + classes]` of a `size × size` letterboxed input: for the
+    /// cell at `(gx, gy)` of stride `s`, centre `(d + g) · s`, size `exp(log wh) · s`; score =
+    /// objectness × best class probability; boxes divided by the letterbox `scale`.
+    public static func decode(_ raw: Tensor, inputSize: Int, scale: Float, imageWidth: Int, imageHeight: Int,
+                              options: DetectionOptions, labels: [String] = []) -> [Detection] {
+        let rows = raw.shape[1], width = raw.shape[2], classes = width - 5
+        let v = raw.scalars
+        var boxes: [BoundingBox] = [], scores: [Float] = [], classIndices: [Int] = []
+        var row = 0
+        for stride in strides {
+            let cells = inputSize / stride
+            for gy in 0..<cells { for gx in 0..<cells {
+                defer { row += 1 }
+                guard row < rows else { continue }
+                let p = row * width
+                var best = 0
+                for c in 1..<classes where v[p + 5 + c] > v[p + 5 + best] { best = c }
+                let score = v[p + 4] * v[p + 5 + best]
+                guard score >= options.scoreThreshold, score.isFinite else { continue }
+                let cx = (v[p] + Float(gx)) * Float(stride), cy = (v[p + 1] + Float(gy)) * Float(stride)
+                let w = exp(v[p + 2]) * Float(stride), h = exp(v[p + 3]) * Float(stride)
+                let box = BoundingBox(x0: cx - w / 2, y0: cy - h / 2, x1: cx + w / 2, y1: cy + h / 2)
+                boxes.append(box.scaled(by: 1 / scale).clipped(width: Float(imageWidth), height: Float(imageHeight)))
+                scores.append(score)
+                classIndices.append(best)
+            } }
+        }
+        let kept = options.classAgnostic
+            ? nonMaximumSuppression(boxes, scores: scores, iouThreshold: options.nmsThreshold)
+            : batchedNonMaximumSuppression(boxes, scores: scores, classes: classIndices, iouThreshold: options.nmsThreshold)
+        return kept.prefix(options.maximumDetections).map { i in
+            Detection(box: boxes[i], score: scores[i], classIndex: classIndices[i],
+                      label: labels.indices.contains(classIndices[i]) ? labels[classIndices[i]] : "class \(classIndices[i])")
+        }
+    }
+}
+
+/// Class names, one per line (`coco.names`).
+public func readLabels(_ url: URL) throws -> [String] {
+    try String(contentsOf: url, encoding: .utf8).split(whereSeparator: \.isNewline).map(String.init)
+}

@@ -1,0 +1,48 @@
+import Foundation
+import LoupeDetection
+import LoupeImage
+import LoupeModels
+import LoupeTensor
+import Testing
+
+let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+let sharedModels = repo.deletingLastPathComponent().appendingPathComponent("shared/models")
+let fixtureFolder = repo.appendingPathComponent(".cache/fixtures/models")
+
+@Suite(.serialized) struct YOLOXTests {
+    let model: YOLOX
+    init() throws { model = try YOLOX(contentsOf: sharedModels.appendingPathComponent("yolox_nano_coco.safetensors")) }
+
+    /// The raw 1×3549×85 output agrees with ONNX Runtime running the original yolox_nano.onnx.
+    @Test(arguments: ["dog", "person", "giraffe"])
+    func rawOutputMatchesONNXRuntime(image: String) throws {
+        let file = try SafetensorsFile(contentsOf: fixtureFolder.appendingPathComponent("yolox_nano_\(image).safetensors"))
+        let out = model(try file.tensor(named: "input"))
+        let reference = try file.tensor(named: "output")
+        #expect(out.shape == [1, 3549, 85])
+        var worst: Float = 0
+        out.withUnsafeBufferPointer { a in reference.withUnsafeBufferPointer { b in for i in 0..<a.count { worst = max(worst, abs(a[i] - b[i])) } } }
+        #expect(worst <= 1e-3, "\(image): max |Δ| \(worst)")
+    }
+
+    /// Real detections on the darknet samples (the shared models README's sanity list).
+    @Test(arguments: [("dog", ["dog", "bicycle"]), ("person", ["person", "dog", "horse"]), ("giraffe", ["giraffe", "zebra"])])
+    func detectsTheKnownObjects(image: String, expected: [String]) throws {
+        let labels = try readLabels(sharedModels.appendingPathComponent("coco.names"))
+        let photo = try Image(contentsOf: repo.appendingPathComponent(".cache/darknet/data/\(image).jpg"))
+        let found = Set(model.detect(photo, labels: labels).map(\.label))
+        for name in expected { #expect(found.contains(name), "\(image): found \(found)") }
+        if image == "dog" { #expect(found.contains("car") || found.contains("truck"), "\(found)") }
+    }
+
+    @Test func nmsFollowsTorchvision() {
+        let boxes = [BoundingBox(x0: 0, y0: 0, x1: 10, y1: 10), BoundingBox(x0: 1, y0: 1, x1: 11, y1: 11),
+                     BoundingBox(x0: 20, y0: 20, x1: 30, y1: 30), BoundingBox(x0: 0, y0: 0, x1: 10, y1: 10)]
+        // IoU(0, 1) = 81 / 119 ≈ 0.68; box 3 duplicates box 0 with an equal score: lower index wins
+        #expect(abs(boxes[0].intersectionOverUnion(boxes[1]) - 81.0 / 119) < 1e-6)
+        #expect(nonMaximumSuppression(boxes, scores: [0.9, 0.8, 0.7, 0.9], iouThreshold: 0.5) == [0, 2])
+        #expect(nonMaximumSuppression(boxes, scores: [0.9, 0.8, 0.7, 0.9], iouThreshold: 0.7) == [0, 1, 2])
+        #expect(batchedNonMaximumSuppression(boxes, scores: [0.9, 0.8, 0.7, 0.6], classes: [0, 1, 0, 0], iouThreshold: 0.5) == [0, 1, 2])
+        #expect(BoundingBox(x0: 5, y0: 5, x1: 5, y1: 9).intersectionOverUnion(BoundingBox(x0: 5, y0: 5, x1: 5, y1: 9)) == 0)
+    }
+}
