@@ -52,7 +52,7 @@ let package = Package(
 
         .executableTarget(
             name: "LoupeCLI",
-            dependencies: ["Loupe",
+            dependencies: ["Loupe", "LoupeDetection",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         .testTarget(name: "LoupeTensorTests", dependencies: ["LoupeTensor"]),

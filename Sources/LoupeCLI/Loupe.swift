@@ -11,7 +11,7 @@ struct LoupeCommand: AsyncParsableCommand {
         Weights are read from .cache/models (made by Scripts/setup.sh) or the path given with
         --weights; ImageNet labels from the darknet package's data in .cache/darknet/data, or --labels.
         """,
-        subcommands: [Classify.self, Index.self, Search.self, Eval.self, Whiten.self])
+        subcommands: [Classify.self, Detect.self, Index.self, Search.self, Eval.self, Whiten.self])
 }
 
 /// Options every command that runs networks shares.
