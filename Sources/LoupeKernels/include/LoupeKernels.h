@@ -134,6 +134,19 @@ void lk_planar_to_rgb8(const float *x, size_t plane, uint8_t *rgb);
 /// Applies EXIF orientation 1...8 to x [C, H, W]; y is [C, H, W] for 1-4, [C, W, H] for 5-8.
 void lk_orient(const float *x, int channels, int height, int width, int orientation, float *y);
 
+// MARK: RoIAlign (lk_roi_align.c)
+
+/// Samples of workspace lk_roi_align needs for this box (one precomputed bilinear sample, 32
+/// bytes, per bin sample).
+size_t lk_roi_align_workspace(const float *box, float spatial_scale, int pooled_h, int pooled_w, int sampling_ratio,
+                              int aligned);
+/// RoIAlign of one box (x0, y0, x1, y1 in input-image pixels) over x [C, H, W] into
+/// y [C, pooled_h, pooled_w], with torchvision's semantics (spatial_scale maps image pixels to the
+/// map, aligned shifts by half a pixel, sampling_ratio <= 0 is adaptive). workspace:
+/// lk_roi_align_workspace(...) * 32 bytes.
+void lk_roi_align(const float *x, int channels, int H, int W, const float *box, float spatial_scale, int pooled_h,
+                  int pooled_w, int sampling_ratio, int aligned, void *workspace, float *y);
+
 // MARK: Top-k (lk_topk.c)
 
 /// Merges rows [r0, r1) of a score block scores [rows, ld] (cols valid columns, global index of
