@@ -46,3 +46,30 @@ let fixtureFolder = repo.appendingPathComponent(".cache/fixtures/models")
         #expect(BoundingBox(x0: 5, y0: 5, x1: 5, y1: 9).intersectionOverUnion(BoundingBox(x0: 5, y0: 5, x1: 5, y1: 9)) == 0)
     }
 }
+
+@Suite struct MultiScaleRoIAlignTests {
+    @Test func levelRuleOfFPN() {
+        let pooler = MultiScaleRoIAlign(strides: [8, 16, 32])
+        func box(_ side: Float) -> BoundingBox { BoundingBox(x0: 10, y0: 10, x1: 10 + side, y1: 10 + side) }
+        // k = ⌊4 + log2(side / 224)⌋ clamped to 3...5; levels 3, 4, 5 are strides 8, 16, 32
+        for (side, index) in [(50, 0), (111, 0), (223, 0), (224, 1), (447, 1), (448, 2), (1000, 2)] as [(Float, Int)] {
+            #expect(pooler.level(for: box(side)) == index, "side \(side)")
+        }
+    }
+
+    @Test func poolsEachBoxOnItsLevel() {
+        let maps = [Tensor(randomUniform: [1, 4, 52, 52], seed: 1), Tensor(randomUniform: [1, 4, 26, 26], seed: 2),
+                    Tensor(randomUniform: [1, 4, 13, 13], seed: 3)]
+        let pooler = MultiScaleRoIAlign(strides: [8, 16, 32], outputSize: 7, samplingRatio: 2)
+        let boxes = [BoundingBox(x0: 5, y0: 7, x1: 90, y1: 60), BoundingBox(x0: 0, y0: 0, x1: 400, y1: 300),
+                     BoundingBox(x0: 30, y0: 40, x1: 290, y1: 330)]
+        let pooled = pooler(maps, boxes: boxes)
+        #expect(pooled.shape == [3, 4, 7, 7])
+        for (i, b) in boxes.enumerated() {
+            let l = pooler.level(for: b)
+            let direct = roiAlign(maps[l], boxes: [(0, b.x0, b.y0, b.x1, b.y1)], outputSize: 7,
+                                  spatialScale: 1 / Float(pooler.strides[l]), samplingRatio: 2, aligned: false)
+            #expect(pooled.sliced(along: 0, i..<(i + 1)) == direct)
+        }
+    }
+}
