@@ -48,7 +48,7 @@ let package = Package(
         .target(name: "LoupeDetection", dependencies: ["LoupeTensor", "LoupeImage", "LoupeModels"]),
         .target(name: "LoupeWhitening", dependencies: ["LoupeTensor"]),
         .target(name: "LoupeRetrieval", dependencies: ["LoupeTensor"]),
-        .target(name: "Loupe", dependencies: ["LoupeTensor", "LoupeImage", "LoupeModels", "LoupeWhitening", "LoupeRetrieval"]),
+        .target(name: "Loupe", dependencies: ["LoupeTensor", "LoupeImage", "LoupeModels", "LoupeDetection", "LoupeWhitening", "LoupeRetrieval"]),
 
         .executableTarget(
             name: "LoupeCLI",

@@ -1,4 +1,5 @@
 public import Foundation
+public import LoupeDetection
 
 /// Why an embedder could not be built.
 public enum EmbedderError: Error, CustomStringConvertible {
@@ -20,7 +21,7 @@ public enum EmbedderError: Error, CustomStringConvertible {
 /// → ``GlobalPooling`` → L2-normalise; several scales are combined by a power mean (exponent p
 /// of GeM, else 1) and L2-normalised again; then optional ``Whitening`` (+ L2-normalise).
 public struct GlobalEmbedder: Sendable {
-    public let backbone: any ClassificationBackbone
+    public let backbone: any FeatureBackbone
     public let stage: String
     public let pooling: GlobalPooling
     public let scales: [Float]
@@ -28,12 +29,12 @@ public struct GlobalEmbedder: Sendable {
     public let whitening: Whitening?
     public let weightsChecksum: String
 
-    public init(backbone: any ClassificationBackbone, weightsChecksum: String, stage: String? = nil,
+    public init(backbone: any FeatureBackbone, weightsChecksum: String, stage: String? = nil,
                 pooling: GlobalPooling = .gem(p: 3), scales: [Float] = [1], maxSize: Int = 1024,
                 whitening: Whitening? = nil) throws(EmbedderError) {
         let requested = stage ?? backbone.defaultStage
         guard let resolved = backbone.resolve(stage: requested) else {
-            throw .invalidOption(BackboneError.unknownStage(requested, model: backbone.kind.rawValue, known: backbone.stageNames).description)
+            throw .invalidOption(BackboneError.unknownStage(requested, model: backbone.name, known: backbone.stageNames).description)
         }
         guard !scales.isEmpty, scales.allSatisfy({ $0 > 0 && $0.isFinite }) else { throw .invalidOption("scales must be positive numbers") }
         guard maxSize >= 32 else { throw .invalidOption("max size must be at least 32 pixels, got \(maxSize)") }
@@ -63,7 +64,7 @@ public struct GlobalEmbedder: Sendable {
 
     /// The recipe of the vectors this embedder makes.
     public var recipe: EmbeddingRecipe {
-        EmbeddingRecipe(model: backbone.kind.rawValue, weightsChecksum: weightsChecksum, stage: stage,
+        EmbeddingRecipe(model: backbone.name, weightsChecksum: weightsChecksum, stage: stage,
                         pooling: pooling.description, scales: scales, maxSize: maxSize,
                         whitening: whitening.map { "\($0.method.rawValue):\($0.outputDimension):\(Self.checksum(of: $0.projection))" } ?? "none",
                         dimension: whitening?.outputDimension ?? unwhitenedDimension)
@@ -79,7 +80,10 @@ public struct GlobalEmbedder: Sendable {
     public func unwhitenedEmbedding(of image: Image, clock: inout StageClock) -> Tensor {
         func single(_ s: Float) -> Tensor {
             let side = max(32, Int((Float(maxSize) * s).rounded()))
-            let input = clock.measure("resize + normalise") { image.resized(longerSide: side).tensor(backbone.normalization) }
+            let input = clock.measure("resize + normalise") {
+                image.resized(longerSide: side).padded(toMultipleOf: backbone.inputMultiple, value: backbone.paddingValue)
+                    .tensor(backbone.normalization)
+            }
             let map = clock.measure("network") { backbone.featureMap(input, at: stage) }
             return clock.measure("pooling") { pooling(map).l2NormalizedRows() }
         }
@@ -122,8 +126,9 @@ public enum BackboneLoader {
     /// - Parameters:
     ///   - model: a ``BackboneKind`` raw value.
     ///   - weights: the safetensors file.
-    public static func load(model: String, weights: URL) throws -> (backbone: any ClassificationBackbone, checksum: String) {
-        guard let kind = BackboneKind(rawValue: model) else { throw BackboneError.unknownModel(model) }
+    public static func load(model: String, weights: URL) throws -> (backbone: any FeatureBackbone, checksum: String) {
+        let yolo = model.hasPrefix("yolox_") ? YOLOX.Size(rawValue: String(model.dropFirst(6))) : nil
+        guard BackboneKind(rawValue: model) != nil || yolo != nil else { throw BackboneError.unknownModel(model) }
         guard FileManager.default.fileExists(atPath: weights.path) else {
             throw BackboneError.missingWeights(model: model, path: weights.path)
         }
@@ -136,7 +141,8 @@ public enum BackboneLoader {
             if let data = try? Data(contentsOf: weights, options: .alwaysMapped) { for b in data { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 } }
             return "fnv1a64:" + String(h, radix: 16)
         }()
-        return (try kind.load(StateDict(state)), checksum)
+        if let yolo { return (YOLOXBackbone(try YOLOX(StateDict(state), size: yolo)), checksum) }
+        return (try BackboneKind(rawValue: model)!.load(StateDict(state)), checksum)
     }
 }
 

@@ -4,7 +4,7 @@ import Loupe
 
 /// The embedding recipe options shared by `index`, `eval` and `whiten fit`.
 struct PipelineOptions: ParsableArguments {
-    @Option(help: "Backbone (mobilenet_v2, efficientnet_lite0, …).")
+    @Option(help: "Backbone (mobilenet_v2, efficientnet_lite0, …, resnet50, or yolox_nano for detection embeddings); MODEL:STAGE picks a stage too, e.g. yolox_nano:dark5.")
     var model: String = "mobilenet_v2"
 
     @Option(help: "Safetensors weights (default: .cache/models/MODEL.safetensors).")
@@ -31,11 +31,15 @@ struct PipelineOptions: ParsableArguments {
         guard !scaleValues.isEmpty, scaleValues.count == scales.split(separator: ",").count else {
             throw ValidationError("--scales must be comma-separated numbers, got '\(scales)'")
         }
-        let url = weights.map { URL(fileURLWithPath: $0) } ?? Cache.find("models/\(model).safetensors")
-            ?? URL(fileURLWithPath: ".cache/models/\(model).safetensors")
-        let (backbone, checksum) = try BackboneLoader.load(model: model, weights: url)
+        let parts = model.split(separator: ":", maxSplits: 1).map(String.init)
+        let name = parts[0], stage = parts.count > 1 ? parts[1] : layer
+        let url: URL
+        if let weights { url = URL(fileURLWithPath: weights) }
+        else if name.hasPrefix("yolox_") { url = try DetectorFiles.weights(nil) }
+        else { url = Cache.find("models/\(name).safetensors") ?? URL(fileURLWithPath: ".cache/models/\(name).safetensors") }
+        let (backbone, checksum) = try BackboneLoader.load(model: name, weights: url)
         let white = try loadWhitening ? whitening.map { try Whitening(contentsOf: URL(fileURLWithPath: $0)) } : nil
-        return try GlobalEmbedder(backbone: backbone, weightsChecksum: checksum, stage: layer, pooling: pooling,
+        return try GlobalEmbedder(backbone: backbone, weightsChecksum: checksum, stage: stage, pooling: pooling,
                                   scales: scaleValues, maxSize: maxSize, whitening: white)
     }
 }

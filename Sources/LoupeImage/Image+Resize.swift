@@ -61,6 +61,16 @@ extension Image {
         return cropped(x: left, y: top, width: width, height: height)
     }
 
+    /// The image with `value` rows and columns added at the bottom and right so that both sides
+    /// are multiples of `multiple` (unchanged when they already are).
+    public func padded(toMultipleOf multiple: Int, value: Float) -> Image {
+        let w = (width + multiple - 1) / multiple * multiple, h = (height + multiple - 1) / multiple * multiple
+        guard w != width || h != height else { return self }
+        var canvas = Image(pixels: Tensor(repeating: value, shape: [3, h, w]))
+        canvas.paste(self, x: 0, y: 0)
+        return canvas
+    }
+
     /// The region with top-left corner `(x, y)`.
     public func cropped(x: Int, y: Int, width: Int, height: Int) -> Image {
         check(x >= 0 && y >= 0 && width >= 1 && height >= 1 && x + width <= self.width && y + height <= self.height,

@@ -2,14 +2,11 @@ public import Foundation
 public import LoupeImage
 public import LoupeTensor
 
-/// An ImageNet classification network whose intermediate feature maps can be taken out.
-///
-/// The paper's object is the feature map of such a network: ``features(_:at:)`` returns any named
-/// stage (`features.18` of MobileNetV2, `layer3`/`conv4_x` of ResNet, …) for the layer sweep, and
-/// ``callAsFunction(_:)`` the 1000 ImageNet logits.
-public protocol ClassificationBackbone: Sendable {
-    /// Which network this is.
-    var kind: BackboneKind { get }
+/// A network whose named intermediate feature maps can be taken out: a classifier, or a detector
+/// used as a "detection backbone" (the paper's finding 1 compares the two).
+public protocol FeatureBackbone: Sendable {
+    /// The model's name in recipes and on the command line (`mobilenet_v2`, `yolox_nano`).
+    var name: String { get }
     /// Stage names in forward order; each can be tapped.
     var stageNames: [String] { get }
     /// The stage whose map the retrieval pipeline pools by default (the last convolutional one).
@@ -19,18 +16,40 @@ public protocol ClassificationBackbone: Sendable {
     /// Runs the network on `input` `[N, 3, H, W]` up to the last stage named in `stages` and
     /// returns those stages' maps `[N, C, H / s, W / s]` by name.
     func features(_ input: Tensor, at stages: Set<String>) -> [String: Tensor]
-    /// ImageNet logits `[N, 1000]`.
-    func callAsFunction(_ input: Tensor) -> Tensor
     /// Alternative names for stages (ResNet's `conv4_x` for `layer3`; `last` for the default).
     var stageAliases: [String: String] { get }
+    /// Input height and width must be multiples of this (1 for classifiers; 32 for YOLOX, whose
+    /// PAFPN concatenates upsampled stride-32 maps with stride-16 ones). The embedder pads.
+    var inputMultiple: Int { get }
+    /// The value padding takes, in 0...255 pixel units (YOLOX's letterbox grey 114).
+    var paddingValue: Float { get }
+}
+
+/// An ImageNet classification network whose intermediate feature maps can be taken out.
+///
+/// The paper's object is the feature map of such a network: ``FeatureBackbone/features(_:at:)``
+/// returns any named stage (`features.18` of MobileNetV2, `layer3`/`conv4_x` of ResNet, …) for the
+/// layer sweep, and ``callAsFunction(_:)`` the 1000 ImageNet logits.
+public protocol ClassificationBackbone: FeatureBackbone {
+    /// Which network this is.
+    var kind: BackboneKind { get }
+    /// ImageNet logits `[N, 1000]`.
+    func callAsFunction(_ input: Tensor) -> Tensor
 }
 
 extension ClassificationBackbone {
+    public var name: String { kind.rawValue }
+}
+
+extension FeatureBackbone {
+    public var inputMultiple: Int { 1 }
+    public var paddingValue: Float { 0 }
+
     /// The map of one stage (`defaultStage` when `nil`).
     public func featureMap(_ input: Tensor, at stage: String? = nil) -> Tensor {
         let name = stage ?? defaultStage
         guard let map = features(input, at: [name])[name] else {
-            preconditionFailure("\(kind.rawValue) has no stage '\(name)'; stages: \(stageNames.joined(separator: ", "))")
+            preconditionFailure("\(self.name) has no stage '\(name)'; stages: \(stageNames.joined(separator: ", "))")
         }
         return map
     }
@@ -38,7 +57,7 @@ extension ClassificationBackbone {
     /// Checks stage names up front, for user-facing errors.
     public func validate(stage: String) throws(BackboneError) {
         guard stageNames.contains(stage) || stageAliases[stage] != nil else {
-            throw .unknownStage(stage, model: kind.rawValue, known: stageNames)
+            throw .unknownStage(stage, model: name, known: stageNames)
         }
     }
 
