@@ -18,7 +18,8 @@ let package = Package(
             path: "Sources/ImageBench"),
         .executableTarget(
             name: "loupe-model-bench",
-            dependencies: [.product(name: "LoupeModels", package: "Loupe"), .product(name: "LoupeTensor", package: "Loupe")],
+            dependencies: [.product(name: "LoupeModels", package: "Loupe"), .product(name: "LoupeDetection", package: "Loupe"),
+                           .product(name: "LoupeTensor", package: "Loupe")],
             path: "Sources/ModelBench"),
         .executableTarget(
             name: "loupe-search-bench",

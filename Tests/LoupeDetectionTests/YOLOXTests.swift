@@ -25,6 +25,24 @@ let fixtureFolder = repo.appendingPathComponent(".cache/fixtures/models")
         #expect(worst <= 1e-3, "\(image): max |Δ| \(worst)")
     }
 
+    /// Boxes decoded from Loupe's output match those decoded (by the same decoder) from ONNX
+    /// Runtime's output: same classes, IoU ≥ 0.99.
+    @Test(arguments: ["dog", "person", "giraffe"])
+    func decodedBoxesMatchONNXRuntime(image: String) throws {
+        let file = try SafetensorsFile(contentsOf: fixtureFolder.appendingPathComponent("yolox_nano_\(image).safetensors"))
+        let photo = try Image(contentsOf: repo.appendingPathComponent(".cache/darknet/data/\(image).jpg"))
+        let scale = try file.tensor(named: "scale").scalars[0]
+        func decode(_ raw: Tensor) -> [Detection] {
+            YOLOX.decode(raw, inputSize: 416, scale: scale, imageWidth: photo.width, imageHeight: photo.height, options: .init())
+        }
+        let mine = decode(model(try file.tensor(named: "input"))), theirs = decode(try file.tensor(named: "output"))
+        #expect(mine.count == theirs.count && !mine.isEmpty)
+        for (a, b) in zip(mine, theirs) {
+            #expect(a.classIndex == b.classIndex)
+            #expect(a.box.intersectionOverUnion(b.box) >= 0.99, "\(a.box) vs \(b.box)")
+        }
+    }
+
     /// Real detections on the darknet samples (the shared models README's sanity list).
     @Test(arguments: [("dog", ["dog", "bicycle"]), ("person", ["person", "dog", "horse"]), ("giraffe", ["giraffe", "zebra"])])
     func detectsTheKnownObjects(image: String, expected: [String]) throws {

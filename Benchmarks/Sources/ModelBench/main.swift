@@ -5,6 +5,7 @@
 //                     [--threads N] [--runs R]
 // Prints one JSON line: median and minimum milliseconds of R forward passes after a warm-up.
 import Foundation
+import LoupeDetection
 import LoupeModels
 import LoupeTensor
 
@@ -24,25 +25,36 @@ while let a = args.popFirst() {
         exit(2)
     }
 }
-guard let kind = BackboneKind(rawValue: model) else { fatalError("unknown model \(model)") }
-let network = try kind.load(from: URL(fileURLWithPath: weights))
 let input = Tensor(randomUniform: [1, 3, height, width], seed: 1)
-for _ in 0..<2 { _ = network(input) }
+let run: () -> Tensor
+var stageNames: [String] = []
+var stageRun: (String) -> Void = { _ in }
+if model.hasPrefix("yolox_"), let size = YOLOX.Size(rawValue: String(model.dropFirst(6))) {
+    let yolo = try YOLOX(contentsOf: URL(fileURLWithPath: weights), size: size)
+    run = { yolo(input) }
+} else {
+    guard let kind = BackboneKind(rawValue: model) else { fatalError("unknown model \(model)") }
+    let network = try kind.load(from: URL(fileURLWithPath: weights))
+    run = { network(input) }
+    stageNames = network.stageNames
+    stageRun = { _ = network.features(input, at: [$0]) }
+}
+for _ in 0..<2 { _ = run() }
 var samples: [Double] = []
 for _ in 0..<runs {
     let t0 = DispatchTime.now().uptimeNanoseconds
-    _ = network(input)
+    _ = run()
     samples.append(Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-6)
 }
 samples.sort()
 if stages {
     // where the time goes: the median time to run up to each stage, and its increment
     var previous = 0.0
-    for name in network.stageNames {
+    for name in stageNames {
         var t: [Double] = []
         for _ in 0..<runs {
             let t0 = DispatchTime.now().uptimeNanoseconds
-            _ = network.features(input, at: [name])
+            stageRun(name)
             t.append(Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-6)
         }
         t.sort()
