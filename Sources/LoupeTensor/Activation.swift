@@ -26,12 +26,13 @@ public enum Activation: String, Sendable, Hashable, CaseIterable {
 
 extension Tensor {
     /// `activation` applied to every element (vectorised; SiLU and sigmoid use a polynomial `exp`
-    /// accurate to a few ulp).
-    public func activated(_ activation: Activation) -> Tensor {
+    /// accurate to a few ulp). `consuming`: applied to a temporary (`(a + b).activated(.relu)`),
+    /// it works in place instead of copying.
+    public consuming func activated(_ activation: Activation) -> Tensor {
         guard activation != .identity else { return self }
+        let n = scalarCount
         var out = self
         let plane = 4096
-        let n = scalarCount
         out.withUnsafeMutableBufferPointer { y in
             let base = SendablePointer(y.baseAddress!)
             let rows = (n + plane - 1) / plane
