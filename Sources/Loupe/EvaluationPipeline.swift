@@ -15,7 +15,7 @@ public struct EvaluationReport: Sendable, Codable {
     public var seconds: Double
 }
 
-/// Embeds a ``RetrievalDataset`` with an embedder, ranks the database for every query by cosine
+/// Embeds a `RetrievalDataset` with an embedder, ranks the database for every query by cosine
 /// similarity and scores the rankings (leave-one-out queries never see themselves).
 public func evaluate(_ dataset: RetrievalDataset, with embedder: GlobalEmbedder,
                      progress: (any ProgressObserver)? = nil) throws -> EvaluationReport {

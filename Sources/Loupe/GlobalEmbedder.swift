@@ -1,5 +1,5 @@
 public import Foundation
-public import LoupeDetection
+internal import LoupeDetection
 
 /// Why an embedder could not be built.
 public enum EmbedderError: Error, CustomStringConvertible {
@@ -18,8 +18,8 @@ public enum EmbedderError: Error, CustomStringConvertible {
 /// pipeline.
 ///
 /// image → resize so the longer side is `maxSize · scale` (antialiased) → backbone up to `stage`
-/// → ``GlobalPooling`` → L2-normalise; several scales are combined by a power mean (exponent p
-/// of GeM, else 1) and L2-normalised again; then optional ``Whitening`` (+ L2-normalise).
+/// → `GlobalPooling` → L2-normalise; several scales are combined by a power mean (exponent p
+/// of GeM, else 1) and L2-normalised again; then optional `Whitening` (+ L2-normalise).
 public struct GlobalEmbedder: Sendable {
     public let backbone: any FeatureBackbone
     public let stage: String
@@ -124,7 +124,7 @@ public struct GlobalEmbedder: Sendable {
 /// Loads a backbone by name, finding its weights, and tells the checksum recorded for them.
 public enum BackboneLoader {
     /// - Parameters:
-    ///   - model: a ``BackboneKind`` raw value.
+    ///   - model: a `BackboneKind` raw value.
     ///   - weights: the safetensors file.
     public static func load(model: String, weights: URL) throws -> (backbone: any FeatureBackbone, checksum: String) {
         let yolo = model.hasPrefix("yolox_") ? YOLOX.Size(rawValue: String(model.dropFirst(6))) : nil

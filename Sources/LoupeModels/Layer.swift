@@ -31,7 +31,17 @@ public struct Conv2D: Layer {
     /// BatchNorm into the convolution.
     ///
     /// - Parameters:
-    ///   - inChannels, outChannels, kernel, groups: the expected shape `[out, in / groups, k, k]`.
+    ///   - reader: where the weights come from; problems are recorded there.
+    ///   - conv: the convolution's key prefix.
+    ///   - batchNorm: the BatchNorm's key prefix, or `nil` when the checkpoint has none.
+    ///   - inChannels: input channels; with `outChannels`, `kernel` and `groups` the expected weight
+    ///     shape is `[outChannels, inChannels / groups, kernel, kernel]`.
+    ///   - outChannels: output channels.
+    ///   - kernel: kernel side.
+    ///   - stride: the convolution's stride.
+    ///   - padding: the convolution's padding.
+    ///   - groups: convolution groups (`inChannels` for depthwise).
+    ///   - activation: fused into the output pass.
     ///   - epsilon: the BatchNorm's ε (1e-5 for torchvision, 1e-3 for TF-trained EfficientNet-Lite).
     public static func load(
         _ reader: inout WeightReader, conv: String, batchNorm: String?, inChannels: Int, outChannels: Int,

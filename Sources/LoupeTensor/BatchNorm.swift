@@ -7,7 +7,10 @@
 /// - Parameters:
 ///   - weight: `[OC, …]` (any trailing shape: convolutions and linear layers alike).
 ///   - bias: `[OC]`, or `nil` for a convolution without bias.
-///   - gamma, beta, mean, variance: `[OC]`, PyTorch's `weight`, `bias`, `running_mean`, `running_var`.
+///   - gamma: `[OC]`, PyTorch's BatchNorm `weight`.
+///   - beta: `[OC]`, PyTorch's BatchNorm `bias`.
+///   - mean: `[OC]`, `running_mean`.
+///   - variance: `[OC]`, `running_var`.
 ///   - epsilon: the BatchNorm's ε (PyTorch 1e-5, TensorFlow-trained EfficientNet-Lite 1e-3).
 public func foldBatchNorm(
     weight: Tensor, bias: Tensor?, gamma: Tensor, beta: Tensor, mean: Tensor, variance: Tensor,

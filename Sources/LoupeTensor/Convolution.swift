@@ -6,7 +6,8 @@ internal import LoupeKernels
 ///   - input: `[N, C, H, W]`.
 ///   - weight: `[OC, C / groups, KH, KW]`.
 ///   - bias: `[OC]`, or `nil`.
-///   - stride, dilation: the same along both axes.
+///   - stride: the same along both axes.
+///   - dilation: the same along both axes.
 ///   - padding: symmetric, explicit or TensorFlow "SAME".
 ///   - groups: `C` and `OC` must both be divisible by it.
 ///   - activation: applied to the biased output in the same pass.

@@ -70,6 +70,7 @@ public struct Whitening: Sendable, Equatable {
     ///   - descriptors: `[N, D]`, usually L2-normalised.
     ///   - dimension: output dimension `d` (default `D`).
     ///   - power: eigenvalue exponent; −0.5 is full whitening, 0 plain PCA rotation.
+    ///   - recipe: what the descriptors are (an embedding recipe as JSON), stored with the whitening.
     public static func pca(fitting descriptors: Tensor, dimension: Int? = nil, power: Float = -0.5,
                            recipe: String = "") throws(WhiteningError) -> Whitening {
         guard descriptors.rank == 2 else { throw .dimensionMismatch(expected: 2, got: descriptors.rank) }
