@@ -1,5 +1,4 @@
 public import Foundation
-internal import LoupeDetection
 
 /// Why an embedder could not be built.
 public enum EmbedderError: Error, CustomStringConvertible {
