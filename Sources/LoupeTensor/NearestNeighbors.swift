@@ -20,7 +20,7 @@ public struct TopK: Sendable, Equatable {
 /// Exact maximum-inner-product search: for each row of `queries` `[Q, D]`, the `k` rows of
 /// `database` `[N, D]` with the largest dot product (cosine similarity for L2-normalised rows).
 ///
-/// Blocked like faiss's `IndexFlatIP`: 256 queries × 4096 database rows per GEMM
+/// Blocked like faiss's `IndexFlatIP`: 1024 queries × 4096 database rows per GEMM
 /// (`cblas_sgemm`, split over ``ComputeThreads``), each score block merged into running top-k lists
 /// by an AVX2 filter against the current k-th score. Ties keep the lower database index, so
 /// results are deterministic.
@@ -31,7 +31,7 @@ public func nearestNeighbors(of queries: Tensor, in database: Tensor, k: Int) ->
     let (q, d, n) = (queries.shape[0], queries.shape[1], database.shape[0])
     var best = Tensor(repeating: -.infinity, shape: [q, k])
     var ids = [Int64](repeating: -1, count: q * k)
-    let queryBlock = 256, databaseBlock = 4096
+    let queryBlock = 1024, databaseBlock = 4096
     let buffer = ScratchBuffer(floats: queryBlock * databaseBlock)
     let scratch = buffer.pointer
     queries.withUnsafeBufferPointer { qp in
