@@ -17,20 +17,23 @@ extension Image {
     ///
     /// Separable: a horizontal pass, then a vertical one (Pillow's order), with Pillow's
     /// coefficients — support `max(scale, 1)`, taps `[int(centre − support + 0.5),
-    /// int(centre + support + 0.5))` clipped to the image, weights normalised to sum to 1. The
-    /// passes run in Float (Pillow rounds to 8 bits in between), so results agree with Pillow to
-    /// well under one grey level.
+    /// int(centre + support + 0.5))` clipped to the image, weights normalised to sum to 1; each pass
+    /// rounds to 8-bit values as Pillow does (Pillow's fixed-point weights still differ in the last
+    /// bit now and then, so results agree with Pillow to a small fraction of a grey level).
     public func resized(width: Int, height: Int, filter: ResizeFilter = .bilinearAntialiased) -> Image {
         check(width >= 1 && height >= 1, "resize target \(width)×\(height) must be positive")
         if width == self.width && height == self.height { return self }
         var x = pixels
+        // Pillow works on 8-bit images and rounds each pass back to 0...255 integers; doing the same
+        // keeps Loupe's inputs equal to Pillow's (and to the reference numbers computed with it).
+        func rounded(_ t: Tensor) -> Tensor { t.map { min(max($0.rounded(), 0), 255) } }
         if width != self.width {
             let table = ResampleTable(inSize: self.width, outSize: width, filter: filter)
-            x = table.horizontal(x)
+            x = rounded(table.horizontal(x))
         }
         if height != self.height {
             let table = ResampleTable(inSize: self.height, outSize: height, filter: filter)
-            x = table.vertical(x)
+            x = rounded(table.vertical(x))
         }
         return Image(pixels: x)
     }
