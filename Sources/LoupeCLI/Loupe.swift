@@ -8,8 +8,9 @@ struct LoupeCommand: AsyncParsableCommand {
         commandName: "loupe",
         abstract: "Content-based image retrieval with object embeddings.",
         discussion: """
-        Weights are read from .cache/models (made by Scripts/setup.sh) or the path given with
-        --weights; ImageNet labels from the darknet package's data in .cache/darknet/data, or --labels.
+        Classifier weights are read from .cache/models (made by Scripts/setup.sh), YOLOX weights \
+        from ../shared/models, or from the path given with --weights; ImageNet labels from the \
+        darknet package's data in .cache/darknet/data. Every command has --help.
         """,
         subcommands: [Classify.self, Detect.self, Index.self, Search.self, Eval.self, Whiten.self])
 }
