@@ -27,6 +27,10 @@ public struct GlobalEmbedder: Sendable {
     public let maxSize: Int
     public let whitening: Whitening?
     public let weightsChecksum: String
+    /// Channels of the pooled stage, found once at init with a tiny forward pass.
+    public let unwhitenedDimension: Int
+    /// The recipe of the vectors this embedder makes (computed once: it checksums the whitening).
+    public let recipe: EmbeddingRecipe
 
     public init(backbone: any FeatureBackbone, weightsChecksum: String, stage: String? = nil,
                 pooling: GlobalPooling = .gem(p: 3), scales: [Float] = [1], maxSize: Int = 1024,
@@ -39,6 +43,11 @@ public struct GlobalEmbedder: Sendable {
         guard maxSize >= 32 else { throw .invalidOption("max size must be at least 32 pixels, got \(maxSize)") }
         (self.backbone, self.weightsChecksum, self.stage, self.pooling) = (backbone, weightsChecksum, resolved, pooling)
         (self.scales, self.maxSize, self.whitening) = (scales, maxSize, whitening)
+        unwhitenedDimension = backbone.featureMap(Tensor(zeros: [1, 3, 64, 64]), at: resolved).shape[1]
+        recipe = EmbeddingRecipe(model: backbone.name, weightsChecksum: weightsChecksum, stage: resolved,
+                                 pooling: pooling.description, scales: scales, maxSize: maxSize,
+                                 whitening: whitening.map { "\($0.method.rawValue):\($0.outputDimension):\(Self.checksum(of: $0.projection))" } ?? "none",
+                                 dimension: whitening?.outputDimension ?? unwhitenedDimension)
         if let whitening {
             guard whitening.inputDimension == unwhitenedDimension else {
                 throw .whitening(.dimensionMismatch(expected: whitening.inputDimension, got: unwhitenedDimension))
@@ -54,19 +63,6 @@ public struct GlobalEmbedder: Sendable {
                 }
             }
         }
-    }
-
-    /// Channels of the pooled stage (found with a tiny forward pass).
-    public var unwhitenedDimension: Int {
-        backbone.featureMap(Tensor(zeros: [1, 3, 64, 64]), at: stage).shape[1]
-    }
-
-    /// The recipe of the vectors this embedder makes.
-    public var recipe: EmbeddingRecipe {
-        EmbeddingRecipe(model: backbone.name, weightsChecksum: weightsChecksum, stage: stage,
-                        pooling: pooling.description, scales: scales, maxSize: maxSize,
-                        whitening: whitening.map { "\($0.method.rawValue):\($0.outputDimension):\(Self.checksum(of: $0.projection))" } ?? "none",
-                        dimension: whitening?.outputDimension ?? unwhitenedDimension)
     }
 
     /// The embedding before whitening: `[1, C]`, L2-normalised.

@@ -47,6 +47,7 @@ extension YOLOX {
     /// objectness × best class probability; boxes divided by the letterbox `scale`.
     public static func decode(_ raw: Tensor, inputSize: Int, scale: Float, imageWidth: Int, imageHeight: Int,
                               options: DetectionOptions, labels: [String] = []) -> [Detection] {
+        precondition(raw.rank == 3 && raw.shape[2] >= 6, "YOLOX.decode: expected [1, N, 5 + classes], got \(raw.shape)")
         let rows = raw.shape[1], width = raw.shape[2], classes = width - 5
         let v = raw.scalars
         var boxes: [BoundingBox] = [], scores: [Float] = [], classIndices: [Int] = []
