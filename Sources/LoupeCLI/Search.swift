@@ -57,8 +57,7 @@ struct Search: AsyncParsableCommand {
         pipeline.model = recipe.model
         pipeline.weights = weights
         pipeline.layer = recipe.stage
-        pipeline.pooling = recipe.pooling.replacingOccurrences(of: "(p=", with: ":").replacingOccurrences(of: "(L=", with: ":")
-            .replacingOccurrences(of: ")", with: "")
+        pipeline.pooling = recipe.pooling  // GlobalPooling parses its own description
         pipeline.scales = recipe.scales.map { String($0) }.joined(separator: ",")
         pipeline.maxSize = recipe.maxSize
         pipeline.whitening = whitening

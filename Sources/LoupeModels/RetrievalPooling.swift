@@ -22,9 +22,12 @@ public enum GlobalPooling: Sendable, Hashable, Codable, CustomStringConvertible 
         }
     }
 
-    /// Parses `mac`, `spoc`, `gem`, `gem:P`, `rmac`, `rmac:L`.
+    /// Parses `mac`, `spoc`, `gem`, `gem:P`, `rmac`, `rmac:L`, and the ``description`` forms
+    /// `gem(p=P)`, `rmac(L=L)` stored in recipes.
     public init?(_ text: String) {
-        let parts = text.lowercased().split(separator: ":", maxSplits: 1).map(String.init)
+        let normalized = text.lowercased().replacingOccurrences(of: "(p=", with: ":")
+            .replacingOccurrences(of: "(l=", with: ":").replacingOccurrences(of: ")", with: "")
+        let parts = normalized.split(separator: ":", maxSplits: 1).map(String.init)
         switch parts[0] {
         case "mac": self = .mac
         case "spoc": self = .spoc

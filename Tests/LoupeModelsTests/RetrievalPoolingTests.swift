@@ -43,5 +43,8 @@ import Testing
             }
         }
         #expect(GlobalPooling("gem:4") == .gem(p: 4) && GlobalPooling("rmac") == .rmac(levels: 3) && GlobalPooling("max") == nil)
+        for p in [GlobalPooling.mac, .spoc, .gem(p: 3), .gem(p: 4.5), .rmac(levels: 3), .rmac(levels: 2)] {
+            #expect(GlobalPooling(p.description) == p, "\(p)")
+        }
     }
 }
