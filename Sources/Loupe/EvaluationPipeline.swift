@@ -25,11 +25,7 @@ public func evaluate(_ dataset: RetrievalDataset, with embedder: GlobalEmbedder,
     var queryRows: [Tensor] = []
     for (i, q) in external.enumerated() {
         var image = try Image(contentsOf: q.path)
-        if let box = q.box {  // the query is the boxed region (Revisited Oxford/Paris)
-            let x0 = max(0, min(image.width - 1, Int(box[0]))), y0 = max(0, min(image.height - 1, Int(box[1])))
-            let x1 = max(x0 + 1, min(image.width, Int(box[2].rounded(.up)))), y1 = max(y0 + 1, min(image.height, Int(box[3].rounded(.up))))
-            image = image.cropped(x: x0, y: y0, width: x1 - x0, height: y1 - y0)
-        }
+        if let box = q.box { image = image.cropped(toBox: box) }  // the query is the boxed region (Revisited Oxford/Paris)
         queryRows.append(try embedder.embedding(of: image))
         progress?.update(done: i + 1, total: external.count, label: "queries")
     }
@@ -51,18 +47,8 @@ public func evaluate(_ dataset: RetrievalDataset, with embedder: GlobalEmbedder,
         junk.append(q.junk)
         groups.append(q.group)
     }
-    let overall = Evaluation.evaluate(rankings: rankings, positives: positives, junk: junk)
-    var perGroup: [String: Evaluation.Summary] = [:]
-    let names = Set(groups)
-    if names.count > 1 {
-        for g in names {
-            let idx = groups.indices.filter { groups[$0] == g }
-            perGroup[g] = Evaluation.evaluate(rankings: idx.map { rankings[$0] }, positives: idx.map { positives[$0] },
-                                              junk: idx.map { junk[$0] })
-        }
-    }
-    return EvaluationReport(dataset: dataset.name, recipe: embedder.recipe, overall: overall, groups: perGroup,
-                            databaseImages: n, seconds: Date().timeIntervalSince(start))
+    return summarize(dataset: dataset.name, recipe: embedder.recipe, rankings: rankings, positives: positives, junk: junk,
+                     groups: groups, databaseImages: n, start: start)
 }
 
 /// Embeddings `[N, D]` of image files, in order.
@@ -76,4 +62,78 @@ public func embed(_ paths: [URL], with embedder: GlobalEmbedder, progress: (any 
     }
     guard !rows.isEmpty else { return Tensor(zeros: [0, embedder.recipe.dimension]) }
     return Tensor.concatenated(rows, along: 0)
+}
+
+/// Evaluates object retrieval: every database image is embedded as its regions into an
+/// ``ObjectIndex``; each query's regions are searched with `options` (leave-one-out queries reuse
+/// their own regions and never see their own image).
+public func evaluate(_ dataset: RetrievalDataset, with embedder: ObjectEmbedder, options: ObjectSearchOptions = .init(),
+                     progress: (any ProgressObserver)? = nil) throws -> EvaluationReport {
+    let start = Date()
+    let index = try buildObjectIndex(dataset.database, with: embedder, progress: progress, label: "database")
+    var rankings: [[Int]] = [], positives: [Set<Int>] = [], junk: [Set<Int>] = [], groups: [String] = []
+    let external = dataset.queries.filter { $0.databaseIndex == nil }.count
+    var done = 0
+    for q in dataset.queries {
+        let query: ImageObjects
+        if let own = q.databaseIndex {
+            let rows = index.rowRanges[own]
+            query = ImageObjects(regions: Array(index.regions[rows]), vectors: index.vectors.sliced(along: 0, rows))
+        } else {
+            var image = try Image(contentsOf: q.path)
+            if let box = q.box { image = image.cropped(toBox: box) }
+            query = try embedder.objects(in: image)
+            done += 1
+            progress?.update(done: done, total: external, label: "queries")
+        }
+        let hits = try index.search(query.vectors, regions: query.regions, k: index.count, options: options,
+                                    excluding: q.databaseIndex)
+        rankings.append(hits.map(\.image))
+        positives.append(q.positives)
+        junk.append(q.junk)
+        groups.append(q.group)
+    }
+    return summarize(dataset: dataset.name, recipe: embedder.recipe, rankings: rankings, positives: positives, junk: junk,
+                     groups: groups, databaseImages: index.count, start: start)
+}
+
+/// Embeds image files as their regions into a new ``ObjectIndex`` (settings: the region proposal).
+public func buildObjectIndex(_ paths: [URL], with embedder: ObjectEmbedder, progress: (any ProgressObserver)? = nil,
+                             label: String = "images") throws -> ObjectIndex {
+    var index = ObjectIndex(recipe: embedder.recipe, settings: embedder.proposal.settings)
+    var batch: [(vectors: Tensor, regions: [ObjectRegion], path: String)] = []
+    for (i, path) in paths.enumerated() {
+        let objects = try embedder.objects(in: Image(contentsOf: path))
+        batch.append((objects.vectors, objects.regions, path.path))
+        progress?.update(done: i + 1, total: paths.count, label: label)
+    }
+    try index.add(batch)
+    return index
+}
+
+extension Image {
+    /// The pixels inside `box` `[x0, y0, x1, y1]` (rounded outwards, clamped, at least one pixel):
+    /// how a Revisited Oxford/Paris query is cut from its image.
+    func cropped(toBox box: [Double]) -> Image {
+        let x0 = max(0, min(width - 1, Int(box[0]))), y0 = max(0, min(height - 1, Int(box[1])))
+        let x1 = max(x0 + 1, min(width, Int(box[2].rounded(.up)))), y1 = max(y0 + 1, min(height, Int(box[3].rounded(.up))))
+        return cropped(x: x0, y: y0, width: x1 - x0, height: y1 - y0)
+    }
+}
+
+/// Scores rankings overall and per query group.
+func summarize(dataset: String, recipe: EmbeddingRecipe, rankings: [[Int]], positives: [Set<Int>], junk: [Set<Int>],
+               groups: [String], databaseImages: Int, start: Date) -> EvaluationReport {
+    let overall = Evaluation.evaluate(rankings: rankings, positives: positives, junk: junk)
+    var perGroup: [String: Evaluation.Summary] = [:]
+    let names = Set(groups)
+    if names.count > 1 {
+        for g in names {
+            let idx = groups.indices.filter { groups[$0] == g }
+            perGroup[g] = Evaluation.evaluate(rankings: idx.map { rankings[$0] }, positives: idx.map { positives[$0] },
+                                              junk: idx.map { junk[$0] })
+        }
+    }
+    return EvaluationReport(dataset: dataset, recipe: recipe, overall: overall, groups: perGroup,
+                            databaseImages: databaseImages, seconds: Date().timeIntervalSince(start))
 }

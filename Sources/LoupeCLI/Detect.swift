@@ -47,8 +47,7 @@ struct Detect: AsyncParsableCommand {
         guard (0...1).contains(threshold), (0...1).contains(nms) else { throw ValidationError("--threshold and --nms must be in 0...1") }
         let weightsURL = try DetectorFiles.weights(weights)
         let model = try YOLOX(contentsOf: weightsURL, size: yoloSize)
-        let labels = (try? readLabels(weightsURL.deletingLastPathComponent().appendingPathComponent("coco.names")))
-            ?? (Cache.find("darknet/data/coco.names").flatMap { try? readLabels($0) }) ?? []
+        let labels = DetectorFiles.labels(beside: weightsURL)
         let options = DetectionOptions(scoreThreshold: threshold, nmsThreshold: nms, classAgnostic: classAgnostic)
         var outputs: [Output] = []
         var failed = false
@@ -105,5 +104,11 @@ enum DetectorFiles {
             throw ValidationError("no \(name) found (looked in ../shared/models and .cache/models); pass --weights")
         }
         return found
+    }
+
+    /// COCO class names: coco.names beside the weights, else the darknet package's copy.
+    static func labels(beside weights: URL) -> [String] {
+        (try? readLabels(weights.deletingLastPathComponent().appendingPathComponent("coco.names")))
+            ?? (Cache.find("darknet/data/coco.names").flatMap { try? readLabels($0) }) ?? []
     }
 }

@@ -22,6 +22,8 @@ struct Eval: AsyncParsableCommand {
     var dataset: String
 
     @OptionGroup var pipeline: PipelineOptions
+    @OptionGroup(title: "Object mode") var objects: ObjectOptions
+    @OptionGroup(title: "Object scoring") var scoring: ObjectScoringOptions
     @OptionGroup var compute: ComputeOptions
 
     @Flag(help: "Print JSON instead of a table.")
@@ -34,14 +36,18 @@ struct Eval: AsyncParsableCommand {
         try compute.apply()
         let folder = URL(fileURLWithPath: dataset)
         let embedder = try pipeline.embedder()
+        let objectEmbedder = objects.objects ? try objects.embedder(embedder) : nil
+        let progress = ProgressBar(quiet: quiet || json)
+        func run(_ set: RetrievalDataset) throws -> EvaluationReport {
+            if let objectEmbedder { return try evaluate(set, with: objectEmbedder, options: scoring.options, progress: progress) }
+            return try evaluate(set, with: embedder, progress: progress)
+        }
         var reports: [EvaluationReport] = []
         switch layout {
-        case .smvs: reports.append(try evaluate(RetrievalDataset.smvs(folder), with: embedder, progress: ProgressBar(quiet: quiet || json)))
-        case .labels: reports.append(try evaluate(RetrievalDataset.labeled(folder), with: embedder, progress: ProgressBar(quiet: quiet || json)))
+        case .smvs: reports.append(try run(RetrievalDataset.smvs(folder)))
+        case .labels: reports.append(try run(RetrievalDataset.labeled(folder)))
         case .revisited:
-            for p in RetrievalDataset.RevisitedProtocol.allCases {
-                reports.append(try evaluate(RetrievalDataset.revisited(folder, protocol: p), with: embedder, progress: ProgressBar(quiet: quiet || json)))
-            }
+            for p in RetrievalDataset.RevisitedProtocol.allCases { reports.append(try run(RetrievalDataset.revisited(folder, protocol: p))) }
         }
         if reports.count > 1 {
             // one table: a row per protocol
@@ -56,7 +62,7 @@ struct Eval: AsyncParsableCommand {
             try printJSON(report)
             return
         }
-        print("\(report.dataset): \(report.recipe)")
+        print("\(report.dataset): \(report.recipe)" + (objects.objects ? " (query \(scoring.queryRegions.rawValue), database \(scoring.databaseRegions.rawValue), \(scoring.scoring.rawValue))" : ""))
         print("| queries | n | mAP | mAP (trap.) | R@1 | R@5 |")
         print("|---|---|---|---|---|---|")
         func row(_ name: String, _ s: Evaluation.Summary) {

@@ -10,7 +10,13 @@ struct Index: AsyncParsableCommand {
         max size, whitening, dimension); `loupe search` refuses queries of another recipe. The file \\
         is written to a temporary name and renamed into place.
 
-        Example: loupe index ../shared/data/smvs-dvd/reference -o dvd.index --max-size 512
+        With --objects, each image is kept as its whole-image vector plus one vector per object \\
+        region (YOLOX boxes, class-agnostic, at most --max-objects), pooled on the same backbone map \\
+        (--object-method roialign) or embedded crop by crop (--object-method teacher).
+
+        Examples:
+          loupe index ../shared/data/smvs-dvd/reference -o dvd.index --max-size 512
+          loupe index photos/ -o photos.objects --objects --max-size 512
         """)
 
     @Argument(help: "Folder of images (searched recursively).")
@@ -20,6 +26,7 @@ struct Index: AsyncParsableCommand {
     var output: String
 
     @OptionGroup var pipeline: PipelineOptions
+    @OptionGroup(title: "Object mode") var objects: ObjectOptions
     @OptionGroup var compute: ComputeOptions
 
     @Flag(help: "No progress output.")
@@ -31,6 +38,7 @@ struct Index: AsyncParsableCommand {
         guard !files.isEmpty else { throw ValidationError("no PNG or JPEG images under \(folder)") }
         let embedder = try pipeline.embedder()
         let progress = ProgressBar(quiet: quiet)
+        if objects.objects { return try indexObjects(files, embedder: objects.embedder(embedder), progress: progress) }
         var index = FlatIndex(recipe: embedder.recipe)
         var timing = StageClock()
         var vectors: [Tensor] = [], paths: [String] = [], failures: [String] = []
@@ -52,6 +60,33 @@ struct Index: AsyncParsableCommand {
             try index.write(to: URL(fileURLWithPath: output))
         }
         printError("\(index.count) images → \(output) (\(index.recipe))")
+        printError(timing.report(items: index.count))
+    }
+}
+
+extension Index {
+    /// Object mode: each image as its whole-image vector plus one per region, with boxes.
+    func indexObjects(_ files: [URL], embedder: ObjectEmbedder, progress: ProgressBar) throws {
+        var index = ObjectIndex(recipe: embedder.recipe, settings: embedder.proposal.settings)
+        var timing = StageClock()
+        var batch: [(vectors: Tensor, regions: [ObjectRegion], path: String)] = [], failures: [String] = []
+        for (i, url) in files.enumerated() {
+            do {
+                let image = try timing.measure("decode") { () throws(ImageError) -> Image in try Image(contentsOf: url) }
+                let objects = try embedder.objects(in: image, clock: &timing)
+                batch.append((objects.vectors, objects.regions, url.path))
+            } catch {
+                failures.append("\(url.path): \(error)")
+            }
+            progress.update(done: i + 1, total: files.count, label: "indexing objects")
+        }
+        for f in failures { printError("skipped \(f)") }
+        guard !batch.isEmpty else { throw ValidationError("no image could be embedded") }
+        try timing.measure("add + write") { () throws(IndexError) in
+            try index.add(batch)
+            try index.write(to: URL(fileURLWithPath: output))
+        }
+        printError("\(index.count) images, \(index.regionCount) regions → \(output) (\(index.recipe))")
         printError(timing.report(items: index.count))
     }
 }

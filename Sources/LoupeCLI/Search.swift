@@ -10,7 +10,14 @@ struct Search: AsyncParsableCommand {
         pass --whitening when the index was built with one, and --weights when it was built from a \\
         weights file outside .cache/models.
 
-        Example: loupe search dvd.index photo.jpg -k 5 --montage result.png
+        An object index (`loupe index --objects`) is searched region by region: the query's \\
+        regions (its detector boxes with the index's settings, --box regions, or both) against \\
+        every image's regions; each result names the pair of boxes that matched, and the montage \\
+        draws them.
+
+        Examples:
+          loupe search dvd.index photo.jpg -k 5 --montage result.png
+          loupe search photos.objects spliced.jpg --box 40,60,220,300 --montage pairs.png
         """)
 
     @Argument(help: "Index file made by `loupe index`.")
@@ -40,6 +47,17 @@ struct Search: AsyncParsableCommand {
     @Flag(help: "Print JSON instead of text.")
     var json = false
 
+    @Option(name: .customLong("box"), help: "Object index: a query region x0,y0,x1,y1 in pixels (repeatable).")
+    var boxes: [String] = []
+
+    @Flag(inversion: .prefixedNo, help: "Object index: propose query regions with the detector (besides any --box).")
+    var detect = true
+
+    @OptionGroup(title: "Object scoring") var scoring: ObjectScoringOptions
+
+    @Option(help: "Object index: YOLOX weights for the query's boxes (default: ../shared/models or .cache/models).")
+    var detectorWeights: String?
+
     @OptionGroup var compute: ComputeOptions
 
     struct Output: Codable {
@@ -51,16 +69,10 @@ struct Search: AsyncParsableCommand {
         try compute.apply()
         guard k >= 1 else { throw ValidationError("-k must be at least 1") }
         guard qe >= 0 else { throw ValidationError("--qe must be at least 0") }
+        if ObjectIndex.isObjectIndex(URL(fileURLWithPath: index)) { return try searchObjects() }
+        guard boxes.isEmpty else { throw ValidationError("--box needs an object index (loupe index --objects)") }
         let flat = try FlatIndex(contentsOf: URL(fileURLWithPath: index))
-        let recipe = flat.recipe
-        var pipeline = try PipelineOptions.parse([])
-        pipeline.model = recipe.model
-        pipeline.weights = weights
-        pipeline.layer = recipe.stage
-        pipeline.pooling = recipe.pooling  // GlobalPooling parses its own description
-        pipeline.scales = recipe.scales.map { String($0) }.joined(separator: ",")
-        pipeline.maxSize = recipe.maxSize
-        pipeline.whitening = whitening
+        let pipeline = try queryPipeline(for: flat.recipe)
         let embedder = try pipeline.embedder()
         let expansion: QueryExpansion = qe == 0 ? .none : (qeAlpha == 0 ? .average(n: qe) : .alpha(n: qe, alpha: qeAlpha))
         var outputs: [Output] = []
@@ -85,6 +97,19 @@ struct Search: AsyncParsableCommand {
         }
         if let montage, !outputs.isEmpty { try writeMontage(outputs, to: montage) }
         if failed { throw ExitCode(1) }
+    }
+
+    /// The index's recipe as pipeline options, with this command's weights and whitening.
+    func queryPipeline(for recipe: EmbeddingRecipe) throws -> PipelineOptions {
+        var pipeline = try PipelineOptions.parse([])
+        pipeline.model = recipe.model
+        pipeline.weights = weights
+        pipeline.layer = recipe.stage
+        pipeline.pooling = recipe.pooling  // GlobalPooling parses its own description
+        pipeline.scales = recipe.scales.map { String($0) }.joined(separator: ",")
+        pipeline.maxSize = recipe.maxSize
+        pipeline.whitening = whitening
+        return pipeline
     }
 
     /// One row per query: the query (red frame), then its results in rank order (grey frames).

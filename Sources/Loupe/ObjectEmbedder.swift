@@ -1,0 +1,217 @@
+public import Foundation
+
+/// Which regions become objects: the detector's boxes, kept class-agnostically.
+public struct RegionProposal: Sendable, Hashable {
+    /// Keep at most this many boxes, best first. 5 is the prototype's `top5` setting, the best
+    /// of those it measured on SMVS.
+    public var maximumObjects: Int
+    /// Minimum objectness × class probability. Low by default: YOLOX-Nano scores DVD covers,
+    /// paintings and other non-COCO objects low, yet their boxes are good regions; `maximumObjects`
+    /// bounds the count.
+    public var scoreThreshold: Float
+    /// IoU above which the lower-scoring box is suppressed, across classes.
+    public var nmsThreshold: Float
+    /// Boxes whose shorter side is below this many pixels of the original image are dropped.
+    public var minimumSide: Float
+    /// The detector's letterbox size.
+    public var inputSize: Int
+
+    public init(maximumObjects: Int = 5, scoreThreshold: Float = 0.01, nmsThreshold: Float = 0.45,
+                minimumSide: Float = 8, inputSize: Int = 416) {
+        (self.maximumObjects, self.scoreThreshold, self.nmsThreshold) = (maximumObjects, scoreThreshold, nmsThreshold)
+        (self.minimumSide, self.inputSize) = (minimumSide, inputSize)
+    }
+
+    /// As stored in an object index's settings, so that queries use the same proposal.
+    public var settings: [String: String] {
+        ["objects": String(maximumObjects), "object-threshold": String(scoreThreshold), "object-nms": String(nmsThreshold),
+         "object-min-side": String(minimumSide), "detector-size": String(inputSize)]
+    }
+
+    /// Reads ``settings`` back; missing keys keep `defaults`' values.
+    public init(settings: [String: String], defaults: RegionProposal = .init()) {
+        self = defaults
+        if let v = settings["objects"].flatMap(Int.init) { maximumObjects = v }
+        if let v = settings["object-threshold"].flatMap(Float.init) { scoreThreshold = v }
+        if let v = settings["object-nms"].flatMap(Float.init) { nmsThreshold = v }
+        if let v = settings["object-min-side"].flatMap(Float.init) { minimumSide = v }
+        if let v = settings["detector-size"].flatMap(Int.init) { inputSize = v }
+    }
+}
+
+/// An image as the set of its regions and their vectors.
+public struct ImageObjects: Sendable {
+    /// Region 0 is the whole image; then the objects.
+    public var regions: [ObjectRegion]
+    /// `[regions.count, D]`, L2-normalised (whitened when the embedder whitens).
+    public var vectors: Tensor
+}
+
+/// Object embeddings (the paper's §2): the image and each object region as its own vector.
+///
+/// - ``Method/hardAttention(_:)``: one backbone pass; each box is projected onto the classifier's
+///   feature map (box pixels × resize factor / stride) and pooled there (RoIAlign then GeM by
+///   default) — the detector's boxes as hard attention over the classifier.
+/// - ``Method/cropTeacher(maxSize:)``: each box is cropped from the image, resized so its longer
+///   side is `maxSize` and run through the classifier on its own: one backbone pass per object,
+///   the most discriminative and most expensive variant, and the distillation teacher.
+///
+/// In both the whole image is region 0, embedded exactly as ``GlobalEmbedder`` does; all vectors
+/// are L2-normalised, whitened with the embedder's whitening and normalised again.
+public struct ObjectEmbedder: Sendable {
+    public enum Method: Sendable, Hashable, CustomStringConvertible {
+        case hardAttention(RegionSampling)
+        case cropTeacher(maxSize: Int)
+
+        public var description: String {
+            switch self {
+            case let .hardAttention(sampling): "attention:\(sampling)"
+            case let .cropTeacher(maxSize): "teacher:\(maxSize)"
+            }
+        }
+
+        /// Parses ``description`` (as stored in a recipe's mode after `objects:`).
+        public init?(_ text: String) {
+            if text.hasPrefix("attention:"), let sampling = RegionSampling(String(text.dropFirst("attention:".count))) {
+                self = .hardAttention(sampling)
+            } else if text.hasPrefix("teacher:"), let size = Int(text.dropFirst("teacher:".count)), size >= 32 {
+                self = .cropTeacher(maxSize: size)
+            } else {
+                return nil
+            }
+        }
+    }
+
+    /// The global pipeline: backbone, stage, pooling, size, whitening.
+    public let embedder: GlobalEmbedder
+    /// Proposes boxes; `nil` when only given boxes are used.
+    public let detector: YOLOX?
+    public let proposal: RegionProposal
+    public let method: Method
+    /// Detector class names (for the regions' labels).
+    public let labels: [String]
+    /// `embedder.recipe` with `mode` = `objects:<method>`.
+    public let recipe: EmbeddingRecipe
+    /// Input pixels per map cell of the pooled stage.
+    public let stride: Int
+    private let teacher: GlobalEmbedder?
+
+    public init(embedder: GlobalEmbedder, detector: YOLOX?, proposal: RegionProposal = .init(),
+                method: Method = .hardAttention(.roiAlign(bins: 7)), labels: [String] = []) throws(EmbedderError) {
+        guard proposal.maximumObjects >= 0 else { throw .invalidOption("the number of objects must be at least 0") }
+        guard (0...1).contains(proposal.scoreThreshold), (0...1).contains(proposal.nmsThreshold) else {
+            throw .invalidOption("object score and NMS thresholds must lie in 0...1")
+        }
+        guard proposal.inputSize >= 32, proposal.inputSize % 32 == 0 else {
+            throw .invalidOption("the detector size must be a positive multiple of 32, got \(proposal.inputSize)")
+        }
+        (self.embedder, self.detector, self.proposal, self.method, self.labels) = (embedder, detector, proposal, method, labels)
+        var recipe = embedder.recipe
+        recipe.mode = "objects:\(method)"
+        self.recipe = recipe
+        let probe = 128
+        let map = embedder.backbone.featureMap(Tensor(zeros: [1, 3, probe, probe]), at: embedder.stage)
+        stride = max(1, probe / map.shape[3])
+        switch method {
+        case let .hardAttention(.roiAlign(bins)):
+            guard bins >= 1 else { throw .invalidOption("RoIAlign needs at least one bin") }
+            teacher = nil
+        case .hardAttention(.cells):
+            teacher = nil
+        case let .cropTeacher(maxSize):
+            teacher = try GlobalEmbedder(backbone: embedder.backbone, weightsChecksum: embedder.weightsChecksum,
+                                         stage: embedder.stage, pooling: embedder.pooling, scales: embedder.scales,
+                                         maxSize: maxSize, whitening: nil)
+        }
+    }
+
+    /// The regions of `image`: the whole image, then the `given` boxes, then (if `detect` and there
+    /// is a detector) the detector's boxes. Given boxes are clipped to the image; empty ones throw.
+    public func regions(of image: Image, given: [BoundingBox] = [], detect: Bool = true) throws(EmbedderError) -> [ObjectRegion] {
+        var clock = StageClock()
+        return try regions(of: image, given: given, detect: detect, clock: &clock)
+    }
+
+    func regions(of image: Image, given: [BoundingBox], detect: Bool, clock: inout StageClock) throws(EmbedderError) -> [ObjectRegion] {
+        let (w, h) = (Float(image.width), Float(image.height))
+        var out = [ObjectRegion(kind: .image, box: .whole(width: image.width, height: image.height))]
+        for box in given {
+            let clipped = box.clipped(width: w, height: h)
+            guard clipped.isValid else { throw .invalidOption("box \(box) lies outside the \(image.width)×\(image.height) image") }
+            out.append(ObjectRegion(kind: .given, box: clipped))
+        }
+        if detect, let detector, proposal.maximumObjects > 0 {
+            let options = DetectionOptions(scoreThreshold: proposal.scoreThreshold, nmsThreshold: proposal.nmsThreshold,
+                                           classAgnostic: true, maximumDetections: .max, inputSize: proposal.inputSize)
+            let found = clock.measure("detector") { detector.detect(image, options: options, labels: labels) }
+            let kept = found.filter { min($0.box.width, $0.box.height) >= proposal.minimumSide }.prefix(proposal.maximumObjects)
+            out += kept.map { ObjectRegion(kind: .detected, box: $0.box, score: $0.score, label: $0.label) }
+        }
+        return out
+    }
+
+    /// Embeds `image` as its regions (see ``regions(of:given:detect:)``) and their vectors.
+    public func objects(in image: Image, given: [BoundingBox] = [], detect: Bool = true) throws(EmbedderError) -> ImageObjects {
+        var clock = StageClock()
+        return try objects(in: image, given: given, detect: detect, clock: &clock)
+    }
+
+    /// As ``objects(in:given:detect:)``, adding each stage's wall time to `clock`.
+    public func objects(in image: Image, given: [BoundingBox] = [], detect: Bool = true,
+                        clock: inout StageClock) throws(EmbedderError) -> ImageObjects {
+        let regions = try regions(of: image, given: given, detect: detect, clock: &clock)
+        return try embed(image, regions: regions, clock: &clock)
+    }
+
+    /// Embeds given regions of `image` (region 0 must be the whole image's).
+    public func embed(_ image: Image, regions: [ObjectRegion], clock: inout StageClock) throws(EmbedderError) -> ImageObjects {
+        guard regions.first?.kind == .image, regions.allSatisfy({ $0.box.isValid }) else {
+            throw .invalidOption("regions must start with the whole image and hold non-empty boxes")
+        }
+        let objectBoxes = regions.dropFirst().map(\.box)
+        var rows: Tensor
+        switch method {
+        case let .hardAttention(sampling):
+            rows = hardAttention(image, boxes: Array(objectBoxes), sampling: sampling, clock: &clock)
+        case .cropTeacher:
+            var parts = [embedder.unwhitenedEmbedding(of: image, clock: &clock)]
+            for box in objectBoxes {
+                // box corners rounded to the nearest pixel, as Pillow's Image.crop does
+                let x0 = max(0, min(image.width - 1, Int(box.x0.rounded(.down))))
+                let y0 = max(0, min(image.height - 1, Int(box.y0.rounded(.down))))
+                let x1 = max(x0 + 1, min(image.width, Int(box.x1.rounded(.down))))
+                let y1 = max(y0 + 1, min(image.height, Int(box.y1.rounded(.down))))
+                let crop = clock.measure("crop") { image.cropped(x: x0, y: y0, width: x1 - x0, height: y1 - y0) }
+                parts.append(teacher!.unwhitenedEmbedding(of: crop, clock: &clock))
+            }
+            rows = Tensor.concatenated(parts, along: 0)
+        }
+        if let whitening = embedder.whitening {
+            do { rows = try clock.measure("whitening") { () throws(WhiteningError) -> Tensor in try whitening.apply(rows) } }
+            catch { throw .whitening(error) }
+        }
+        return ImageObjects(regions: regions, vectors: rows)
+    }
+
+    /// Row 0: the global embedding; then each box pooled on the same map. `[1 + boxes, C]`.
+    private func hardAttention(_ image: Image, boxes: [BoundingBox], sampling: RegionSampling, clock: inout StageClock) -> Tensor {
+        let backbone = embedder.backbone
+        let side = max(32, Int((Float(embedder.maxSize) * embedder.scales[0]).rounded()))
+        let resized = clock.measure("resize + normalise") { image.resized(longerSide: side) }
+        let input = clock.measure("resize + normalise") {
+            resized.padded(toMultipleOf: backbone.inputMultiple, value: backbone.paddingValue).tensor(backbone.normalization)
+        }
+        let map = clock.measure("network") { backbone.featureMap(input, at: embedder.stage) }
+        // several scales: the global row is the embedder's own multi-scale vector (extra passes)
+        let global = embedder.scales.count == 1
+            ? clock.measure("pooling") { embedder.pooling(map).l2NormalizedRows() }
+            : embedder.unwhitenedEmbedding(of: image, clock: &clock)
+        guard !boxes.isEmpty else { return global }
+        let sx = Float(resized.width) / Float(image.width), sy = Float(resized.height) / Float(image.height)
+        let scaled = boxes.map { BoundingBox(x0: $0.x0 * sx, y0: $0.y0 * sy, x1: $0.x1 * sx, y1: $0.y1 * sy) }
+        let objects = clock.measure("region pooling") {
+            embedder.pooling(map, boxes: scaled, spatialScale: 1 / Float(stride), sampling: sampling).l2NormalizedRows()
+        }
+        return Tensor.concatenated([global, objects], along: 0)
+    }
+}

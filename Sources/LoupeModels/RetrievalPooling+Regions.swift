@@ -1,0 +1,59 @@
+public import LoupeTensor
+
+/// How a box is cut out of a feature map before it is pooled (the paper's hard attention).
+public enum RegionSampling: Sendable, Hashable, CustomStringConvertible {
+    /// RoIAlign (torchvision semantics, `aligned = true`) to `bins × bins` cells, then the pooling
+    /// over those cells. Sub-cell box positions count, which matters on a stride-32 map where an
+    /// object may span only three or four cells. 7 × 7 is Mask R-CNN's box-head size.
+    case roiAlign(bins: Int)
+    /// The map cells the box touches (`floor` of the start, `ceil` of the end, at least one
+    /// cell), pooled as they are: a box covering the image pools exactly what global pooling does.
+    case cells
+
+    public var description: String {
+        switch self {
+        case let .roiAlign(bins): "roialign\(bins)"
+        case .cells: "cells"
+        }
+    }
+
+    /// Parses `roialign`, `roialign:B` (or `roialignB`) and `cells`.
+    public init?(_ text: String) {
+        let t = text.lowercased()
+        if t == "cells" { self = .cells; return }
+        guard t.hasPrefix("roialign") else { return nil }
+        let rest = t.dropFirst("roialign".count).drop { $0 == ":" }
+        let bins = rest.isEmpty ? 7 : Int(rest)
+        guard let bins, (1...64).contains(bins) else { return nil }
+        self = .roiAlign(bins: bins)
+    }
+}
+
+extension GlobalPooling {
+    /// Pools each box of a single map: `map` `[1, C, H, W]`, boxes in map pixels scaled by
+    /// `spatialScale` (map cells per box unit, i.e. `1 / stride` for boxes in input pixels).
+    ///
+    /// - Returns: `[boxes.count, C]`, not normalised.
+    public func callAsFunction(_ map: Tensor, boxes: [BoundingBox], spatialScale: Float,
+                               sampling: RegionSampling = .roiAlign(bins: 7)) -> Tensor {
+        let (n, c, h, w) = map.nchw
+        precondition(n == 1, "region pooling takes one map [1, C, H, W], got \(map.shape)")
+        precondition(boxes.allSatisfy(\.isValid), "region pooling: every box must be finite and non-empty: \(boxes)")
+        guard !boxes.isEmpty else { return Tensor(zeros: [0, c]) }
+        switch sampling {
+        case let .roiAlign(bins):
+            let cells = roiAlign(map, boxes: boxes.map { (0, $0.x0, $0.y0, $0.x1, $0.y1) }, outputSize: bins,
+                                 spatialScale: spatialScale, samplingRatio: -1, aligned: true)
+            return self(cells)
+        case .cells:
+            let rows = boxes.map { box -> Tensor in
+                let x0 = min(w - 1, max(0, Int((box.x0 * spatialScale).rounded(.down))))
+                let y0 = min(h - 1, max(0, Int((box.y0 * spatialScale).rounded(.down))))
+                let x1 = max(x0 + 1, min(w, Int((box.x1 * spatialScale).rounded(.up))))
+                let y1 = max(y0 + 1, min(h, Int((box.y1 * spatialScale).rounded(.up))))
+                return self(map.sliced(along: 2, y0..<y1).sliced(along: 3, x0..<x1))
+            }
+            return Tensor.concatenated(rows, along: 0)
+        }
+    }
+}

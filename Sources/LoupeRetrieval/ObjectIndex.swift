@@ -1,0 +1,307 @@
+public import Foundation
+public import LoupeTensor
+
+/// One region of an image that has its own vector in an ``ObjectIndex``.
+public struct ObjectRegion: Sendable, Hashable, Codable {
+    /// Where the region came from.
+    public enum Kind: String, Sendable, Hashable, Codable {
+        /// The whole image (its global embedding).
+        case image
+        /// A box the detector found.
+        case detected
+        /// A box the user gave.
+        case given
+    }
+
+    public var kind: Kind
+    /// In the image's pixel coordinates (the whole image for `.image`).
+    public var box: BoundingBox
+    /// Detector score (objectness × class probability); `nil` for the whole image and given boxes.
+    public var score: Float?
+    /// Detector class name, when the detector had labels.
+    public var label: String?
+
+    public init(kind: Kind, box: BoundingBox, score: Float? = nil, label: String? = nil) {
+        (self.kind, self.box, self.score, self.label) = (kind, box, score, label)
+    }
+}
+
+/// Which of an image's regions take part in a comparison.
+public enum RegionSelection: String, Sendable, Hashable, Codable, CaseIterable {
+    /// The whole image and every object.
+    case all
+    /// The objects only (falls back to the whole image when an image has none).
+    case objects
+    /// The whole image only: plain global retrieval.
+    case image
+
+    func admits(_ kind: ObjectRegion.Kind) -> Bool {
+        switch self {
+        case .all: true
+        case .objects: kind != .image
+        case .image: kind == .image
+        }
+    }
+
+    /// Indices of `regions` this selection keeps, or all of them if it keeps none.
+    func select(_ regions: [ObjectRegion]) -> [Int] {
+        let kept = regions.indices.filter { admits(regions[$0].kind) }
+        return kept.isEmpty ? Array(regions.indices) : kept
+    }
+}
+
+/// How an image-to-image score is made from region-to-region cosines.
+public enum ObjectScoring: String, Sendable, Hashable, Codable, CaseIterable {
+    /// The best-matching pair: `max_q max_d cos(q, d)` (the paper's rule). Finds a pasted object
+    /// even when everything else differs.
+    case max
+    /// Sum-of-max over the query's regions, divided by their number (so scores stay cosines):
+    /// `mean_q max_d cos(q, d)`. Rewards database images that contain *all* query objects.
+    case meanOfMax = "mean-of-max"
+}
+
+/// How an ``ObjectIndex`` compares a query image with its images.
+public struct ObjectSearchOptions: Sendable, Hashable {
+    public var scoring: ObjectScoring
+    /// The query's regions that are compared.
+    public var queryRegions: RegionSelection
+    /// The database regions that are compared.
+    public var databaseRegions: RegionSelection
+
+    /// The defaults follow the measurements in the README: the query's objects against every
+    /// database region by the best pair. The query's whole-image vector is left out because
+    /// object-to-object cosines and image-to-image cosines sit on different scales, and the
+    /// image-to-image pair would otherwise win for the wrong reason (the scene, not the object).
+    public init(scoring: ObjectScoring = .max, queryRegions: RegionSelection = .objects,
+                databaseRegions: RegionSelection = .all) {
+        (self.scoring, self.queryRegions, self.databaseRegions) = (scoring, queryRegions, databaseRegions)
+    }
+}
+
+/// One result of an object search: a database image, its score and the pair of regions that made it.
+public struct ObjectHit: Sendable, Equatable, Codable {
+    /// The image's position in the index.
+    public var image: Int
+    public var path: String
+    public var score: Float
+    /// The query region of the best pair (index into the query's regions) and its box.
+    public var queryRegion: Int
+    public var queryBox: BoundingBox
+    /// The database region of the best pair and its box, in that image's pixels.
+    public var databaseRegion: ObjectRegion
+}
+
+/// A multi-vector index: each image is kept as the set of its region vectors (whole image + objects)
+/// with their boxes. Search scores an image by its best-matching region pair (or mean-of-max) and
+/// tells which pair matched. Exact: one blocked matrix product over all region vectors.
+public struct ObjectIndex: Sendable {
+    /// `[R, D]`: every region of every image, image after image.
+    public private(set) var vectors: Tensor
+    /// One per row of `vectors`.
+    public private(set) var regions: [ObjectRegion]
+    /// The image each row belongs to.
+    public private(set) var imageOfRow: [Int32]
+    /// One per image.
+    public private(set) var paths: [String]
+    /// Rows of each image.
+    public private(set) var rowRanges: [Range<Int>]
+    /// How the vectors were made.
+    public let recipe: EmbeddingRecipe
+    /// Settings the query side should reuse (region proposal parameters, …), stored with the file.
+    public var settings: [String: String]
+
+    public var dimension: Int { vectors.shape[1] }
+    /// Images.
+    public var count: Int { paths.count }
+    /// Region vectors.
+    public var regionCount: Int { vectors.shape[0] }
+
+    public init(recipe: EmbeddingRecipe, settings: [String: String] = [:]) {
+        self.recipe = recipe
+        self.settings = settings
+        vectors = Tensor(zeros: [0, recipe.dimension])
+        (regions, imageOfRow, paths, rowRanges) = ([], [], [], [])
+    }
+
+    /// Adds one image: its region vectors `[r, D]` (r ≥ 1, L2-normalised) and their regions.
+    public mutating func add(_ new: Tensor, regions newRegions: [ObjectRegion], path: String) throws(IndexError) {
+        try add([(new, newRegions, path)])
+    }
+
+    /// Adds several images at once (one concatenation).
+    public mutating func add(_ images: [(vectors: Tensor, regions: [ObjectRegion], path: String)]) throws(IndexError) {
+        for (v, r, _) in images {
+            guard v.rank == 2, v.shape[1] == dimension else { throw .dimensionMismatch(expected: dimension, got: v.rank == 2 ? v.shape[1] : -1) }
+            guard v.shape[0] == r.count, !r.isEmpty else { throw .countMismatch(vectors: v.shape[0], paths: r.count) }
+            guard v.withUnsafeBufferPointer({ $0.allSatisfy(\.isFinite) }) else { throw .notFinite }
+        }
+        guard !images.isEmpty else { return }
+        vectors = Tensor.concatenated((regionCount == 0 ? [] : [vectors]) + images.map(\.vectors), along: 0)
+        for (v, r, path) in images {
+            let start = regions.count
+            rowRanges.append(start..<(start + v.shape[0]))
+            imageOfRow += Array(repeating: Int32(paths.count), count: r.count)
+            regions += r
+            paths.append(path)
+        }
+    }
+
+    /// The `k` best images for one query image given as its region vectors `[r, D]` and regions.
+    ///
+    /// - Parameters:
+    ///   - excluding: an image left out of the ranking (leave-one-out evaluation).
+    public func search(_ query: Tensor, regions queryRegions: [ObjectRegion], k: Int,
+                       options: ObjectSearchOptions = .init(), excluding: Int? = nil,
+                       recipe queryRecipe: EmbeddingRecipe? = nil) throws(IndexError) -> [ObjectHit] {
+        if let queryRecipe, queryRecipe != recipe { throw .recipeMismatch(queryRecipe.differences(from: recipe)) }
+        guard k >= 1 else { throw .invalidK(k) }
+        guard query.rank == 2, query.shape[1] == dimension else {
+            throw .dimensionMismatch(expected: dimension, got: query.rank == 2 ? query.shape[1] : -1)
+        }
+        guard query.shape[0] == queryRegions.count, !queryRegions.isEmpty else {
+            throw .countMismatch(vectors: query.shape[0], paths: queryRegions.count)
+        }
+        guard query.withUnsafeBufferPointer({ $0.allSatisfy(\.isFinite) }) else { throw .notFinite }
+        guard count > 0 else { return [] }
+        let used = options.queryRegions.select(queryRegions)
+        let q = Tensor.concatenated(used.map { query.sliced(along: 0, $0..<($0 + 1)) }, along: 0)
+        let scored = imageScores(q, options: options)
+        var order = (0..<count).filter { $0 != excluding }
+        order.sort { scored[$0].score != scored[$1].score ? scored[$0].score > scored[$1].score : $0 < $1 }
+        return order.prefix(k).map { i in
+            let s = scored[i]
+            let queryRow = used[s.queryRow]
+            return ObjectHit(image: i, path: paths[i], score: s.score, queryRegion: queryRow,
+                             queryBox: queryRegions[queryRow].box, databaseRegion: regions[s.databaseRow])
+        }
+    }
+
+    /// Per image: its score and the best (query row, database row) pair.
+    func imageScores(_ q: Tensor, options: ObjectSearchOptions) -> [(score: Float, queryRow: Int, databaseRow: Int)] {
+        let nq = q.shape[0]
+        // best[qi * count + image] = (cosine, database row)
+        var best = Array(repeating: (score: -Float.infinity, row: -1), count: nq * count)
+        let allowed = regions.map { options.databaseRegions.admits($0.kind) }
+        // an image none of whose regions the selection admits falls back to all of them
+        var imageAdmits = Array(repeating: false, count: count)
+        for (row, image) in imageOfRow.enumerated() where allowed[row] { imageAdmits[Int(image)] = true }
+        let block = 32_768
+        var start = 0
+        while start < regionCount {
+            let end = min(regionCount, start + block)
+            let sims = matmul(q, vectors.sliced(along: 0, start..<end), transposingB: true)  // [nq, rows]
+            sims.withUnsafeBufferPointer { s in
+                for row in start..<end {
+                    let image = Int(imageOfRow[row])
+                    guard allowed[row] || !imageAdmits[image] else { continue }
+                    for qi in 0..<nq {
+                        let v = s[qi * (end - start) + row - start]
+                        if v > best[qi * count + image].score { best[qi * count + image] = (v, row) }
+                    }
+                }
+            }
+            start = end
+        }
+        return (0..<count).map { image in
+            var top = (score: -Float.infinity, queryRow: 0, databaseRow: rowRanges[image].lowerBound)
+            var sum: Float = 0
+            for qi in 0..<nq {
+                let b = best[qi * count + image]
+                sum += b.score
+                if b.score > top.score { top = (b.score, qi, b.row) }
+            }
+            if options.scoring == .meanOfMax { top.score = sum / Float(nq) }
+            return top
+        }
+    }
+}
+
+extension ObjectIndex {
+    /// File format version; bumped on incompatible changes.
+    public static let formatVersion = "1"
+
+    /// Saves as safetensors (`vectors` `[R, D]`, `boxes` `[R, 4]`, `images` `[R]`) with recipe,
+    /// regions' kinds, scores and labels, paths and settings in the metadata, atomically.
+    public func write(to url: URL) throws(IndexError) {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        func json<T: Encodable>(_ value: T) -> String { String(decoding: (try? encoder.encode(value)) ?? Data(), as: UTF8.self) }
+        let boxes = Tensor(shape: [regionCount, 4], scalars: regions.flatMap { [$0.box.x0, $0.box.y0, $0.box.x1, $0.box.y1] })
+        let images = Tensor(shape: [regionCount], scalars: imageOfRow.map(Float.init))
+        let details = regions.map { RegionDetails(kind: $0.kind, score: $0.score, label: $0.label) }
+        do {
+            try SafetensorsFile.write(["vectors": vectors, "boxes": boxes, "images": images], metadata: [
+                "format": "loupe-object-index", "version": Self.formatVersion, "recipe": recipe.json,
+                "paths": json(paths), "regions": json(details), "settings": json(settings),
+            ], to: url)
+        } catch { throw .file("cannot write index \(url.path): \(error)") }
+    }
+
+    /// Whether a file is an object index (as opposed to a ``FlatIndex``), from its header alone.
+    public static func isObjectIndex(_ url: URL) -> Bool {
+        (try? SafetensorsFile(contentsOf: url))?.metadata["format"] == "loupe-object-index"
+    }
+
+    /// Loads an index written by ``write(to:)``, checking format, version and consistency.
+    public init(contentsOf url: URL) throws(IndexError) {
+        let file: SafetensorsFile
+        do { file = try SafetensorsFile(contentsOf: url) } catch { throw .file("cannot read index \(url.path): \(error)") }
+        let meta = file.metadata
+        guard meta["format"] == "loupe-object-index" else {
+            throw .file(meta["format"] == "loupe-flat-index" ? "\(url.path) is a global index: search it without --objects"
+                                                            : "\(url.path) is not a Loupe object index")
+        }
+        guard meta["version"] == Self.formatVersion else {
+            throw .file("\(url.path) has object index format version \(meta["version"] ?? "?"), this Loupe reads \(Self.formatVersion)")
+        }
+        func decode<T: Decodable>(_ key: String, as: T.Type) throws(IndexError) -> T {
+            guard let data = meta[key]?.data(using: .utf8), let value = try? JSONDecoder().decode(T.self, from: data) else {
+                throw .file("\(url.path): missing or malformed \(key)")
+            }
+            return value
+        }
+        guard let recipe = meta["recipe"].flatMap(EmbeddingRecipe.init(json:)) else { throw .file("\(url.path): missing recipe") }
+        let paths = try decode("paths", as: [String].self)
+        let details = try decode("regions", as: [RegionDetails].self)
+        let settings = try decode("settings", as: [String: String].self)
+        let vectors: Tensor, boxes: Tensor, images: Tensor
+        do {
+            vectors = try file.tensor(named: "vectors")
+            boxes = try file.tensor(named: "boxes")
+            images = try file.tensor(named: "images")
+        } catch { throw .file("\(url.path): \(error)") }
+        let r = details.count
+        guard vectors.rank == 2, vectors.shape == [r, recipe.dimension], boxes.shape == [r, 4], images.shape == [r] else {
+            throw .file("\(url.path): vectors \(vectors.shape), boxes \(boxes.shape), images \(images.shape) do not fit \(r) regions of dimension \(recipe.dimension)")
+        }
+        // rows must be grouped by image, images numbered 0..<paths.count in order, each with a region
+        let ids = images.scalars
+        var ranges: [Range<Int>] = []
+        var start = 0
+        for row in 0...r where r > 0 {
+            if row == r || (row > start && ids[row] != ids[start]) {
+                guard row > start, ids[start] == Float(ranges.count) else { throw .file("\(url.path): region rows are not grouped by image") }
+                ranges.append(start..<row)
+                start = row
+            }
+        }
+        guard ranges.count == paths.count else { throw .countMismatch(vectors: ranges.count, paths: paths.count) }
+        let b = boxes.scalars
+        self.recipe = recipe
+        self.settings = settings
+        self.vectors = vectors
+        self.paths = paths
+        rowRanges = ranges
+        imageOfRow = ids.map { Int32($0) }
+        regions = details.enumerated().map { i, d in
+            ObjectRegion(kind: d.kind, box: BoundingBox(x0: b[4 * i], y0: b[4 * i + 1], x1: b[4 * i + 2], y1: b[4 * i + 3]),
+                         score: d.score, label: d.label)
+        }
+    }
+
+    private struct RegionDetails: Codable {
+        var kind: ObjectRegion.Kind
+        var score: Float?
+        var label: String?
+    }
+}

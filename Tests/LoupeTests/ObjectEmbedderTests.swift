@@ -1,0 +1,84 @@
+import Foundation
+import Loupe
+import Testing
+
+let darknet = root.appendingPathComponent(".cache/darknet/data")
+let yoloxWeights = root.deletingLastPathComponent().appendingPathComponent("shared/models/yolox_nano_coco.safetensors")
+
+func cosine(_ a: Tensor, _ b: Tensor) -> Float {
+    zip(a.scalars, b.scalars).reduce(0) { $0 + $1.0 * $1.1 }
+}
+
+@Suite(.serialized) struct ObjectEmbedderTests {
+    let global: GlobalEmbedder
+    let detector: YOLOX
+
+    init() throws {
+        let (backbone, checksum) = try BackboneLoader.load(model: "mobilenet_v2", weights: mobilenet)
+        global = try GlobalEmbedder(backbone: backbone, weightsChecksum: checksum, maxSize: 512)
+        detector = try YOLOX(contentsOf: yoloxWeights)
+    }
+
+    /// Region 0 is the global embedding, bit for bit; a given box covering the whole image pools
+    /// (cells) exactly the global vector, and (RoIAlign 7×7) nearly so.
+    @Test func aWholeImageBoxEqualsTheGlobalEmbedding() throws {
+        let image = try Image(contentsOf: darknet.appendingPathComponent("dog.jpg"))
+        let reference = try global.embedding(of: image)
+        let whole = BoundingBox.whole(width: image.width, height: image.height)
+        let cells = try ObjectEmbedder(embedder: global, detector: nil, method: .hardAttention(.cells))
+        let c = try cells.objects(in: image, given: [whole])
+        #expect(c.regions.map(\.kind) == [.image, .given] && c.vectors.shape == [2, 1280])
+        #expect(c.vectors.sliced(along: 0, 0..<1).scalars == reference.scalars)
+        #expect(zip(c.vectors.sliced(along: 0, 1..<2).scalars, reference.scalars).allSatisfy { abs($0 - $1) < 1e-6 })
+        let aligned = try ObjectEmbedder(embedder: global, detector: nil).objects(in: image, given: [whole])
+        #expect(cosine(aligned.vectors.sliced(along: 0, 1..<2), reference) > 0.97)
+        // the crop teacher's whole-image box is the image embedded at the teacher's size
+        let teacher = try ObjectEmbedder(embedder: global, detector: nil, method: .cropTeacher(maxSize: 384))
+        let t = try teacher.objects(in: image, given: [whole])
+        let at384 = try GlobalEmbedder(backbone: global.backbone, weightsChecksum: global.weightsChecksum, maxSize: 384).embedding(of: image)
+        #expect(zip(t.vectors.sliced(along: 0, 1..<2).scalars, at384.scalars).allSatisfy { abs($0 - $1) < 1e-6 })
+        #expect(teacher.recipe.mode == "objects:teacher:384" && cells.recipe.mode == "objects:attention:cells")
+        // a box outside the image is refused, not silently pooled
+        #expect(throws: EmbedderError.self) { try cells.objects(in: image, given: [BoundingBox(x0: 5000, y0: 0, x1: 6000, y1: 10)]) }
+    }
+
+    /// A box pooled by the embedder equals the same region pooled by hand on the backbone's map.
+    @Test func aBoxPoolsTheRegionOfTheMap() throws {
+        let image = try Image(contentsOf: darknet.appendingPathComponent("person.jpg"))
+        let box = BoundingBox(x0: 180, y0: 90, x1: 330, y1: 380)
+        let objects = try ObjectEmbedder(embedder: global, detector: nil, method: .hardAttention(.cells)).objects(in: image, given: [box])
+        let resized = image.resized(longerSide: 512)
+        let map = global.backbone.featureMap(resized.tensor(global.backbone.normalization))
+        let s = Float(resized.width) / Float(image.width) / 32
+        let (h, w) = (map.shape[2], map.shape[3])
+        let rows = Int((box.y0 * s).rounded(.down))..<min(h, Int((box.y1 * s).rounded(.up)))
+        let columns = Int((box.x0 * s).rounded(.down))..<min(w, Int((box.x1 * s).rounded(.up)))
+        let byHand = generalizedMeanPool(map.sliced(along: 2, rows).sliced(along: 3, columns)).l2NormalizedRows()
+        #expect(zip(objects.vectors.sliced(along: 0, 1..<2).scalars, byHand.scalars).allSatisfy { abs($0 - $1) < 1e-6 })
+    }
+
+    /// The dog of dog.jpg pasted into giraffe.jpg: the object index returns both sources, the dog
+    /// through the pasted box matched to the dog's box in dog.jpg.
+    @Test func anObjectIndexFindsBothSourcesOfASplice() throws {
+        let names = ["dog", "eagle", "giraffe", "horses", "kite", "person"]
+        let images = try names.map { try Image(contentsOf: darknet.appendingPathComponent("\($0).jpg")) }
+        let embedder = try ObjectEmbedder(embedder: global, detector: detector, labels: [])
+        var index = ObjectIndex(recipe: embedder.recipe)
+        for (name, image) in zip(names, images) {
+            let o = try embedder.objects(in: image)
+            try index.add(o.vectors, regions: o.regions, path: name)
+        }
+        let dogBox = detector.detect(images[0], options: .init(scoreThreshold: 0.5)).first { $0.classIndex == 16 }!.box
+        var query = images[2]
+        let donor = images[0].cropped(x: Int(dogBox.x0), y: Int(dogBox.y0), width: Int(dogBox.width), height: Int(dogBox.height))
+            .resized(longerSide: query.height / 2)
+        query.paste(donor, x: 10, y: query.height - donor.height - 10)
+        let pasted = BoundingBox(x0: 10, y0: Float(query.height - donor.height - 10), x1: Float(10 + donor.width), y1: Float(query.height - 10))
+        let q = try embedder.objects(in: query)
+        let hits = try index.search(q.vectors, regions: q.regions, k: 6, options: .init(queryRegions: .all))
+        #expect(Set(hits.prefix(2).map(\.path)) == ["dog", "giraffe"], "\(hits.map { ($0.path, $0.score) })")
+        let dog = hits.first { $0.path == "dog" }!
+        #expect(dog.queryBox.intersectionOverUnion(pasted) > 0.5, "\(dog.queryBox) vs pasted \(pasted)")
+        #expect(dog.databaseRegion.box.intersectionOverUnion(dogBox) > 0.5, "\(dog.databaseRegion.box) vs \(dogBox)")
+    }
+}
