@@ -57,6 +57,9 @@ let package = Package(
             dependencies: ["Loupe", "LoupeDetection",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
+        // Examples: tiny programs showing one query flow each.
+        .executableTarget(name: "spliced-search", dependencies: ["Loupe"], path: "Examples/spliced-search"),
+
         .testTarget(name: "LoupeTensorTests", dependencies: ["LoupeTensor"]),
         .testTarget(name: "LoupeImageTests", dependencies: ["LoupeImage"]),
         .testTarget(name: "LoupeModelsTests", dependencies: ["LoupeModels"]),

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Sets up what is missing (Scripts/setup.sh), then runs Loupe's main job on its built-in default:
-# until the retrieval commands land, ImageNet classification of the darknet sample images with
-# MobileNetV2 and EfficientNet-Lite0 on real weights. Extra arguments go to `loupe classify`.
+# spliced-image search. An object cut from one sample photo is pasted into another; a gallery of
+# 22 photos is indexed with object embeddings (YOLOX-Nano boxes as hard attention over
+# MobileNetV2's feature map); each splice is searched in global mode and in object mode, and a
+# table plus a montage PNG (spliced-demo/montage.png) show which sources each mode finds.
+# Arguments: [OUT_DIR] (default spliced-demo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 Scripts/setup.sh
-swift build -c release --product loupe >&2
-samples=(.cache/darknet/data/{dog,eagle,giraffe,horses,kite,person}.jpg)
-for model in mobilenet_v2 efficientnet_lite0; do
-    .build/release/loupe classify --model "$model" --top 3 "${samples[@]}" "$@"
-done
+swift build -c release --product spliced-search >&2
+detector=../shared/models/yolox_nano_coco.safetensors
+[ -f "$detector" ] || detector=.cache/models/yolox_nano_coco.safetensors
+.build/release/spliced-search .cache/darknet/data .cache/samples/skimage .cache/models/mobilenet_v2.safetensors "$detector" "${1:-spliced-demo}"

