@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "LoupeDetection", targets: ["LoupeDetection"]),
         .library(name: "LoupeWhitening", targets: ["LoupeWhitening"]),
         .library(name: "LoupeRetrieval", targets: ["LoupeRetrieval"]),
+        .library(name: "LoupeDistillation", targets: ["LoupeDistillation"]),
         .library(name: "Loupe", targets: ["Loupe"]),
     ],
     dependencies: [
@@ -50,7 +51,9 @@ let package = Package(
         .target(name: "LoupeDetection", dependencies: ["LoupeTensor", "LoupeImage", "LoupeModels"]),
         .target(name: "LoupeWhitening", dependencies: ["LoupeTensor"]),
         .target(name: "LoupeRetrieval", dependencies: ["LoupeTensor"]),
-        .target(name: "Loupe", dependencies: ["LoupeTensor", "LoupeImage", "LoupeModels", "LoupeDetection", "LoupeWhitening", "LoupeRetrieval"]),
+        .target(name: "LoupeDistillation", dependencies: ["LoupeTensor", "LoupeDetection"]),
+        .target(name: "Loupe", dependencies: ["LoupeTensor", "LoupeImage", "LoupeModels", "LoupeDetection", "LoupeWhitening", "LoupeRetrieval",
+                                              "LoupeDistillation"]),
 
         .executableTarget(
             name: "LoupeCLI",
@@ -67,6 +70,7 @@ let package = Package(
         .testTarget(name: "LoupeRetrievalTests", dependencies: ["LoupeRetrieval"]),
         .testTarget(name: "LoupeTests", dependencies: ["Loupe"]),
         .testTarget(name: "LoupeDetectionTests", dependencies: ["LoupeDetection"]),
+        .testTarget(name: "LoupeDistillationTests", dependencies: ["LoupeDistillation"]),
     ],
     swiftLanguageModes: [.v6]
 )

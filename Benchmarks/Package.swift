@@ -25,6 +25,10 @@ let package = Package(
             name: "loupe-search-bench",
             dependencies: [.product(name: "LoupeTensor", package: "Loupe")],
             path: "Sources/SearchBench"),
+        .executableTarget(
+            name: "loupe-object-bench",
+            dependencies: [.product(name: "Loupe", package: "Loupe")],
+            path: "Sources/ObjectBench"),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -26,6 +26,9 @@ struct Eval: AsyncParsableCommand {
     @OptionGroup(title: "Object scoring") var scoring: ObjectScoringOptions
     @OptionGroup var compute: ComputeOptions
 
+    @Option(help: "Evaluate on part I of N of the database images in path order, e.g. 1/2 (the complement of `loupe distill --select 0/2`).")
+    var part: String?
+
     @Flag(help: "Print JSON instead of a table.")
     var json = false
 
@@ -36,9 +39,11 @@ struct Eval: AsyncParsableCommand {
         try compute.apply()
         let folder = URL(fileURLWithPath: dataset)
         let embedder = try pipeline.embedder()
-        let objectEmbedder = objects.objects ? try objects.embedder(embedder) : nil
+        let objectEmbedder = objects.objects || objects.student != nil ? try objects.regionEmbedder({ embedder }) : nil
         let progress = ProgressBar(quiet: quiet || json)
+        let selection = try part.map(parsePart)
         func run(_ set: RetrievalDataset) throws -> EvaluationReport {
+            let set = selection.map { set.part($0.part, of: $0.parts) } ?? set
             if let objectEmbedder { return try evaluate(set, with: objectEmbedder, options: scoring.options, progress: progress) }
             return try evaluate(set, with: embedder, progress: progress)
         }
@@ -62,7 +67,7 @@ struct Eval: AsyncParsableCommand {
             try printJSON(report)
             return
         }
-        print("\(report.dataset): \(report.recipe)" + (objects.objects ? " (query \(scoring.queryRegions.rawValue), database \(scoring.databaseRegions.rawValue), \(scoring.scoring.rawValue))" : ""))
+        print("\(report.dataset): \(report.recipe)" + (objectEmbedder != nil ? " (query \(scoring.queryRegions.rawValue), database \(scoring.databaseRegions.rawValue), \(scoring.scoring.rawValue))" : ""))
         print("| queries | n | mAP | mAP (trap.) | R@1 | R@5 |")
         print("|---|---|---|---|---|---|")
         func row(_ name: String, _ s: Evaluation.Summary) {
@@ -72,5 +77,11 @@ struct Eval: AsyncParsableCommand {
         for (name, s) in report.groups.sorted(by: { $0.key < $1.key }) { row(name, s) }
         row("overall", report.overall)
         printError(String(format: "%d database images, %.1f s", report.databaseImages, report.seconds))
+    }
+
+    func parsePart(_ text: String) throws -> (part: Int, parts: Int) {
+        let p = text.split(separator: "/").compactMap { Int($0) }
+        guard p.count == 2, p[1] >= 1, (0..<p[1]).contains(p[0]) else { throw ValidationError("--part must be I/N with 0 ≤ I < N, got '\(text)'") }
+        return (p[0], p[1])
     }
 }

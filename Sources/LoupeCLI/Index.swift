@@ -38,7 +38,9 @@ struct Index: AsyncParsableCommand {
         guard !files.isEmpty else { throw ValidationError("no PNG or JPEG images under \(folder)") }
         let embedder = try pipeline.embedder()
         let progress = ProgressBar(quiet: quiet)
-        if objects.objects { return try indexObjects(files, embedder: objects.embedder(embedder), progress: progress) }
+        if objects.objects || objects.student != nil {
+            return try indexObjects(files, embedder: objects.regionEmbedder({ embedder }), progress: progress)
+        }
         var index = FlatIndex(recipe: embedder.recipe)
         var timing = StageClock()
         var vectors: [Tensor] = [], paths: [String] = [], failures: [String] = []
@@ -66,14 +68,16 @@ struct Index: AsyncParsableCommand {
 
 extension Index {
     /// Object mode: each image as its whole-image vector plus one per region, with boxes.
-    func indexObjects(_ files: [URL], embedder: ObjectEmbedder, progress: ProgressBar) throws {
-        var index = ObjectIndex(recipe: embedder.recipe, settings: embedder.proposal.settings)
+    func indexObjects(_ files: [URL], embedder: any RegionEmbedder, progress: ProgressBar) throws {
+        var settings = embedder.proposal.settings
+        if let student = objects.student { settings["student-head"] = URL(fileURLWithPath: student).path }
+        var index = ObjectIndex(recipe: embedder.recipe, settings: settings)
         var timing = StageClock()
         var batch: [(vectors: Tensor, regions: [ObjectRegion], path: String)] = [], failures: [String] = []
         for (i, url) in files.enumerated() {
             do {
                 let image = try timing.measure("decode") { () throws(ImageError) -> Image in try Image(contentsOf: url) }
-                let objects = try embedder.objects(in: image, clock: &timing)
+                let objects = try embedder.objects(in: image, given: [], detect: true, clock: &timing)
                 batch.append((objects.vectors, objects.regions, url.path))
             } catch {
                 failures.append("\(url.path): \(error)")

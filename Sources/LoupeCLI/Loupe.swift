@@ -12,7 +12,7 @@ struct LoupeCommand: AsyncParsableCommand {
         from ../shared/models, or from the path given with --weights; ImageNet labels from the \
         darknet package's data in .cache/darknet/data. Every command has --help.
         """,
-        subcommands: [Classify.self, Detect.self, Index.self, Search.self, Eval.self, Whiten.self])
+        subcommands: [Classify.self, Detect.self, Index.self, Search.self, Eval.self, Whiten.self, Distill.self])
 }
 
 /// Options every command that runs networks shares.

@@ -22,6 +22,9 @@ struct ObjectOptions: ParsableArguments {
     @Option(help: "YOLOX-Nano weights for proposing boxes (default: ../shared/models or .cache/models).")
     var detectorWeights: String?
 
+    @Option(help: "A student head made by `loupe distill`: object vectors from the detector alone (its teacher's recipe is in the file).")
+    var student: String?
+
     func method() throws -> ObjectEmbedder.Method {
         let text = objectMethod.lowercased()
         if text.hasPrefix("teacher") {
@@ -58,6 +61,20 @@ struct ObjectOptions: ParsableArguments {
         }
         return try ObjectEmbedder(embedder: global, detector: detector, proposal: proposal, method: method ?? self.method(),
                                   labels: labels)
+    }
+}
+
+extension ObjectOptions {
+    /// The region embedder these options ask for: the student when `--student` is given (or an
+    /// index recorded one), else hard attention / crop teacher over `global()`.
+    func regionEmbedder(_ global: () throws -> GlobalEmbedder, stored: [String: String] = [:], method: ObjectEmbedder.Method? = nil,
+                        needsDetector: Bool = true) throws -> any RegionEmbedder {
+        if let headPath = student ?? stored["student-head"] {
+            let url = try DetectorFiles.weights(detectorWeights)
+            return try StudentEmbedder(detector: YOLOX(contentsOf: url), headFile: URL(fileURLWithPath: headPath),
+                                       proposal: proposal(stored: stored), labels: DetectorFiles.labels(beside: url))
+        }
+        return try embedder(global(), method: method, stored: stored, needsDetector: needsDetector)
     }
 }
 

@@ -16,7 +16,9 @@ extension Search {
         let url = URL(fileURLWithPath: index)
         let objectIndex = try ObjectIndex(contentsOf: url)
         let recipe = objectIndex.recipe
-        guard recipe.mode.hasPrefix("objects:"), let method = ObjectEmbedder.Method(String(recipe.mode.dropFirst("objects:".count))) else {
+        let mode = String(recipe.mode.dropFirst("objects:".count))
+        let isStudent = mode.hasPrefix("student:")
+        guard recipe.mode.hasPrefix("objects:"), isStudent || ObjectEmbedder.Method(mode) != nil else {
             throw ValidationError("\(index): unknown object mode '\(recipe.mode)'")
         }
         let given = try boxes.map { text -> BoundingBox in
@@ -25,14 +27,16 @@ extension Search {
         }
         var objectOptions = try ObjectOptions.parse([])
         objectOptions.detectorWeights = detectorWeights
-        let embedder = try objectOptions.embedder(queryPipeline(for: recipe).embedder(), method: method,
-                                                  stored: objectIndex.settings, needsDetector: detect)
+        objectOptions.student = student
+        let embedder = try objectOptions.regionEmbedder({ try queryPipeline(for: recipe).embedder() }, stored: objectIndex.settings,
+                                                        method: ObjectEmbedder.Method(mode), needsDetector: detect)
         var outputs: [ObjectOutput] = []
         var failed = false
         for path in queries {
             do {
                 let image = try Image(contentsOf: URL(fileURLWithPath: path))
-                let objects = try embedder.objects(in: image, given: given, detect: detect)
+                var clock = StageClock()
+                let objects = try embedder.objects(in: image, given: given, detect: detect, clock: &clock)
                 let hits = try objectIndex.search(objects.vectors, regions: objects.regions, k: k, options: scoring.options,
                                                   recipe: embedder.recipe)
                 outputs.append(ObjectOutput(query: path, regions: objects.regions, results: hits))

@@ -58,6 +58,9 @@ struct Search: AsyncParsableCommand {
     @Option(help: "Object index: YOLOX weights for the query's boxes (default: ../shared/models or .cache/models).")
     var detectorWeights: String?
 
+    @Option(help: "Object index made with a student head: the head file, when it moved since indexing.")
+    var student: String?
+
     @OptionGroup var compute: ComputeOptions
 
     struct Output: Codable {

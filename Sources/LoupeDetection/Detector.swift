@@ -42,6 +42,17 @@ extension YOLOX {
                             imageHeight: image.height, options: options, labels: labels)
     }
 
+    /// As ``detect(_:options:labels:)``, also returning the head's stem maps of the same pass
+    /// (strides 8, 16, 32; equal widths) and the letterbox scale (letterbox pixels per image pixel).
+    public func detectWithPyramid(_ image: Image, options: DetectionOptions = .init(), labels: [String] = [])
+        -> (detections: [Detection], pyramid: FeaturePyramid) {
+        let (canvas, scale) = image.letterboxed(size: options.inputSize)
+        let (raw, stems) = headWithStems(features(canvas.tensor(.bgr255)))
+        let found = YOLOX.decode(raw, inputSize: options.inputSize, scale: Float(scale), imageWidth: image.width,
+                                 imageHeight: image.height, options: options, labels: labels)
+        return (found, FeaturePyramid(maps: stems, strides: YOLOX.strides, scale: Float(scale)))
+    }
+
     /// Decodes the raw output `[1, N, 5 + classes]` of a `size × size` letterboxed input: for the
     /// cell at `(gx, gy)` of stride `s`, centre `(d + g) · s`, size `exp(log wh) · s`; score =
     /// objectness × best class probability; boxes divided by the letterbox `scale`.
@@ -77,6 +88,21 @@ extension YOLOX {
             Detection(box: boxes[i], score: scores[i], classIndex: classIndices[i],
                       label: labels.indices.contains(classIndices[i]) ? labels[classIndices[i]] : "class \(classIndices[i])")
         }
+    }
+}
+
+/// Feature maps of a detector at several strides, for pooling boxes given in image pixels.
+public struct FeaturePyramid: Sendable {
+    /// `[1, C, H/s, W/s]` per stride.
+    public var maps: [Tensor]
+    public var strides: [Int]
+    /// Network-input pixels per original-image pixel (the letterbox scale).
+    public var scale: Float
+
+    /// Each box (original-image pixels) RoIAligned on its level by the FPN rule:
+    /// `[boxes.count, C, bins, bins]`.
+    public func pool(_ boxes: [BoundingBox], bins: Int = 7) -> Tensor {
+        MultiScaleRoIAlign(strides: strides, outputSize: bins)(maps, boxes: boxes.map { $0.scaled(by: scale) })
     }
 }
 

@@ -114,16 +114,21 @@ public struct YOLOX: Sendable {
         head(features(input))
     }
 
-    func head(_ maps: [String: Tensor]) -> Tensor {
-        var rows: [Tensor] = []
+    func head(_ maps: [String: Tensor]) -> Tensor { headWithStems(maps).output }
+
+    /// The raw output and the head's stem maps: `[1, 256·width, H/s, W/s]` for s = 8, 16, 32, one
+    /// width for all levels (64 for nano) — the pyramid the distilled embedding head reads.
+    func headWithStems(_ maps: [String: Tensor]) -> (output: Tensor, stems: [Tensor]) {
+        var rows: [Tensor] = [], stemMaps: [Tensor] = []
         for (i, name) in ["pan3", "pan4", "pan5"].enumerated() {
             let x = stems[i](maps[name]!)
+            stemMaps.append(x)
             let clsFeat = clsConvs[i].reduce(x) { $1($0) }
             let regFeat = regConvs[i].reduce(x) { $1($0) }
             let out = Tensor.concatenated([regPreds[i](regFeat), objPreds[i](regFeat), clsPreds[i](clsFeat)], along: 1)
             let (_, c, h, w) = out.nchw
             rows.append(out.reshaped(to: [c, h * w]).permuted([1, 0]))  // [HW, 85]
         }
-        return Tensor.concatenated(rows, along: 0).reshaped(to: [1, -1, 5 + classCount])
+        return (Tensor.concatenated(rows, along: 0).reshaped(to: [1, -1, 5 + classCount]), stemMaps)
     }
 }

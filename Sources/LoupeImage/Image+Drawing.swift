@@ -20,6 +20,19 @@ extension Image {
         }
     }
 
+    /// Draws a straight segment from `(x0, y0)` to `(x1, y1)` as squares of side `thickness`
+    /// stepped one pixel at a time along the longer axis (clipped to the image).
+    public mutating func drawLine(x0: Float, y0: Float, x1: Float, y1: Float, color: RGB, thickness: Int = 2) {
+        guard [x0, y0, x1, y1].allSatisfy(\.isFinite) else { return }
+        let steps = max(1, Int(max(abs(x1 - x0), abs(y1 - y0)).rounded(.up)))
+        let half = thickness / 2
+        for s in 0...steps {
+            let t = Float(s) / Float(steps)
+            let x = Int((x0 + (x1 - x0) * t).rounded()), y = Int((y0 + (y1 - y0) * t).rounded())
+            drawRectangle(x0: x - half, y0: y - half, x1: x - half + thickness, y1: y - half + thickness, color: color, thickness: thickness)
+        }
+    }
+
     /// Pastes `other` with its top-left corner at `(x, y)`; parts outside this image are dropped.
     public mutating func paste(_ other: Image, x: Int, y: Int) {
         let (w, h, ow, oh) = (width, height, other.width, other.height)

@@ -149,3 +149,36 @@ public struct RetrievalDataset: Sendable {
         return rows.map { Dictionary(zip(header, $0), uniquingKeysWith: { a, _ in a }) }
     }
 }
+
+extension RetrievalDataset {
+    /// The dataset restricted to the database images `keep` admits (by index): kept images are
+    /// renumbered in order; leave-one-out queries of dropped images disappear; every query's
+    /// positives and junk are restricted to the kept images.
+    public func keepingDatabase(where keep: (Int) -> Bool) -> RetrievalDataset {
+        let kept = database.indices.filter(keep)
+        var newIndex: [Int: Int] = [:]
+        for (j, i) in kept.enumerated() { newIndex[i] = j }
+        let queries = self.queries.compactMap { q -> Query? in
+            var q = q
+            if let own = q.databaseIndex {
+                guard let mapped = newIndex[own] else { return nil }
+                q.databaseIndex = mapped
+            }
+            q.positives = Set(q.positives.compactMap { newIndex[$0] })
+            q.junk = Set(q.junk.compactMap { newIndex[$0] })
+            return q
+        }
+        return RetrievalDataset(name: name, database: kept.map { database[$0] }, queries: queries)
+    }
+
+    /// Part `part` of `parts` (0-based): the database images whose rank in path order is
+    /// `part` modulo `parts` — the same rule `loupe distill --select` applies to a folder's files,
+    /// so a head can be trained on one part and evaluated on another.
+    public func part(_ part: Int, of parts: Int) -> RetrievalDataset {
+        precondition(parts >= 1 && (0..<parts).contains(part), "part \(part) of \(parts)")
+        let order = database.indices.sorted { database[$0].path < database[$1].path }
+        var rank = [Int](repeating: 0, count: database.count)
+        for (r, i) in order.enumerated() { rank[i] = r }
+        return keepingDatabase { rank[$0] % parts == part }
+    }
+}

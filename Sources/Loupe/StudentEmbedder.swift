@@ -1,0 +1,128 @@
+public import Foundation
+
+/// Anything that turns an image into its regions and their vectors: the hard-attention and
+/// crop-teacher ``ObjectEmbedder`` and the distilled ``StudentEmbedder``.
+public protocol RegionEmbedder: Sendable {
+    /// What the vectors mean; an ``ObjectIndex`` records it and refuses other queries.
+    var recipe: EmbeddingRecipe { get }
+    /// How boxes are proposed (stored in the index's settings).
+    var proposal: RegionProposal { get }
+    /// Region 0 is the whole image, then `given` boxes, then (when `detect`) the detector's.
+    func objects(in image: Image, given: [BoundingBox], detect: Bool, clock: inout StageClock) throws(EmbedderError) -> ImageObjects
+}
+
+extension RegionEmbedder {
+    /// The regions of `image` (whole image + the detector's boxes) and their vectors.
+    public func objects(in image: Image) throws(EmbedderError) -> ImageObjects {
+        var clock = StageClock()
+        return try objects(in: image, given: [], detect: true, clock: &clock)
+    }
+}
+
+extension ObjectEmbedder: RegionEmbedder {}
+
+/// Object embeddings from the detector alone (the paper's §3 student): one YOLOX pass gives the
+/// boxes and the pyramid; each region's RoI features (MultiScaleRoIAlign on the head's stem maps)
+/// go through a distilled ``StudentHead`` that outputs the teacher's embedding. No classifier pass.
+public struct StudentEmbedder: Sendable {
+    public let detector: YOLOX
+    public let head: StudentHead
+    public let proposal: RegionProposal
+    public let labels: [String]
+    /// The teacher's recipe with `mode` = `objects:student:<head checksum>`.
+    public let recipe: EmbeddingRecipe
+
+    /// - Parameters:
+    ///   - teacherRecipe: the recipe of the vectors the head was trained to produce (stored in its file).
+    public init(detector: YOLOX, head: StudentHead, teacherRecipe: EmbeddingRecipe, headChecksum: String,
+                proposal: RegionProposal = .init(), labels: [String] = []) throws(EmbedderError) {
+        guard head.configuration.dimension == teacherRecipe.dimension else {
+            throw .invalidOption("the head outputs \(head.configuration.dimension)-d vectors, its teacher \(teacherRecipe.dimension)-d")
+        }
+        (self.detector, self.head, self.proposal, self.labels) = (detector, head, proposal, labels)
+        var recipe = teacherRecipe
+        recipe.mode = "objects:student:\(headChecksum)"
+        self.recipe = recipe
+    }
+
+    /// Loads a head file written by `loupe distill` (which records the teacher's recipe).
+    public init(detector: YOLOX, headFile: URL, proposal: RegionProposal = .init(), labels: [String] = []) throws {
+        let (head, metadata) = try StudentHead.load(contentsOf: headFile)
+        guard let teacher = metadata["teacher"].flatMap(EmbeddingRecipe.init(json:)) else {
+            throw EmbedderError.invalidOption("\(headFile.path) does not record its teacher's recipe")
+        }
+        try self.init(detector: detector, head: head, teacherRecipe: teacher, headChecksum: metadata["checksum"] ?? "unknown",
+                      proposal: proposal, labels: labels)
+    }
+
+    public func objects(in image: Image, given: [BoundingBox], detect: Bool, clock: inout StageClock) throws(EmbedderError) -> ImageObjects {
+        let (regions, pyramid) = try proposeRegions(image, given: given, detect: detect, clock: &clock)
+        let features = clock.measure("RoI features") { pyramid.pool(regions.map(\.box), bins: head.configuration.bins) }
+        let vectors = clock.measure("student head") { head(features) }
+        return ImageObjects(regions: regions, vectors: vectors)
+    }
+
+    /// One detector pass: the regions (whole image, given, detected) and the stem pyramid.
+    func proposeRegions(_ image: Image, given: [BoundingBox], detect: Bool,
+                        clock: inout StageClock) throws(EmbedderError) -> ([ObjectRegion], FeaturePyramid) {
+        try Self.proposeRegions(image, detector: detector, proposal: proposal, labels: labels, given: given, detect: detect, clock: &clock)
+    }
+
+    static func proposeRegions(_ image: Image, detector: YOLOX, proposal: RegionProposal, labels: [String], given: [BoundingBox],
+                               detect: Bool, clock: inout StageClock) throws(EmbedderError) -> ([ObjectRegion], FeaturePyramid) {
+        let (w, h) = (Float(image.width), Float(image.height))
+        var regions = [ObjectRegion(kind: .image, box: .whole(width: image.width, height: image.height))]
+        for box in given {
+            let clipped = box.clipped(width: w, height: h)
+            guard clipped.isValid else { throw .invalidOption("box \(box) lies outside the \(image.width)×\(image.height) image") }
+            regions.append(ObjectRegion(kind: .given, box: clipped))
+        }
+        let options = DetectionOptions(scoreThreshold: proposal.scoreThreshold, nmsThreshold: proposal.nmsThreshold,
+                                       classAgnostic: true, maximumDetections: .max, inputSize: proposal.inputSize)
+        let (found, pyramid) = clock.measure("detector") { detector.detectWithPyramid(image, options: options, labels: labels) }
+        if detect && proposal.maximumObjects > 0 {
+            let kept = found.filter { min($0.box.width, $0.box.height) >= proposal.minimumSide }.prefix(proposal.maximumObjects)
+            regions += kept.map { ObjectRegion(kind: .detected, box: $0.box, score: $0.score, label: $0.label) }
+        }
+        return (regions, pyramid)
+    }
+}
+
+extension StudentEmbedder: RegionEmbedder {}
+
+/// Builds training pairs for distillation from unlabeled images: for each image one detector pass
+/// (boxes + pyramid), the student's RoI features of the whole image and each detected box, and the
+/// teacher's vectors of the same regions.
+public func distillationSet(_ paths: [URL], teacher: ObjectEmbedder, detector: YOLOX, bins: Int = 7,
+                            progress: (any ProgressObserver)? = nil) throws -> DistillationSet {
+    var features: [Tensor] = [], targets: [Tensor] = [], images: [Int] = []
+    var clock = StageClock()
+    for (i, path) in paths.enumerated() {
+        let image = try Image(contentsOf: path)
+        let (regions, pyramid) = try StudentEmbedder.proposeRegions(image, detector: detector, proposal: teacher.proposal, labels: [],
+                                                                    given: [], detect: true, clock: &clock)
+        features.append(pyramid.pool(regions.map(\.box), bins: bins))
+        targets.append(try teacher.embed(image, regions: regions, clock: &clock).vectors)
+        images += Array(repeating: i, count: regions.count)
+        progress?.update(done: i + 1, total: paths.count, label: "teacher + RoI features")
+    }
+    guard !features.isEmpty else { throw EmbedderError.invalidOption("no images to distil from") }
+    return DistillationSet(features: Tensor.concatenated(features, along: 0), targets: Tensor.concatenated(targets, along: 0), images: images)
+}
+
+extension DistillationSet {
+    /// Saves the set (features, targets, image ids) with `key` describing how it was made, atomically.
+    public func write(to url: URL, key: String) throws {
+        try SafetensorsFile.write(["features": features, "targets": targets, "images": Tensor(shape: [images.count], scalars: images.map(Float.init))],
+                                  metadata: ["format": "loupe-distillation-set", "key": key], to: url)
+    }
+
+    /// Loads a set saved with the same `key`; `nil` when the file is missing, another key or damaged.
+    public init?(contentsOf url: URL, key: String) {
+        guard let file = try? SafetensorsFile(contentsOf: url), file.metadata["format"] == "loupe-distillation-set",
+              file.metadata["key"] == key, let f = try? file.tensor(named: "features"), let t = try? file.tensor(named: "targets"),
+              let ids = try? file.tensor(named: "images"), f.rank == 4, t.rank == 2, f.shape[0] == t.shape[0], ids.shape == [t.shape[0]]
+        else { return nil }
+        self.init(features: f, targets: t, images: ids.scalars.map { Int($0) })
+    }
+}

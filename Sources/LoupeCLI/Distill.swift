@@ -1,0 +1,188 @@
+import ArgumentParser
+import Foundation
+import Loupe
+
+struct Distill: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train a student embedding head inside YOLOX to reproduce a classifier's object embeddings (no labels).",
+        discussion: """
+        For every image under the folders: one YOLOX pass gives the boxes (class-agnostic, at most \\
+        --max-objects) and the head's stem pyramid; each region (the whole image and every box) \\
+        gets its RoI features (MultiScaleRoIAlign 7×7) and the teacher's embedding (the crop \\
+        teacher, or hard attention with --teacher-method roialign). Features and targets are \\
+        cached, so retraining is cheap. The head trains with Adam on a cosine (or L2) loss; whole \\
+        images are held out for a validation cosine. Writes the head, and a loss-curve PNG beside it.
+
+        Example:
+          loupe distill ../shared/data/flowers17-dev ../shared/data/coil100-20deg \\
+              ../shared/data/smvs-dvd/reference --teacher mobilenet_v2 --max-size 512 -o head.safetensors
+          loupe eval smvs ../shared/data/smvs-dvd --objects --student head.safetensors
+        """)
+
+    @Argument(help: "Folders (or files) of unlabeled training images; FOLDER@I/N takes part I of N of a folder's files in path order.")
+    var folders: [String]
+
+    @Option(name: .shortAndLong, help: "Student head file to write.")
+    var output: String
+
+    @Option(help: "Teacher classifier (shorthand for --model).")
+    var teacher: String?
+
+    @Option(help: "Teacher embedding of a region: crop (crop teacher, each box embedded at 512 px), crop:SIZE, roialign, cells.")
+    var teacherMethod: String = "crop"
+
+    @OptionGroup var pipeline: PipelineOptions
+    @OptionGroup(title: "Regions") var objects: ObjectOptions
+
+    @Option(help: "Training epochs.")
+    var epochs: Int = 40
+
+    @Option(help: "Regions per mini-batch.")
+    var batchSize: Int = 128
+
+    @Option(help: "Adam learning rate (cosine schedule to 0).")
+    var learningRate: Float = 1e-3
+
+    @Option(help: "Loss: cosine or l2.")
+    var loss: DistillationLoss = .cosine
+
+    @Option(help: "Seed for initialisation, shuffles and the validation split.")
+    var seed: UInt64 = 1
+
+    @Option(help: "Share of the images held out for the validation cosine.")
+    var validation: Float = 0.1
+
+    @Option(help: "Use part I of N of each folder's files in path order, e.g. 0/2 (evaluate on 1/2 with `loupe eval labels --part 1/2`).")
+    var select: String?
+
+    @Option(help: "Folder for cached RoI features and teacher targets.")
+    var cache: String = ".cache/distill"
+
+    @Option(help: "Loss-curve PNG (default: OUTPUT with .png).")
+    var curve: String?
+
+    @Flag(help: "Print the training history as JSON.")
+    var json = false
+
+    @Flag(help: "No progress output.")
+    var quiet = false
+
+    @OptionGroup var compute: ComputeOptions
+
+    func run() async throws {
+        try compute.apply()
+        guard epochs >= 1, batchSize >= 1, learningRate > 0, (0..<1).contains(validation) else {
+            throw ValidationError("--epochs and --batch-size must be at least 1, --learning-rate positive, --validation in [0, 1)")
+        }
+        var pipeline = pipeline
+        if let teacher { pipeline.model = teacher }
+        let part = try select.map(parsePart)
+        var files: [URL] = []
+        for argument in folders {
+            // FOLDER@I/N: part I of N of this folder (overrides --select)
+            var (folder, folderPart) = (argument, part)
+            if let at = argument.lastIndex(of: "@"), argument[argument.index(after: at)...].contains("/") {
+                folder = String(argument[..<at])
+                folderPart = try parsePart(String(argument[argument.index(after: at)...]))
+            }
+            let found = imageFiles(under: URL(fileURLWithPath: folder))
+            guard !found.isEmpty else { throw ValidationError("no PNG or JPEG images under \(folder)") }
+            files += found.enumerated().filter { folderPart == nil || $0.offset % folderPart!.parts == folderPart!.part }.map(\.element)
+        }
+        let method: ObjectEmbedder.Method
+        if teacherMethod.hasPrefix("crop") {
+            var o = objects
+            o.objectMethod = "teacher" + teacherMethod.dropFirst(4)
+            method = try o.method()
+        } else {
+            var o = objects
+            o.objectMethod = teacherMethod
+            method = try o.method()
+        }
+        let teacherEmbedder = try objects.embedder(pipeline.embedder(), method: method)
+        guard let detector = teacherEmbedder.detector else { throw ValidationError("distillation needs detector boxes: --max-objects must be at least 1") }
+
+        // features and targets, cached by everything that determines them
+        let key = [teacherEmbedder.recipe.json, teacherEmbedder.proposal.settings.sorted { $0.key < $1.key }.description,
+                   files.map(\.path).joined(separator: "\n"), "bins=7"].joined(separator: "|")
+        let cacheURL = URL(fileURLWithPath: cache).appendingPathComponent("set-\(fnv1a(key)).safetensors")
+        let progress = ProgressBar(quiet: quiet || json)
+        let start = Date()
+        let set: DistillationSet
+        if let cached = DistillationSet(contentsOf: cacheURL, key: key) {
+            set = cached
+            printError("cached RoI features and teacher targets: \(cacheURL.path)")
+        } else {
+            set = try distillationSet(files, teacher: teacherEmbedder, detector: detector, progress: progress)
+            try FileManager.default.createDirectory(at: cacheURL.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try set.write(to: cacheURL, key: key)
+        }
+        let extraction = Date().timeIntervalSince(start)
+        printError(String(format: "%d images, %d regions, %d-d teacher (%@), RoI features %@; %.1f s", files.count, set.count,
+                          set.targets.shape[1], teacherEmbedder.recipe.mode, set.features.shape.dropFirst().description, extraction))
+
+        var options = TrainingOptions()
+        (options.epochs, options.batchSize, options.learningRate, options.loss) = (epochs, batchSize, learningRate, loss)
+        (options.seed, options.validationFraction) = (seed, validation)
+        let trainStart = Date()
+        let (head, history) = trainStudent(set, options: options) { e in
+            if !json {
+                printError(String(format: "epoch %3d  loss %.4f  validation cosine %.4f  %.1f s", e.epoch, e.trainingLoss, e.validationCosine, e.seconds))
+            }
+        }
+        let training = Date().timeIntervalSince(trainStart)
+        var checksumSource = ""
+        for (name, t) in head.parameters.sorted(by: { $0.key < $1.key }) { checksumSource += name + t.scalars.prefix(64).description }
+        let summary: [String: String] = [
+            "images": String(files.count), "regions": String(set.count), "epochs": String(epochs),
+            "validationCosine": String(history.last?.validationCosine ?? .nan), "trainingSeconds": String(format: "%.1f", training),
+            "extractionSeconds": String(format: "%.1f", extraction), "loss": loss.rawValue, "seed": String(seed),
+        ]
+        var metadata = teacherEmbedder.proposal.settings
+        metadata["teacher"] = teacherEmbedder.recipe.json
+        metadata["checksum"] = fnv1a(checksumSource)
+        metadata["training"] = String(decoding: try JSONEncoder().encode(summary), as: UTF8.self)
+        try head.write(to: URL(fileURLWithPath: output), metadata: metadata)
+        let curvePath = curve ?? (output.hasSuffix(".safetensors") ? String(output.dropLast(12)) + ".png" : output + ".png")
+        try lossCurve(history).writePNG(to: URL(fileURLWithPath: curvePath))
+        printError(String(format: "head → %@, loss curve → %@ (training %.1f s)", output, curvePath, training))
+        if json { try printJSON(history) }
+    }
+
+    func parsePart(_ text: String) throws -> (part: Int, parts: Int) {
+        let p = text.split(separator: "/").compactMap { Int($0) }
+        guard p.count == 2, p[1] >= 1, (0..<p[1]).contains(p[0]) else { throw ValidationError("--select must be I/N with 0 ≤ I < N, got '\(text)'") }
+        return (p[0], p[1])
+    }
+
+    /// Training loss (red) and held-out 1 − cosine (blue) per epoch on a shared axis from 0.
+    func lossCurve(_ history: [EpochReport]) -> Image {
+        let (w, h, margin) = (640, 360, Float(40))
+        var image = Image(width: w, height: h, color: RGB(255, 255, 255))
+        let series: [([Float], RGB)] = [(history.map(\.trainingLoss), RGB(220, 40, 40)),
+                                        (history.map { 1 - $0.validationCosine }.filter(\.isFinite), RGB(30, 90, 200))]
+        let top = max(1e-6, series.flatMap(\.0).max() ?? 1)
+        image.drawLine(x0: margin, y0: Float(h) - margin, x1: Float(w) - margin / 2, y1: Float(h) - margin, color: RGB(0, 0, 0))
+        image.drawLine(x0: margin, y0: margin / 2, x1: margin, y1: Float(h) - margin, color: RGB(0, 0, 0))
+        for (values, color) in series where values.count > 1 {
+            func point(_ i: Int) -> (Float, Float) {
+                (margin + (Float(w) - 1.5 * margin) * Float(i) / Float(values.count - 1),
+                 Float(h) - margin - (Float(h) - 1.5 * margin) * values[i] / top)
+            }
+            for i in 1..<values.count {
+                let (a, b) = (point(i - 1), point(i))
+                image.drawLine(x0: a.0, y0: a.1, x1: b.0, y1: b.1, color: color, thickness: 3)
+            }
+        }
+        return image
+    }
+}
+
+/// FNV-1a 64 of a string, hex: a short stable key.
+func fnv1a(_ text: String) -> String {
+    var h: UInt64 = 0xcbf2_9ce4_8422_2325
+    for b in text.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+    return String(h, radix: 16)
+}
+
+extension DistillationLoss: ExpressibleByArgument {}

@@ -1,0 +1,53 @@
+import Foundation
+import Loupe
+import Testing
+
+@Suite(.serialized) struct StudentEmbedderTests {
+    /// Distillation end to end on two real images: the training pairs hold the teacher's own
+    /// vectors for the detector's regions; a head trained on them loads back from its file and
+    /// embeds images as unit vectors in the teacher's space, one detector pass, no classifier.
+    @Test func distillTrainSaveLoadAndEmbed() throws {
+        let (backbone, checksum) = try BackboneLoader.load(model: "mobilenet_v2", weights: mobilenet)
+        let global = try GlobalEmbedder(backbone: backbone, weightsChecksum: checksum, maxSize: 256)
+        let detector = try YOLOX(contentsOf: yoloxWeights)
+        let teacher = try ObjectEmbedder(embedder: global, detector: detector, proposal: RegionProposal(maximumObjects: 3))
+        let paths = ["dog", "person"].map { darknet.appendingPathComponent("\($0).jpg") }
+        let set = try distillationSet(paths, teacher: teacher, detector: detector)
+        #expect(set.features.shape.dropFirst() == [64, 7, 7] && set.targets.shape[1] == 1280)
+        #expect(set.images.filter { $0 == 0 }.count == 4 && set.images.filter { $0 == 1 }.count == 4)  // whole image + 3 boxes
+        // the targets are exactly the teacher's vectors of the same regions
+        let dog = try teacher.objects(in: Image(contentsOf: paths[0]))
+        #expect(zip(set.targets.sliced(along: 0, 0..<4).scalars, dog.vectors.scalars).allSatisfy { abs($0 - $1) < 1e-6 })
+
+        // cached sets round-trip and are refused under another key
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("loupe-student-\(UUID())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let setURL = dir.appendingPathComponent("set.safetensors")
+        try set.write(to: setURL, key: "k1")
+        #expect(DistillationSet(contentsOf: setURL, key: "k1")?.targets.scalars == set.targets.scalars)
+        #expect(DistillationSet(contentsOf: setURL, key: "k2") == nil)
+
+        var options = TrainingOptions()
+        options.epochs = 3
+        options.validationFraction = 0.5
+        let (head, history) = trainStudent(set, options: options)
+        #expect(history.count == 3 && history.allSatisfy { $0.trainingLoss.isFinite && $0.validationCosine.isFinite })
+        let headURL = dir.appendingPathComponent("head.safetensors")
+        try head.write(to: headURL, metadata: ["teacher": teacher.recipe.json, "checksum": "abc"])
+        let student = try StudentEmbedder(detector: detector, headFile: headURL, proposal: RegionProposal(maximumObjects: 3))
+        #expect(student.recipe.mode == "objects:student:abc" && student.recipe.model == "mobilenet_v2")
+        let objects = try student.objects(in: Image(contentsOf: paths[0]))
+        #expect(objects.regions.map(\.kind) == [.image, .detected, .detected, .detected] && objects.vectors.shape == [4, 1280])
+        for r in 0..<4 {
+            let norm = objects.vectors.sliced(along: 0, r..<(r + 1)).scalars.reduce(0) { $0 + $1 * $1 }
+            #expect(abs(norm - 1) < 1e-4)
+        }
+        // the student's RoI features are the training features of the same image
+        #expect(head(set.features.sliced(along: 0, 0..<4)).scalars.elementsEqual(objects.vectors.scalars) { abs($0 - $1) < 1e-5 })
+        // a head for another dimension is refused
+        var other = teacher.recipe
+        other.dimension = 64
+        #expect(throws: EmbedderError.self) { try StudentEmbedder(detector: detector, head: head, teacherRecipe: other, headChecksum: "x") }
+    }
+}
