@@ -28,6 +28,26 @@ public struct RegionProposal: Sendable, Hashable {
          "object-min-side": String(minimumSide), "detector-size": String(inputSize)]
     }
 
+    /// YOLOX settings for the proposal: class-agnostic, every box (``regions(of:given:detections:)`` cuts).
+    public var detectionOptions: DetectionOptions {
+        DetectionOptions(scoreThreshold: scoreThreshold, nmsThreshold: nmsThreshold, classAgnostic: true, maximumDetections: .max,
+                         inputSize: inputSize)
+    }
+
+    /// The regions of `image`: the whole image, the `given` boxes clipped to it (an empty one
+    /// throws), then the best `maximumObjects` detections whose shorter side reaches `minimumSide`.
+    public func regions(of image: Image, given: [BoundingBox], detections: [Detection]) throws(EmbedderError) -> [ObjectRegion] {
+        let (w, h) = (Float(image.width), Float(image.height))
+        var out = [ObjectRegion(kind: .image, box: .whole(width: image.width, height: image.height))]
+        for box in given {
+            let clipped = box.clipped(width: w, height: h)
+            guard clipped.isValid else { throw .invalidOption("box \(box) lies outside the \(image.width)×\(image.height) image") }
+            out.append(ObjectRegion(kind: .given, box: clipped))
+        }
+        let kept = detections.filter { min($0.box.width, $0.box.height) >= minimumSide }.prefix(maximumObjects)
+        return out + kept.map { ObjectRegion(kind: .detected, box: $0.box, score: $0.score, label: $0.label) }
+    }
+
     /// Reads ``settings`` back; missing keys keep `defaults`' values.
     public init(settings: [String: String], defaults: RegionProposal = .init()) {
         self = defaults
@@ -133,21 +153,11 @@ public struct ObjectEmbedder: Sendable {
     }
 
     func regions(of image: Image, given: [BoundingBox], detect: Bool, clock: inout StageClock) throws(EmbedderError) -> [ObjectRegion] {
-        let (w, h) = (Float(image.width), Float(image.height))
-        var out = [ObjectRegion(kind: .image, box: .whole(width: image.width, height: image.height))]
-        for box in given {
-            let clipped = box.clipped(width: w, height: h)
-            guard clipped.isValid else { throw .invalidOption("box \(box) lies outside the \(image.width)×\(image.height) image") }
-            out.append(ObjectRegion(kind: .given, box: clipped))
-        }
+        var found: [Detection] = []
         if detect, let detector, proposal.maximumObjects > 0 {
-            let options = DetectionOptions(scoreThreshold: proposal.scoreThreshold, nmsThreshold: proposal.nmsThreshold,
-                                           classAgnostic: true, maximumDetections: .max, inputSize: proposal.inputSize)
-            let found = clock.measure("detector") { detector.detect(image, options: options, labels: labels) }
-            let kept = found.filter { min($0.box.width, $0.box.height) >= proposal.minimumSide }.prefix(proposal.maximumObjects)
-            out += kept.map { ObjectRegion(kind: .detected, box: $0.box, score: $0.score, label: $0.label) }
+            found = clock.measure("detector") { detector.detect(image, options: proposal.detectionOptions, labels: labels) }
         }
-        return out
+        return try proposal.regions(of: image, given: given, detections: found)
     }
 
     /// Embeds `image` as its regions (see ``regions(of:given:detect:)``) and their vectors.

@@ -70,20 +70,8 @@ public struct StudentEmbedder: Sendable {
 
     static func proposeRegions(_ image: Image, detector: YOLOX, proposal: RegionProposal, labels: [String], given: [BoundingBox],
                                detect: Bool, clock: inout StageClock) throws(EmbedderError) -> ([ObjectRegion], FeaturePyramid) {
-        let (w, h) = (Float(image.width), Float(image.height))
-        var regions = [ObjectRegion(kind: .image, box: .whole(width: image.width, height: image.height))]
-        for box in given {
-            let clipped = box.clipped(width: w, height: h)
-            guard clipped.isValid else { throw .invalidOption("box \(box) lies outside the \(image.width)×\(image.height) image") }
-            regions.append(ObjectRegion(kind: .given, box: clipped))
-        }
-        let options = DetectionOptions(scoreThreshold: proposal.scoreThreshold, nmsThreshold: proposal.nmsThreshold,
-                                       classAgnostic: true, maximumDetections: .max, inputSize: proposal.inputSize)
-        let (found, pyramid) = clock.measure("detector") { detector.detectWithPyramid(image, options: options, labels: labels) }
-        if detect && proposal.maximumObjects > 0 {
-            let kept = found.filter { min($0.box.width, $0.box.height) >= proposal.minimumSide }.prefix(proposal.maximumObjects)
-            regions += kept.map { ObjectRegion(kind: .detected, box: $0.box, score: $0.score, label: $0.label) }
-        }
+        let (found, pyramid) = clock.measure("detector") { detector.detectWithPyramid(image, options: proposal.detectionOptions, labels: labels) }
+        let regions = try proposal.regions(of: image, given: given, detections: detect ? found : [])
         return (regions, pyramid)
     }
 }

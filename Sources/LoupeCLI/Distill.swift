@@ -76,14 +76,14 @@ struct Distill: AsyncParsableCommand {
         }
         var pipeline = pipeline
         if let teacher { pipeline.model = teacher }
-        let part = try select.map(parsePart)
+        let part = try select.map { try parsePart($0, option: "--select") }
         var files: [URL] = []
         for argument in folders {
             // FOLDER@I/N: part I of N of this folder (overrides --select)
             var (folder, folderPart) = (argument, part)
             if let at = argument.lastIndex(of: "@"), argument[argument.index(after: at)...].contains("/") {
                 folder = String(argument[..<at])
-                folderPart = try parsePart(String(argument[argument.index(after: at)...]))
+                folderPart = try parsePart(String(argument[argument.index(after: at)...]), option: "FOLDER@I/N")
             }
             let found = imageFiles(under: URL(fileURLWithPath: folder))
             guard !found.isEmpty else { throw ValidationError("no PNG or JPEG images under \(folder)") }
@@ -99,7 +99,10 @@ struct Distill: AsyncParsableCommand {
             o.objectMethod = teacherMethod
             method = try o.method()
         }
-        let teacherEmbedder = try objects.embedder(pipeline.embedder(), method: method)
+        // targets are extracted and cached unwhitened, then whitened: one extraction serves every whitening
+        let whitened = try pipeline.embedder()
+        let teacherEmbedder = try objects.embedder(pipeline.embedder(loadWhitening: false), method: method)
+        let teacherRecipe = try ObjectEmbedder(embedder: whitened, detector: nil, proposal: teacherEmbedder.proposal, method: method).recipe
         guard let detector = teacherEmbedder.detector else { throw ValidationError("distillation needs detector boxes: --max-objects must be at least 1") }
 
         // features and targets, cached by everything that determines them
@@ -108,7 +111,7 @@ struct Distill: AsyncParsableCommand {
         let cacheURL = URL(fileURLWithPath: cache).appendingPathComponent("set-\(fnv1a(key)).safetensors")
         let progress = ProgressBar(quiet: quiet || json)
         let start = Date()
-        let set: DistillationSet
+        var set: DistillationSet
         if let cached = DistillationSet(contentsOf: cacheURL, key: key) {
             set = cached
             printError("cached RoI features and teacher targets: \(cacheURL.path)")
@@ -117,9 +120,10 @@ struct Distill: AsyncParsableCommand {
             try FileManager.default.createDirectory(at: cacheURL.deletingLastPathComponent(), withIntermediateDirectories: true)
             try set.write(to: cacheURL, key: key)
         }
+        if let whitening = whitened.whitening { set.targets = try whitening.apply(set.targets) }
         let extraction = Date().timeIntervalSince(start)
-        printError(String(format: "%d images, %d regions, %d-d teacher (%@), RoI features %@; %.1f s", files.count, set.count,
-                          set.targets.shape[1], teacherEmbedder.recipe.mode, set.features.shape.dropFirst().description, extraction))
+        printError(String(format: "%d images, %d regions, %d-d teacher (%@, whitening %@), RoI features %@; %.1f s", files.count, set.count,
+                          set.targets.shape[1], teacherRecipe.mode, teacherRecipe.whitening, set.features.shape.dropFirst().description, extraction))
 
         var options = TrainingOptions()
         (options.epochs, options.batchSize, options.learningRate, options.loss) = (epochs, batchSize, learningRate, loss)
@@ -139,7 +143,7 @@ struct Distill: AsyncParsableCommand {
             "extractionSeconds": String(format: "%.1f", extraction), "loss": loss.rawValue, "seed": String(seed),
         ]
         var metadata = teacherEmbedder.proposal.settings
-        metadata["teacher"] = teacherEmbedder.recipe.json
+        metadata["teacher"] = teacherRecipe.json
         metadata["checksum"] = fnv1a(checksumSource)
         metadata["training"] = String(decoding: try JSONEncoder().encode(summary), as: UTF8.self)
         try head.write(to: URL(fileURLWithPath: output), metadata: metadata)
@@ -149,11 +153,6 @@ struct Distill: AsyncParsableCommand {
         if json { try printJSON(history) }
     }
 
-    func parsePart(_ text: String) throws -> (part: Int, parts: Int) {
-        let p = text.split(separator: "/").compactMap { Int($0) }
-        guard p.count == 2, p[1] >= 1, (0..<p[1]).contains(p[0]) else { throw ValidationError("--select must be I/N with 0 ≤ I < N, got '\(text)'") }
-        return (p[0], p[1])
-    }
 
     /// Training loss (red) and held-out 1 − cosine (blue) per epoch on a shared axis from 0.
     func lossCurve(_ history: [EpochReport]) -> Image {
@@ -176,6 +175,13 @@ struct Distill: AsyncParsableCommand {
         }
         return image
     }
+}
+
+/// Parses `I/N` (part I of N, 0-based) for `option`.
+func parsePart(_ text: String, option: String) throws -> (part: Int, parts: Int) {
+    let p = text.split(separator: "/").compactMap { Int($0) }
+    guard p.count == 2, p[1] >= 1, (0..<p[1]).contains(p[0]) else { throw ValidationError("\(option) must be I/N with 0 ≤ I < N, got '\(text)'") }
+    return (p[0], p[1])
 }
 
 /// FNV-1a 64 of a string, hex: a short stable key.

@@ -41,7 +41,7 @@ struct Eval: AsyncParsableCommand {
         let embedder = try pipeline.embedder()
         let objectEmbedder = objects.objects || objects.student != nil ? try objects.regionEmbedder({ embedder }) : nil
         let progress = ProgressBar(quiet: quiet || json)
-        let selection = try part.map(parsePart)
+        let selection = try part.map { try parsePart($0, option: "--part") }
         func run(_ set: RetrievalDataset) throws -> EvaluationReport {
             let set = selection.map { set.part($0.part, of: $0.parts) } ?? set
             if let objectEmbedder { return try evaluate(set, with: objectEmbedder, options: scoring.options, progress: progress) }
@@ -77,11 +77,5 @@ struct Eval: AsyncParsableCommand {
         for (name, s) in report.groups.sorted(by: { $0.key < $1.key }) { row(name, s) }
         row("overall", report.overall)
         printError(String(format: "%d database images, %.1f s", report.databaseImages, report.seconds))
-    }
-
-    func parsePart(_ text: String) throws -> (part: Int, parts: Int) {
-        let p = text.split(separator: "/").compactMap { Int($0) }
-        guard p.count == 2, p[1] >= 1, (0..<p[1]).contains(p[0]) else { throw ValidationError("--part must be I/N with 0 ≤ I < N, got '\(text)'") }
-        return (p[0], p[1])
     }
 }

@@ -43,7 +43,11 @@ public func generalizedMeanOverCells(_ x: Tensor, cells: Int, p: Float = 3, epsi
         for i in 0..<n {
             for j in 0..<c {
                 var s: Double = 0
-                for k in 0..<cells { s += Double(pow(max(v[(i * cells + k) * c + j], epsilon), p)) }
+                if p == 3 {  // the default, without pow
+                    for k in 0..<cells { let t = Double(max(v[(i * cells + k) * c + j], epsilon)); s += t * t * t }
+                } else {
+                    for k in 0..<cells { s += Double(pow(max(v[(i * cells + k) * c + j], epsilon), p)) }
+                }
                 out[i * c + j] = Float(pow(s / Double(cells), 1 / Double(p)))
             }
         }
@@ -67,7 +71,7 @@ public func generalizedMeanOverCellsBackward(_ x: Tensor, output y: Tensor, grad
                         let scale = g[i * c + j] * pow(max(yy[i * c + j], epsilon), 1 - p) / Float(cells)
                         for k in 0..<cells {
                             let xv = v[(i * cells + k) * c + j]
-                            if xv > epsilon { out[(i * cells + k) * c + j] = scale * pow(xv, p - 1) }
+                            if xv > epsilon { out[(i * cells + k) * c + j] = scale * (p == 3 ? xv * xv : pow(xv, p - 1)) }
                         }
                     }
                 }

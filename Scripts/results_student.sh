@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The distillation table of the README: a student head trained on images that are not evaluation
+# queries — half of flowers17-dev (part 0/2 in path order), coil100-20deg and the smvs-dvd
+# references — against its crop teacher (MobileNetV2, GeM, 512 px, YOLOX-Nano top-5 boxes) and
+# the global embedding: smvs-dvd query mAP and Recall@1 on the other half of flowers17-dev
+# (part 1/2, leave-one-out inside it). Object rows: the query's objects against every database
+# region, best pair. Every number comes from `loupe distill` / `loupe eval`; the commands are printed.
+#   Scripts/results_student.sh [DATA_DIR] [OUT_DIR]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA=${1:-../shared/data}
+OUT=${2:-.cache/results/student}
+mkdir -p "$OUT"
+swift build -c release --product loupe >&2
+L=.build/release/loupe
+run() { echo "+ $*" >&2; "$@"; }
+HEAD="$OUT/head_mobilenet_v2_crop.safetensors"
+if [ ! -f "$HEAD" ]; then
+  run $L distill "$DATA/flowers17-dev/images@0/2" "$DATA/coil100-20deg" "$DATA/smvs-dvd/reference" \
+    --teacher mobilenet_v2 --max-size 512 -o "$HEAD" --json --quiet > "$OUT/history.json"
+fi
+evaluate() {  # name, then eval arguments
+  local f="$OUT/$1.json"; shift
+  if [ ! -f "$f" ]; then run $L eval "$@" --json --quiet > "$f.tmp"; mv "$f.tmp" "$f"; fi
+}
+for set in smvs flowers; do
+  if [ $set = smvs ]; then args=(smvs "$DATA/smvs-dvd"); else args=(labels "$DATA/flowers17-dev" --part 1/2); fi
+  evaluate "global_$set" "${args[@]}" --max-size 512
+  evaluate "attention_$set" "${args[@]}" --max-size 512 --objects
+  evaluate "teacher_$set" "${args[@]}" --max-size 512 --objects --object-method teacher
+  evaluate "student_$set" "${args[@]}" --objects --student "$HEAD"
+done
+.venv/bin/python - "$OUT" <<'PY'
+import json, os, sys
+out = sys.argv[1]
+load = lambda n: json.load(open(os.path.join(out, n + ".json")))
+names = {"global": "global (1 classifier pass)", "attention": "objects: hard attention (detector + 1 classifier pass)",
+         "teacher": "objects: crop teacher (detector + 1 + K classifier passes)", "student": "objects: student (detector + head only)"}
+t_s, t_f = load("teacher_smvs"), load("teacher_flowers")
+print("| embedding | smvs canon mAP | smvs droid mAP | smvs overall mAP | % of teacher | flowers17-dev part 1/2 R@1 | % of teacher |")
+print("|---|---|---|---|---|---|---|")
+for mode in ("global", "attention", "teacher", "student"):
+    s, f = load(f"{mode}_smvs"), load(f"{mode}_flowers")
+    print(f"| {names[mode]} | {s['groups']['canon']['meanAP']:.3f} | {s['groups']['droid']['meanAP']:.3f} | {s['overall']['meanAP']:.3f} | "
+          f"{100 * s['overall']['meanAP'] / t_s['overall']['meanAP']:.0f} % | {f['overall']['recall']['1']:.3f} | "
+          f"{100 * f['overall']['recall']['1'] / t_f['overall']['recall']['1']:.0f} % |")
+PY
