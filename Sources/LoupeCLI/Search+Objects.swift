@@ -30,20 +30,12 @@ extension Search {
         objectOptions.student = student
         let embedder = try objectOptions.regionEmbedder({ try queryPipeline(for: recipe).embedder() }, stored: objectIndex.settings,
                                                         method: ObjectEmbedder.Method(mode), needsDetector: detect)
-        var outputs: [ObjectOutput] = []
-        var failed = false
-        for path in queries {
-            do {
-                let image = try Image(contentsOf: URL(fileURLWithPath: path))
-                var clock = StageClock()
-                let objects = try embedder.objects(in: image, given: given, detect: detect, clock: &clock)
-                let hits = try objectIndex.search(objects.vectors, regions: objects.regions, k: k, options: scoring.options,
-                                                  recipe: embedder.recipe)
-                outputs.append(ObjectOutput(query: path, regions: objects.regions, results: hits))
-            } catch {
-                printError("\(path): \(error)")
-                failed = true
-            }
+        let (outputs, failed) = eachQuery { path in
+            let image = try Image(contentsOf: URL(fileURLWithPath: path))
+            var clock = StageClock()
+            let objects = try embedder.objects(in: image, given: given, detect: detect, clock: &clock)
+            let hits = try objectIndex.search(objects.vectors, regions: objects.regions, k: k, options: scoring.options, recipe: embedder.recipe)
+            return ObjectOutput(query: path, regions: objects.regions, results: hits)
         }
         if json {
             try printJSON(outputs)

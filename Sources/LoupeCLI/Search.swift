@@ -78,17 +78,9 @@ struct Search: AsyncParsableCommand {
         let pipeline = try queryPipeline(for: flat.recipe)
         let embedder = try pipeline.embedder()
         let expansion: QueryExpansion = qe == 0 ? .none : (qeAlpha == 0 ? .average(n: qe) : .alpha(n: qe, alpha: qeAlpha))
-        var outputs: [Output] = []
-        var failed = false
-        for path in queries {
-            do {
-                let vector = try embedder.embedding(of: Image(contentsOf: URL(fileURLWithPath: path)))
-                let hits = try flat.search(vector, k: k, expansion: expansion, recipe: embedder.recipe)[0]
-                outputs.append(Output(query: path, results: hits))
-            } catch {
-                printError("\(path): \(error)")
-                failed = true
-            }
+        let (outputs, failed) = eachQuery { path in
+            let vector = try embedder.embedding(of: Image(contentsOf: URL(fileURLWithPath: path)))
+            return Output(query: path, results: try flat.search(vector, k: k, expansion: expansion, recipe: embedder.recipe)[0])
         }
         if json {
             try printJSON(outputs)
@@ -100,6 +92,18 @@ struct Search: AsyncParsableCommand {
         }
         if let montage, !outputs.isEmpty { try writeMontage(outputs, to: montage) }
         if failed { throw ExitCode(1) }
+    }
+
+    /// `body` for every query path, in order; a failing query is reported and skipped.
+    func eachQuery<T>(_ body: (String) throws -> T) -> (results: [T], failed: Bool) {
+        var results: [T] = [], failed = false
+        for path in queries {
+            do { results.append(try body(path)) } catch {
+                printError("\(path): \(error)")
+                failed = true
+            }
+        }
+        return (results, failed)
     }
 
     /// The index's recipe as pipeline options, with this command's weights and whitening.
