@@ -1,4 +1,4 @@
-public import Foundation
+internal import Foundation
 
 /// Which regions become objects: the detector's boxes, kept class-agnostically.
 public struct RegionProposal: Sendable, Hashable {

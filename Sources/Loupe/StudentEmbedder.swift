@@ -57,7 +57,9 @@ public struct StudentEmbedder: Sendable {
 
     public func objects(in image: Image, given: [BoundingBox], detect: Bool, clock: inout StageClock) throws(EmbedderError) -> ImageObjects {
         let (regions, pyramid) = try proposeRegions(image, given: given, detect: detect, clock: &clock)
-        let features = clock.measure("RoI features") { pyramid.pool(regions.map(\.box), bins: head.configuration.bins) }
+        let features = clock.measure("RoI features") {
+            pyramid.pool(regions.map(\.box), bins: head.configuration.bins, using: head.configuration.features)
+        }
         let vectors = clock.measure("student head") { head(features) }
         return ImageObjects(regions: regions, vectors: vectors)
     }
@@ -80,8 +82,11 @@ extension StudentEmbedder: RegionEmbedder {}
 
 /// Builds training pairs for distillation from unlabeled images: for each image one detector pass
 /// (boxes + pyramid), the student's RoI features of the whole image and each detected box, and the
-/// teacher's vectors of the same regions.
+/// teacher's vectors of the same regions. With `targets` (a set made before from the same images,
+/// detector and proposal) the teacher is not run again: only the features are made, and the
+/// regions must come out the same.
 public func distillationSet(_ paths: [URL], teacher: ObjectEmbedder, detector: YOLOX, bins: Int = 7,
+                            features kind: FeaturePyramid.Pooling = .stems, targets cached: DistillationSet? = nil,
                             progress: (any ProgressObserver)? = nil) throws -> DistillationSet {
     var features: [Tensor] = [], targets: [Tensor] = [], images: [Int] = []
     var clock = StageClock()
@@ -89,12 +94,16 @@ public func distillationSet(_ paths: [URL], teacher: ObjectEmbedder, detector: Y
         let image = try Image(contentsOf: path)
         let (regions, pyramid) = try StudentEmbedder.proposeRegions(image, detector: detector, proposal: teacher.proposal, labels: [],
                                                                     given: [], detect: true, clock: &clock)
-        features.append(pyramid.pool(regions.map(\.box), bins: bins))
-        targets.append(try teacher.embed(image, regions: regions, clock: &clock).vectors)
+        features.append(pyramid.pool(regions.map(\.box), bins: bins, using: kind))
+        if cached == nil { targets.append(try teacher.embed(image, regions: regions, clock: &clock).vectors) }
         images += Array(repeating: i, count: regions.count)
-        progress?.update(done: i + 1, total: paths.count, label: "teacher + RoI features")
+        progress?.update(done: i + 1, total: paths.count, label: cached == nil ? "teacher + RoI features" : "RoI features")
     }
     guard !features.isEmpty else { throw EmbedderError.invalidOption("no images to distil from") }
+    if let cached {
+        guard cached.images == images else { throw EmbedderError.invalidOption("the cached teacher targets belong to other regions") }
+        return DistillationSet(features: Tensor.concatenated(features, along: 0), targets: cached.targets, images: images)
+    }
     return DistillationSet(features: Tensor.concatenated(features, along: 0), targets: Tensor.concatenated(targets, along: 0), images: images)
 }
 

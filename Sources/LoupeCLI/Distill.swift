@@ -34,6 +34,9 @@ struct Distill: AsyncParsableCommand {
     @OptionGroup var pipeline: PipelineOptions
     @OptionGroup(title: "Regions") var objects: ObjectOptions
 
+    @Option(help: "Detector features per box: stems (the head stems, FPN level rule, 64 channels for nano) or pafpn-all (every PAFPN level, concatenated: 448).")
+    var features: FeaturePyramid.Pooling = .stems
+
     @Option(help: "Training epochs.")
     var epochs: Int = 40
 
@@ -106,19 +109,23 @@ struct Distill: AsyncParsableCommand {
         guard let detector = teacherEmbedder.detector else { throw ValidationError("distillation needs detector boxes: --max-objects must be at least 1") }
 
         // features and targets, cached by everything that determines them
-        let key = [teacherEmbedder.recipe.json, teacherEmbedder.proposal.settings.sorted { $0.key < $1.key }.description,
-                   files.map(\.path).joined(separator: "\n"), "bins=7"].joined(separator: "|")
-        let cacheURL = URL(fileURLWithPath: cache).appendingPathComponent("set-\(fnv1a(key)).safetensors")
+        let base = [teacherEmbedder.recipe.json, teacherEmbedder.proposal.settings.sorted { $0.key < $1.key }.description,
+                    files.map(\.path).joined(separator: "\n"), "bins=7"].joined(separator: "|")
+        func key(_ kind: FeaturePyramid.Pooling) -> String { kind == .stems ? base : base + "|features=\(kind.rawValue)" }
+        func url(_ kind: FeaturePyramid.Pooling) -> URL { URL(fileURLWithPath: cache).appendingPathComponent("set-\(fnv1a(key(kind))).safetensors") }
         let progress = ProgressBar(quiet: quiet || json)
         let start = Date()
         var set: DistillationSet
-        if let cached = DistillationSet(contentsOf: cacheURL, key: key) {
+        if let cached = DistillationSet(contentsOf: url(features), key: key(features)) {
             set = cached
-            printError("cached RoI features and teacher targets: \(cacheURL.path)")
+            printError("cached RoI features and teacher targets: \(url(features).path)")
         } else {
-            set = try distillationSet(files, teacher: teacherEmbedder, detector: detector, progress: progress)
-            try FileManager.default.createDirectory(at: cacheURL.deletingLastPathComponent(), withIntermediateDirectories: true)
-            try set.write(to: cacheURL, key: key)
+            // the teacher's targets of another feature kind's set are reused: only the detector runs
+            let targets = FeaturePyramid.Pooling.allCases.lazy.compactMap { DistillationSet(contentsOf: url($0), key: key($0)) }.first
+            if targets != nil { printError("reusing cached teacher targets; computing \(features.rawValue) RoI features") }
+            set = try distillationSet(files, teacher: teacherEmbedder, detector: detector, features: features, targets: targets, progress: progress)
+            try FileManager.default.createDirectory(at: url(features).deletingLastPathComponent(), withIntermediateDirectories: true)
+            try set.write(to: url(features), key: key(features))
         }
         if let whitening = whitened.whitening { set.targets = try whitening.apply(set.targets) }
         let extraction = Date().timeIntervalSince(start)
@@ -127,7 +134,7 @@ struct Distill: AsyncParsableCommand {
 
         var options = TrainingOptions()
         (options.epochs, options.batchSize, options.learningRate, options.loss) = (epochs, batchSize, learningRate, loss)
-        (options.seed, options.validationFraction) = (seed, validation)
+        (options.seed, options.validationFraction, options.features) = (seed, validation, features)
         let trainStart = Date()
         let (head, history) = trainStudent(set, options: options) { e in
             if !json {
@@ -192,3 +199,6 @@ func fnv1a(_ text: String) -> String {
 }
 
 extension DistillationLoss: ExpressibleByArgument {}
+extension FeaturePyramid.Pooling: ExpressibleByArgument, CaseIterable {
+    public static let allCases: [FeaturePyramid.Pooling] = [.stems, .pafpnAllLevels]
+}

@@ -47,10 +47,12 @@ extension YOLOX {
     public func detectWithPyramid(_ image: Image, options: DetectionOptions = .init(), labels: [String] = [])
         -> (detections: [Detection], pyramid: FeaturePyramid) {
         let (canvas, scale) = image.letterboxed(size: options.inputSize)
-        let (raw, stems) = headWithStems(features(canvas.tensor(.bgr255)))
+        let maps = features(canvas.tensor(.bgr255))
+        let (raw, stems) = headWithStems(maps)
         let found = YOLOX.decode(raw, inputSize: options.inputSize, scale: Float(scale), imageWidth: image.width,
                                  imageHeight: image.height, options: options, labels: labels)
-        return (found, FeaturePyramid(maps: stems, strides: YOLOX.strides, scale: Float(scale)))
+        return (found, FeaturePyramid(maps: stems, strides: YOLOX.strides, scale: Float(scale),
+                                      pafpn: ["pan3", "pan4", "pan5"].map { maps[$0]! }))
     }
 
     /// Decodes the raw output `[1, N, 5 + classes]` of a `size × size` letterboxed input: for the
@@ -98,11 +100,36 @@ public struct FeaturePyramid: Sendable {
     public var strides: [Int]
     /// Network-input pixels per original-image pixel (the letterbox scale).
     public var scale: Float
+    /// The PAFPN outputs the stems read (`pan3`, `pan4`, `pan5`: widths differ per level).
+    public var pafpn: [Tensor]
 
-    /// Each box (original-image pixels) RoIAligned on its level by the FPN rule:
-    /// `[boxes.count, C, bins, bins]`.
-    public func pool(_ boxes: [BoundingBox], bins: Int = 7) -> Tensor {
-        MultiScaleRoIAlign(strides: strides, outputSize: bins)(maps, boxes: boxes.map { $0.scaled(by: scale) })
+    public init(maps: [Tensor], strides: [Int], scale: Float, pafpn: [Tensor] = []) {
+        (self.maps, self.strides, self.scale, self.pafpn) = (maps, strides, scale, pafpn)
+    }
+
+    /// Which pyramid features a box gets.
+    public enum Pooling: String, Sendable, Hashable, Codable {
+        /// The head stems (one width), each box on its level by the FPN rule: `C` channels.
+        case stems
+        /// Every PAFPN level, each box RoIAligned on all of them and the channels concatenated
+        /// (`Σ Cᵢ`: 448 for nano): fine and coarse context for every box.
+        case pafpnAllLevels = "pafpn-all"
+    }
+
+    /// Each box (original-image pixels) as `[boxes.count, C, bins, bins]` RoI features.
+    public func pool(_ boxes: [BoundingBox], bins: Int = 7, using pooling: Pooling = .stems) -> Tensor {
+        let scaled = boxes.map { $0.scaled(by: scale) }
+        switch pooling {
+        case .stems:
+            return MultiScaleRoIAlign(strides: strides, outputSize: bins)(maps, boxes: scaled)
+        case .pafpnAllLevels:
+            precondition(pafpn.count == strides.count, "the pyramid holds no PAFPN maps")
+            let levels = zip(pafpn, strides).map { map, stride in
+                roiAlign(map, boxes: scaled.map { (0, $0.x0, $0.y0, $0.x1, $0.y1) }, outputSize: bins,
+                         spatialScale: 1 / Float(stride), samplingRatio: 2, aligned: false)
+            }
+            return Tensor.concatenated(levels, along: 1)
+        }
     }
 }
 

@@ -1,5 +1,5 @@
 public import Foundation
-public import LoupeImage
+internal import LoupeImage
 public import LoupeModels
 public import LoupeTensor
 

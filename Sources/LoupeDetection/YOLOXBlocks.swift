@@ -1,5 +1,5 @@
-public import LoupeModels
-public import LoupeTensor
+internal import LoupeModels
+internal import LoupeTensor
 
 // YOLOX's building blocks (Megvii's `network_blocks.py`), with BatchNorm already folded into each
 // convolution (every conv of the YOLOX-Nano safetensors has a bias). Activation: SiLU.

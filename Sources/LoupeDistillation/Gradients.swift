@@ -108,11 +108,20 @@ public enum DistillationLoss: String, Sendable, Hashable, Codable, CaseIterable 
     case cosine
     /// `mean ‖y − t‖²` over rows.
     case l2
+    /// Cosine plus InfoNCE over the mini-batch: each prediction must be closer to its own
+    /// target than to the other rows' targets, `−log softmax_j(y_i · t_j / τ)[i]` with τ = 0.05.
+    /// Regression alone leaves the errors as large as the gaps between instances; this term
+    /// spends the capacity on what tells instances apart.
+    case contrastive
+
+    /// InfoNCE temperature of ``contrastive``.
+    public static let temperature: Float = 0.05
 
     /// The loss of predictions `y` `[N, D]` against targets `t` `[N, D]` and its gradient ∂L/∂y.
     public func callAsFunction(_ y: Tensor, _ t: Tensor) -> (loss: Float, gradient: Tensor) {
         precondition(y.shape == t.shape && y.rank == 2, "loss: predictions \(y.shape) vs targets \(t.shape)")
         let n = y.shape[0], d = y.shape[1]
+        if self == .contrastive { return contrastive(y, t) }
         var grad = [Float](repeating: 0, count: n * d)
         var loss: Double = 0
         let yv = y.scalars, tv = t.scalars
@@ -130,8 +139,30 @@ public enum DistillationLoss: String, Sendable, Hashable, Codable, CaseIterable 
                     loss += Double(e * e)
                     grad[i * d + j] = 2 * e * scale
                 }
+            case .contrastive:
+                preconditionFailure("handled above")
             }
         }
         return (Float(loss) * scale, Tensor(shape: y.shape, scalars: grad))
+    }
+
+    /// Cosine loss + InfoNCE: `L = mean_i [(1 − yᵢ·tᵢ) + logΣ_j exp(yᵢ·tⱼ/τ) − yᵢ·tᵢ/τ]`,
+    /// `∂L/∂yᵢ = [−tᵢ + (Σ_j pᵢⱼ tⱼ − tᵢ) / τ] / n` with `pᵢⱼ` the row softmax.
+    private func contrastive(_ y: Tensor, _ t: Tensor) -> (loss: Float, gradient: Tensor) {
+        let n = y.shape[0], d = y.shape[1], tau = Self.temperature
+        let sims = matmul(y, t, transposingB: true).scalars  // [n, n]
+        var p = [Float](repeating: 0, count: n * n)
+        var loss: Double = 0
+        for i in 0..<n {
+            let row = sims[(i * n)..<((i + 1) * n)].map { $0 / tau }
+            let m = row.max()!
+            let z = row.reduce(Double(0)) { $0 + exp(Double($1 - m)) }
+            for j in 0..<n { p[i * n + j] = Float(exp(Double(row[j] - m)) / z) }
+            loss += Double(m) + log(z) - Double(row[i]) + Double(1 - sims[i * n + i])
+        }
+        let mixed = matmul(Tensor(shape: [n, n], scalars: p), t).scalars  // Σ_j pᵢⱼ tⱼ
+        let tv = t.scalars
+        let grad = (0..<(n * d)).map { k in (-tv[k] + (mixed[k] - tv[k]) / tau) / Float(n) }
+        return (Float(loss / Double(n)), Tensor(shape: [n, d], scalars: grad))
     }
 }

@@ -1,5 +1,6 @@
 public import Foundation
 public import LoupeTensor
+public import LoupeDetection
 
 /// Why a student head file could not be used.
 public enum StudentHeadError: Error, CustomStringConvertible, Equatable {
@@ -33,10 +34,23 @@ public struct StudentHead: Sendable {
         public var fullyConnectedHidden: Int
         /// Output dimension: the teacher's (whitened) dimension.
         public var dimension: Int
+        /// Which detector features the head reads.
+        public var features: FeaturePyramid.Pooling
 
-        public init(inputChannels: Int, bins: Int = 7, hidden: Int = 256, fullyConnectedHidden: Int = 512, dimension: Int) {
-            (self.inputChannels, self.bins, self.hidden, self.fullyConnectedHidden, self.dimension) =
-                (inputChannels, bins, hidden, fullyConnectedHidden, dimension)
+        public init(inputChannels: Int, bins: Int = 7, hidden: Int = 256, fullyConnectedHidden: Int = 512, dimension: Int,
+                    features: FeaturePyramid.Pooling = .stems) {
+            (self.inputChannels, self.bins, self.hidden, self.fullyConnectedHidden, self.dimension, self.features) =
+                (inputChannels, bins, hidden, fullyConnectedHidden, dimension, features)
+        }
+
+        enum CodingKeys: String, CodingKey { case inputChannels, bins, hidden, fullyConnectedHidden, dimension, features }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            try self.init(inputChannels: c.decode(Int.self, forKey: .inputChannels), bins: c.decode(Int.self, forKey: .bins),
+                          hidden: c.decode(Int.self, forKey: .hidden), fullyConnectedHidden: c.decode(Int.self, forKey: .fullyConnectedHidden),
+                          dimension: c.decode(Int.self, forKey: .dimension),
+                          features: c.decodeIfPresent(FeaturePyramid.Pooling.self, forKey: .features) ?? .stems)
         }
 
         /// Shapes of the parameters by name.

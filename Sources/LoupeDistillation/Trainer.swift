@@ -1,5 +1,6 @@
-public import Foundation
+internal import Foundation
 public import LoupeTensor
+public import LoupeDetection
 
 /// Training pairs: each region's frozen RoI features on the detector and the teacher's embedding
 /// of the same region.
@@ -19,18 +20,21 @@ public struct DistillationSet: Sendable {
 
     public var count: Int { targets.shape[0] }
 
-    /// The rows at `indices`.
+    /// The rows at `indices` (copied straight from the storage: no whole-tensor copy).
     public func rows(_ indices: [Int]) -> (features: Tensor, targets: Tensor) {
-        let f = features.shape.dropFirst().reduce(1, *), d = targets.shape[1]
-        let fv = features.scalars, tv = targets.scalars
-        var fo = [Float](), to = [Float]()
-        fo.reserveCapacity(indices.count * f)
-        to.reserveCapacity(indices.count * d)
-        for i in indices {
-            fo.append(contentsOf: fv[(i * f)..<((i + 1) * f)])
-            to.append(contentsOf: tv[(i * d)..<((i + 1) * d)])
+        (Self.gather(features, indices), Self.gather(targets, indices))
+    }
+
+    static func gather(_ t: Tensor, _ indices: [Int]) -> Tensor {
+        let row = t.shape.dropFirst().reduce(1, *)
+        return Tensor(uninitializedShape: [indices.count] + Array(t.shape.dropFirst())) { out in
+            t.withUnsafeBufferPointer { src in
+                for (j, i) in indices.enumerated() {
+                    precondition(i >= 0 && i < t.shape[0], "row \(i) outside \(t.shape[0]) rows")
+                    (out.baseAddress! + j * row).initialize(from: src.baseAddress! + i * row, count: row)
+                }
+            }
         }
-        return (Tensor(shape: [indices.count] + Array(features.shape.dropFirst()), scalars: fo), Tensor(shape: [indices.count, d], scalars: to))
     }
 }
 
@@ -47,6 +51,8 @@ public struct TrainingOptions: Sendable, Hashable {
     public var validationFraction: Float = 0.1
     public var hidden = 256
     public var fullyConnectedHidden = 512
+    /// Recorded in the head: which detector features the set holds.
+    public var features = FeaturePyramid.Pooling.stems
 
     public init() {}
 }
@@ -83,7 +89,8 @@ public func trainStudent(_ set: DistillationSet, options: TrainingOptions = .ini
     let training = (0..<set.count).filter { !heldOut.contains(set.images[$0]) }
     let validation = (0..<set.count).filter { heldOut.contains(set.images[$0]) }
     let config = StudentHead.Configuration(inputChannels: set.features.shape[1], bins: set.features.shape[2], hidden: options.hidden,
-                                           fullyConnectedHidden: options.fullyConnectedHidden, dimension: set.targets.shape[1])
+                                           fullyConnectedHidden: options.fullyConnectedHidden, dimension: set.targets.shape[1],
+                                           features: options.features)
     var head = StudentHead(configuration: config, seed: options.seed)
     var adam = Adam(learningRate: options.learningRate, weightDecay: options.weightDecay)
     let validationRows = validation.isEmpty ? nil : set.rows(validation)
