@@ -37,6 +37,9 @@ struct Distill: AsyncParsableCommand {
     @Option(help: "Detector features per box: stems (the head stems, FPN level rule, 64 channels for nano) or pafpn-all (every PAFPN level, concatenated: 448).")
     var features: FeaturePyramid.Pooling = .stems
 
+    @Option(help: "Spliced views per image: each image pasted at a random scale, place and brightness into another training image; the student's features of the pasted regions learn the original regions' teacher vectors (invariance the plain pairs never ask for).")
+    var augment: Int = 0
+
     @Option(help: "Training epochs.")
     var epochs: Int = 40
 
@@ -74,7 +77,7 @@ struct Distill: AsyncParsableCommand {
 
     func run() async throws {
         try compute.apply()
-        guard epochs >= 1, batchSize >= 1, learningRate > 0, (0..<1).contains(validation) else {
+        guard epochs >= 1, batchSize >= 1, learningRate > 0, (0..<1).contains(validation), augment >= 0 else {
             throw ValidationError("--epochs and --batch-size must be at least 1, --learning-rate positive, --validation in [0, 1)")
         }
         var pipeline = pipeline
@@ -126,6 +129,17 @@ struct Distill: AsyncParsableCommand {
             set = try distillationSet(files, teacher: teacherEmbedder, detector: detector, features: features, targets: targets, progress: progress)
             try FileManager.default.createDirectory(at: url(features).deletingLastPathComponent(), withIntermediateDirectories: true)
             try set.write(to: url(features), key: key(features))
+        }
+        if augment > 0 {
+            let augKey = key(features) + "|augment=\(augment)|seed=\(seed)"
+            let augURL = URL(fileURLWithPath: cache).appendingPathComponent("augmented-\(fnv1a(augKey)).safetensors")
+            let views: DistillationSet
+            if let cached = DistillationSet(contentsOf: augURL, key: augKey) { views = cached } else {
+                views = try augmentedDistillationSet(files, base: set, detector: detector, proposal: teacherEmbedder.proposal, views: augment,
+                                                     seed: seed, features: features, progress: progress)
+                try views.write(to: augURL, key: augKey)
+            }
+            set = set.appending(views)
         }
         if let whitening = whitened.whitening { set.targets = try whitening.apply(set.targets) }
         let extraction = Date().timeIntervalSince(start)

@@ -25,7 +25,8 @@ public struct DistillationSet: Sendable {
         (Self.gather(features, indices), Self.gather(targets, indices))
     }
 
-    static func gather(_ t: Tensor, _ indices: [Int]) -> Tensor {
+    /// Rows `indices` of `t` (any rank), in that order.
+    public static func gather(_ t: Tensor, _ indices: [Int]) -> Tensor {
         let row = t.shape.dropFirst().reduce(1, *)
         return Tensor(uninitializedShape: [indices.count] + Array(t.shape.dropFirst())) { out in
             t.withUnsafeBufferPointer { src in
@@ -66,10 +67,11 @@ public struct EpochReport: Sendable, Codable {
     public var seconds: Double
 }
 
-/// A small deterministic generator (SplitMix64) for shuffles.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
+/// A small deterministic generator (SplitMix64, Steele et al. 2014) for shuffles and augmentation.
+public struct SplitMix64: RandomNumberGenerator, Sendable {
+    public var state: UInt64
+    public init(state: UInt64) { self.state = state }
+    public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE5_E4B9

@@ -28,6 +28,19 @@ import Testing
         #expect(DistillationSet(contentsOf: setURL, key: "k1")?.targets.scalars == set.targets.scalars)
         #expect(DistillationSet(contentsOf: setURL, key: "k2") == nil)
 
+        // spliced views: each image pasted into the other; targets are the original regions' rows
+        let views = try augmentedDistillationSet(paths, base: set, detector: detector, proposal: teacher.proposal, views: 2, seed: 5)
+        #expect(views.features.shape.dropFirst() == [64, 7, 7] && views.count > 0 && views.count <= 16)
+        for row in 0..<views.count {
+            let target = views.targets.sliced(along: 0, row..<(row + 1)).scalars
+            let image = views.images[row]
+            let candidates = (0..<set.count).filter { set.images[$0] == image }
+            #expect(candidates.contains { set.targets.sliced(along: 0, $0..<($0 + 1)).scalars == target })
+        }
+        let again = try augmentedDistillationSet(paths, base: set, detector: detector, proposal: teacher.proposal, views: 2, seed: 5)
+        #expect(again.features.scalars == views.features.scalars && again.images == views.images)
+        #expect(set.appending(views).count == set.count + views.count)
+
         var options = TrainingOptions()
         options.epochs = 3
         options.validationFraction = 0.5

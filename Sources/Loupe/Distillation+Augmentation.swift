@@ -1,0 +1,71 @@
+public import Foundation
+
+/// Extra training pairs that ask the student for invariance: each training image is pasted, at a
+/// random scale and place and with a random brightness, into another training image (a "splice",
+/// like a DVD cover on a cluttered desk or an object pasted into another picture). The student's
+/// RoI features of the pasted copy of each region (the whole pasted image and its detected boxes,
+/// mapped into the composite) are paired with the teacher's vectors of the *original* regions,
+/// taken from `base`; the teacher does not run again.
+///
+/// - Parameters:
+///   - base: the pairs of `paths` made by ``distillationSet(_:teacher:detector:bins:features:targets:progress:)``
+///     with the same detector and proposal (its regions are recomputed and must match).
+///   - views: composites per training image.
+public func augmentedDistillationSet(_ paths: [URL], base: DistillationSet, detector: YOLOX, proposal: RegionProposal,
+                                     views: Int, seed: UInt64 = 1, bins: Int = 7, features kind: FeaturePyramid.Pooling = .stems,
+                                     progress: (any ProgressObserver)? = nil) throws -> DistillationSet {
+    precondition(views >= 1 && paths.count >= 2, "augmentation needs at least one view and two images")
+    // rows of each image in `base`
+    var firstRow = [Int](repeating: -1, count: paths.count), rowCount = [Int](repeating: 0, count: paths.count)
+    for (row, image) in base.images.enumerated() {
+        if firstRow[image] < 0 { firstRow[image] = row }
+        rowCount[image] += 1
+    }
+    var generator = SplitMix64(state: seed)
+    var features: [Tensor] = [], targetRows: [Int] = [], images: [Int] = []
+    var clock = StageClock()
+    for (i, path) in paths.enumerated() {
+        let source = try Image(contentsOf: path)
+        let (regions, _) = try StudentEmbedder.proposeRegions(source, detector: detector, proposal: proposal, labels: [], given: [],
+                                                             detect: true, clock: &clock)
+        guard regions.count == rowCount[i] else { throw EmbedderError.invalidOption("\(path.path): regions differ from the cached pairs") }
+        for _ in 0..<views {
+            var j = Int.random(in: 0..<(paths.count - 1), using: &generator)
+            if j >= i { j += 1 }
+            var canvas = try Image(contentsOf: paths[j])
+            if max(canvas.width, canvas.height) < 256 { canvas = canvas.resized(longerSide: 512) }
+            // the source fills 25–75 % of the canvas's shorter side
+            let fraction = Float.random(in: 0.25...0.75, using: &generator)
+            let scale = fraction * Float(min(canvas.width, canvas.height)) / Float(max(source.width, source.height))
+            let w = max(8, Int((Float(source.width) * scale).rounded())), h = max(8, Int((Float(source.height) * scale).rounded()))
+            var pasted = source.resized(width: w, height: h)
+            let brightness = Float.random(in: 0.7...1.25, using: &generator)
+            pasted.pixels = pasted.pixels.map { min(255, $0 * brightness) }
+            let x = Int.random(in: 0...max(0, canvas.width - w), using: &generator)
+            let y = Int.random(in: 0...max(0, canvas.height - h), using: &generator)
+            canvas.paste(pasted, x: x, y: y)
+            let sx = Float(w) / Float(source.width), sy = Float(h) / Float(source.height)
+            let boxes = regions.map { r in
+                BoundingBox(x0: Float(x) + r.box.x0 * sx, y0: Float(y) + r.box.y0 * sy, x1: Float(x) + r.box.x1 * sx, y1: Float(y) + r.box.y1 * sy)
+                    .clipped(width: Float(canvas.width), height: Float(canvas.height))
+            }
+            let kept = boxes.indices.filter { boxes[$0].isValid && min(boxes[$0].width, boxes[$0].height) >= 2 }
+            let options = proposal.detectionOptions
+            let (_, pyramid) = clock.measure("detector") { detector.detectWithPyramid(canvas, options: options) }
+            features.append(pyramid.pool(kept.map { boxes[$0] }, bins: bins, using: kind))
+            targetRows += kept.map { firstRow[i] + $0 }
+            images += Array(repeating: i, count: kept.count)
+        }
+        progress?.update(done: i + 1, total: paths.count, label: "augmented views")
+    }
+    let targets = DistillationSet.gather(base.targets, targetRows)
+    return DistillationSet(features: Tensor.concatenated(features, along: 0), targets: targets, images: images)
+}
+
+extension DistillationSet {
+    /// Rows of `self` followed by rows of `other`.
+    public func appending(_ other: DistillationSet) -> DistillationSet {
+        DistillationSet(features: Tensor.concatenated([features, other.features], along: 0),
+                        targets: Tensor.concatenated([targets, other.targets], along: 0), images: images + other.images)
+    }
+}
