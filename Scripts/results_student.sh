@@ -19,6 +19,12 @@ if [ ! -f "$HEAD" ]; then
   run $L distill "$DATA/flowers17-dev/images@0/2" "$DATA/coil100-20deg" "$DATA/smvs-dvd/reference" \
     --teacher mobilenet_v2 --max-size 512 -o "$HEAD" --json --quiet > "$OUT/history.json"
 fi
+# the same pairs plus two spliced views per image (only the detector runs again)
+HEAD_AUG="$OUT/head_mobilenet_v2_crop_aug2.safetensors"
+if [ ! -f "$HEAD_AUG" ]; then
+  run $L distill "$DATA/flowers17-dev/images@0/2" "$DATA/coil100-20deg" "$DATA/smvs-dvd/reference" \
+    --teacher mobilenet_v2 --max-size 512 --augment 2 --epochs 25 -o "$HEAD_AUG" --json --quiet > "$OUT/history_aug2.json"
+fi
 evaluate() {  # name, then eval arguments
   local f="$OUT/$1.json"; shift
   if [ ! -f "$f" ]; then run $L eval "$@" --json --quiet > "$f.tmp"; mv "$f.tmp" "$f"; fi
@@ -29,17 +35,19 @@ for set in smvs flowers; do
   evaluate "attention_$set" "${args[@]}" --max-size 512 --objects
   evaluate "teacher_$set" "${args[@]}" --max-size 512 --objects --object-method teacher
   evaluate "student_$set" "${args[@]}" --objects --student "$HEAD"
+  evaluate "student_aug2_$set" "${args[@]}" --objects --student "$HEAD_AUG"
 done
 .venv/bin/python - "$OUT" <<'PY'
 import json, os, sys
 out = sys.argv[1]
 load = lambda n: json.load(open(os.path.join(out, n + ".json")))
 names = {"global": "global (1 classifier pass)", "attention": "objects: hard attention (detector + 1 classifier pass)",
-         "teacher": "objects: crop teacher (detector + 1 + K classifier passes)", "student": "objects: student (detector + head only)"}
+         "teacher": "objects: crop teacher (detector + 1 + K classifier passes)", "student": "objects: student (detector + head only)",
+         "student_aug2": "objects: student trained with spliced views (`--augment 2`)"}
 t_s, t_f = load("teacher_smvs"), load("teacher_flowers")
 print("| embedding | smvs canon mAP | smvs droid mAP | smvs overall mAP | % of teacher | flowers17-dev part 1/2 R@1 | % of teacher |")
 print("|---|---|---|---|---|---|---|")
-for mode in ("global", "attention", "teacher", "student"):
+for mode in ("global", "attention", "teacher", "student", "student_aug2"):
     s, f = load(f"{mode}_smvs"), load(f"{mode}_flowers")
     print(f"| {names[mode]} | {s['groups']['canon']['meanAP']:.3f} | {s['groups']['droid']['meanAP']:.3f} | {s['overall']['meanAP']:.3f} | "
           f"{100 * s['overall']['meanAP'] / t_s['overall']['meanAP']:.0f} % | {f['overall']['recall']['1']:.3f} | "
