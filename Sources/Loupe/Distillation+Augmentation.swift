@@ -8,9 +8,16 @@ public import Foundation
 /// taken from `base`; the teacher does not run again.
 ///
 /// - Parameters:
+///   - paths: the training images, in the order `base` was made from them.
 ///   - base: the pairs of `paths` made by ``distillationSet(_:teacher:detector:bins:features:targets:progress:)``
 ///     with the same detector and proposal (its regions are recomputed and must match).
+///   - detector: the detector `base` was made with.
+///   - proposal: the region proposal `base` was made with.
 ///   - views: composites per training image.
+///   - seed: seeds the choice of canvas, scale, place and brightness.
+///   - bins: RoI bins per side.
+///   - kind: which pyramid features (as in `base`).
+///   - progress: told after each image.
 public func augmentedDistillationSet(_ paths: [URL], base: DistillationSet, detector: YOLOX, proposal: RegionProposal,
                                      views: Int, seed: UInt64 = 1, bins: Int = 7, features kind: FeaturePyramid.Pooling = .stems,
                                      progress: (any ProgressObserver)? = nil) throws -> DistillationSet {

@@ -65,7 +65,7 @@ public func embed(_ paths: [URL], with embedder: GlobalEmbedder, progress: (any 
 }
 
 /// Evaluates object retrieval: every database image is embedded as its regions into an
-/// ``ObjectIndex``; each query's regions are searched with `options` (leave-one-out queries reuse
+/// `ObjectIndex`; each query's regions are searched with `options` (leave-one-out queries reuse
 /// their own regions and never see their own image).
 public func evaluate(_ dataset: RetrievalDataset, with embedder: any RegionEmbedder, options: ObjectSearchOptions = .init(),
                      progress: (any ProgressObserver)? = nil) throws -> EvaluationReport {
@@ -97,7 +97,7 @@ public func evaluate(_ dataset: RetrievalDataset, with embedder: any RegionEmbed
                      groups: groups, databaseImages: index.count, start: start)
 }
 
-/// Embeds image files as their regions into a new ``ObjectIndex`` (settings: the region proposal).
+/// Embeds image files as their regions into a new `ObjectIndex` (settings: the region proposal).
 public func buildObjectIndex(_ paths: [URL], with embedder: any RegionEmbedder, progress: (any ProgressObserver)? = nil,
                              label: String = "images") throws -> ObjectIndex {
     var index = ObjectIndex(recipe: embedder.recipe, settings: embedder.proposal.settings)

@@ -3,7 +3,7 @@ public import Foundation
 /// Anything that turns an image into its regions and their vectors: the hard-attention and
 /// crop-teacher ``ObjectEmbedder`` and the distilled ``StudentEmbedder``.
 public protocol RegionEmbedder: Sendable {
-    /// What the vectors mean; an ``ObjectIndex`` records it and refuses other queries.
+    /// What the vectors mean; an `ObjectIndex` records it and refuses other queries.
     var recipe: EmbeddingRecipe { get }
     /// How boxes are proposed (stored in the index's settings).
     var proposal: RegionProposal { get }
@@ -23,7 +23,7 @@ extension ObjectEmbedder: RegionEmbedder {}
 
 /// Object embeddings from the detector alone (the paper's §3 student): one YOLOX pass gives the
 /// boxes and the pyramid; each region's RoI features (MultiScaleRoIAlign on the head's stem maps)
-/// go through a distilled ``StudentHead`` that outputs the teacher's embedding. No classifier pass.
+/// go through a distilled `StudentHead` that outputs the teacher's embedding. No classifier pass.
 public struct StudentEmbedder: Sendable {
     public let detector: YOLOX
     public let head: StudentHead
@@ -33,7 +33,12 @@ public struct StudentEmbedder: Sendable {
     public let recipe: EmbeddingRecipe
 
     /// - Parameters:
+    ///   - detector: the YOLOX whose stems the head reads.
+    ///   - head: the trained head.
     ///   - teacherRecipe: the recipe of the vectors the head was trained to produce (stored in its file).
+    ///   - headChecksum: identifies the head in the recipe's mode.
+    ///   - proposal: how boxes are proposed.
+    ///   - labels: detector class names, for the regions.
     public init(detector: YOLOX, head: StudentHead, teacherRecipe: EmbeddingRecipe, headChecksum: String,
                 proposal: RegionProposal = .init(), labels: [String] = []) throws(EmbedderError) {
         guard head.configuration.dimension == teacherRecipe.dimension else {

@@ -149,7 +149,12 @@ public struct ObjectIndex: Sendable {
     /// The `k` best images for one query image given as its region vectors `[r, D]` and regions.
     ///
     /// - Parameters:
+    ///   - query: `[r, D]`, L2-normalised, from the index's recipe.
+    ///   - queryRegions: one per row of `query`.
+    ///   - k: images to return (fewer when the index holds fewer).
+    ///   - options: which regions take part on each side, and the image score.
     ///   - excluding: an image left out of the ranking (leave-one-out evaluation).
+    ///   - queryRecipe: checked against the index's recipe when given.
     public func search(_ query: Tensor, regions queryRegions: [ObjectRegion], k: Int,
                        options: ObjectSearchOptions = .init(), excluding: Int? = nil,
                        recipe queryRecipe: EmbeddingRecipe? = nil) throws(IndexError) -> [ObjectHit] {

@@ -6,6 +6,7 @@ internal import LoupeKernels
 ///   - input: `[N, in]`.
 ///   - weight: `[out, in]` (PyTorch's `nn.Linear` layout).
 ///   - bias: `[out]` or `nil`.
+///   - activation: applied to the result (fused into the bias pass).
 /// - Returns: `[N, out]`.
 public func linear(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, activation: Activation = .identity) -> Tensor {
     check(input.rank == 2 && weight.rank == 2 && input.shape[1] == weight.shape[1],

@@ -2,7 +2,12 @@ internal import LoupeKernels
 
 /// Max pooling over `kernelSize × kernelSize` windows; taps in the padding are ignored.
 ///
-/// - Parameter input: `[N, C, H, W]`. - Returns: `[N, C, OH, OW]`.
+/// - Parameters:
+///   - input: `[N, C, H, W]`.
+///   - kernelSize: window side.
+///   - stride: step between windows.
+///   - padding: how the input is padded (padded taps never win).
+/// - Returns: `[N, C, OH, OW]`.
 ///
 /// YOLOX's SPP block is `maxPool2D(x, kernelSize: k, stride: 1, padding: .symmetric(k / 2))` for
 /// k = 5, 9, 13; ResNet's stem pool is `kernelSize: 3, stride: 2, padding: .symmetric(1)`.
@@ -18,6 +23,9 @@ public func maxPool2D(_ input: Tensor, kernelSize: Int, stride: Int, padding: Pa
 ///
 /// - Parameters:
 ///   - input: `[N, C, H, W]`.
+///   - kernelSize: window side.
+///   - stride: step between windows.
+///   - padding: how the input is padded.
 ///   - countIncludingPadding: divide by `k²` (PyTorch's default) rather than by the taps inside
 ///     the input.
 /// - Returns: `[N, C, OH, OW]`.

@@ -6,7 +6,7 @@
 /// - descriptors are `[N, D]`, one row per vector;
 /// - convolution weights are `[OC, IC / groups, KH, KW]`, linear weights `[out, in]` (PyTorch's).
 ///
-/// Storage is 64-byte aligned (large buffers page-aligned, from ``BufferPool``) so that the SIMD kernels never straddle cache lines at row starts.
+/// Storage is 64-byte aligned (large buffers page-aligned, from the buffer pool) so that the SIMD kernels never straddle cache lines at row starts.
 public struct Tensor: Sendable {
     /// The extent of each axis, outermost first.
     public private(set) var shape: [Int]
