@@ -44,7 +44,7 @@ public struct RegionProposal: Sendable, Hashable {
             guard clipped.isValid else { throw .invalidOption("box \(box) lies outside the \(image.width)×\(image.height) image") }
             out.append(ObjectRegion(kind: .given, box: clipped))
         }
-        let kept = detections.filter { min($0.box.width, $0.box.height) >= minimumSide }.prefix(maximumObjects)
+        let kept = detections.filter { $0.box.isValid && min($0.box.width, $0.box.height) >= minimumSide }.prefix(maximumObjects)
         return out + kept.map { ObjectRegion(kind: .detected, box: $0.box, score: $0.score, label: $0.label) }
     }
 

@@ -44,6 +44,12 @@ public struct StudentEmbedder: Sendable {
         guard head.configuration.dimension == teacherRecipe.dimension else {
             throw .invalidOption("the head outputs \(head.configuration.dimension)-d vectors, its teacher \(teacherRecipe.dimension)-d")
         }
+        let probe = detector.detectWithPyramid(Image(width: 64, height: 64, color: RGB(114, 114, 114)),
+                                               options: DetectionOptions(inputSize: 64)).pyramid
+        let channels = probe.pool([.whole(width: 64, height: 64)], bins: 1, using: head.configuration.features).shape[1]
+        guard channels == head.configuration.inputChannels else {
+            throw .invalidOption("the head reads \(head.configuration.inputChannels)-channel \(head.configuration.features.rawValue) features, this detector gives \(channels)")
+        }
         (self.detector, self.head, self.proposal, self.labels) = (detector, head, proposal, labels)
         var recipe = teacherRecipe
         recipe.mode = "objects:student:\(headChecksum)"
@@ -61,7 +67,8 @@ public struct StudentEmbedder: Sendable {
     }
 
     public func objects(in image: Image, given: [BoundingBox], detect: Bool, clock: inout StageClock) throws(EmbedderError) -> ImageObjects {
-        let (regions, pyramid) = try proposeRegions(image, given: given, detect: detect, clock: &clock)
+        let (regions, pyramid) = try Self.proposeRegions(image, detector: detector, proposal: proposal, labels: labels, given: given,
+                                                         detect: detect, clock: &clock)
         let features = clock.measure("RoI features") {
             pyramid.pool(regions.map(\.box), bins: head.configuration.bins, using: head.configuration.features)
         }
@@ -69,12 +76,7 @@ public struct StudentEmbedder: Sendable {
         return ImageObjects(regions: regions, vectors: vectors)
     }
 
-    /// One detector pass: the regions (whole image, given, detected) and the stem pyramid.
-    func proposeRegions(_ image: Image, given: [BoundingBox], detect: Bool,
-                        clock: inout StageClock) throws(EmbedderError) -> ([ObjectRegion], FeaturePyramid) {
-        try Self.proposeRegions(image, detector: detector, proposal: proposal, labels: labels, given: given, detect: detect, clock: &clock)
-    }
-
+    /// One detector pass: the regions (whole image, given, detected) and the pyramid.
     static func proposeRegions(_ image: Image, detector: YOLOX, proposal: RegionProposal, labels: [String], given: [BoundingBox],
                                detect: Bool, clock: inout StageClock) throws(EmbedderError) -> ([ObjectRegion], FeaturePyramid) {
         let (found, pyramid) = clock.measure("detector") { detector.detectWithPyramid(image, options: proposal.detectionOptions, labels: labels) }

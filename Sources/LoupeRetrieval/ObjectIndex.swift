@@ -279,6 +279,7 @@ extension ObjectIndex {
         guard vectors.rank == 2, vectors.shape == [r, recipe.dimension], boxes.shape == [r, 4], images.shape == [r] else {
             throw .file("\(url.path): vectors \(vectors.shape), boxes \(boxes.shape), images \(images.shape) do not fit \(r) regions of dimension \(recipe.dimension)")
         }
+        guard vectors.withUnsafeBufferPointer({ $0.allSatisfy(\.isFinite) }) else { throw .file("\(url.path): vectors hold NaN or infinity") }
         // rows must be grouped by image, images numbered 0..<paths.count in order, each with a region
         let ids = images.scalars
         var ranges: [Range<Int>] = []

@@ -109,6 +109,12 @@ import Testing
         try SafetensorsFile.write(["vectors": index.vectors, "boxes": try file.tensor(named: "boxes"),
                                    "images": try file.tensor(named: "images")], metadata: meta, to: bad)
         #expect(throws: IndexError.self) { try ObjectIndex(contentsOf: bad) }
+        // vectors holding NaN
+        var nan = index.vectors
+        nan.withUnsafeMutableBufferPointer { $0[3] = .nan }
+        try SafetensorsFile.write(["vectors": nan, "boxes": try file.tensor(named: "boxes"), "images": try file.tensor(named: "images")],
+                                  metadata: file.metadata, to: bad)
+        #expect(throws: IndexError.self) { try ObjectIndex(contentsOf: bad) }
         // a truncated file
         let data = try Data(contentsOf: url)
         try data.prefix(data.count / 2).write(to: bad)

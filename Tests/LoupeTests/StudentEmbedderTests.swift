@@ -62,5 +62,8 @@ import Testing
         var other = teacher.recipe
         other.dimension = 64
         #expect(throws: EmbedderError.self) { try StudentEmbedder(detector: detector, head: head, teacherRecipe: other, headChecksum: "x") }
+        // a head for other detector features is refused with the channel counts, not trapped on later
+        let wide = StudentHead(configuration: .init(inputChannels: 10, dimension: 1280))
+        #expect(throws: EmbedderError.self) { try StudentEmbedder(detector: detector, head: wide, teacherRecipe: teacher.recipe, headChecksum: "x") }
     }
 }
