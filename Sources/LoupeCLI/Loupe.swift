@@ -10,7 +10,10 @@ struct LoupeCommand: AsyncParsableCommand {
         discussion: """
         Classifier weights are read from .cache/models (made by Scripts/setup.sh), YOLOX weights \
         from ../shared/models, or from the path given with --weights; ImageNet labels from the \
-        darknet package's data in .cache/darknet/data. Every command has --help.
+        darknet package's data in .cache/darknet/data. `index --objects` keeps every image as its \
+        whole-image vector plus one vector per object (YOLOX boxes), `search` on such an index says \
+        which boxes matched, and `distill` trains a head inside YOLOX to produce those vectors \
+        without the classifier. Every command has --help.
         """,
         subcommands: [Classify.self, Detect.self, Index.self, Search.self, Eval.self, Whiten.self, Distill.self])
 }
