@@ -186,12 +186,7 @@ public struct ObjectEmbedder: Sendable {
         case .cropTeacher:
             var parts = [embedder.unwhitenedEmbedding(of: image, clock: &clock)]
             for box in objectBoxes {
-                // box corners rounded to the nearest pixel, as Pillow's Image.crop does
-                let x0 = max(0, min(image.width - 1, Int(box.x0.rounded(.down))))
-                let y0 = max(0, min(image.height - 1, Int(box.y0.rounded(.down))))
-                let x1 = max(x0 + 1, min(image.width, Int(box.x1.rounded(.down))))
-                let y1 = max(y0 + 1, min(image.height, Int(box.y1.rounded(.down))))
-                let crop = clock.measure("crop") { image.cropped(x: x0, y: y0, width: x1 - x0, height: y1 - y0) }
+                let crop = clock.measure("crop") { image.teacherCrop(box) }
                 parts.append(teacher!.unwhitenedEmbedding(of: crop, clock: &clock))
             }
             rows = Tensor.concatenated(parts, along: 0)
