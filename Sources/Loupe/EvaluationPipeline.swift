@@ -114,7 +114,7 @@ public func buildObjectIndex(_ paths: [URL], with embedder: any RegionEmbedder, 
 extension Image {
     /// The pixels inside `box` `[x0, y0, x1, y1]` (rounded outwards, clamped, at least one pixel):
     /// how a Revisited Oxford/Paris query is cut from its image.
-    func cropped(toBox box: [Double]) -> Image {
+    public func cropped(toBox box: [Double]) -> Image {
         let x0 = max(0, min(width - 1, Int(box[0]))), y0 = max(0, min(height - 1, Int(box[1])))
         let x1 = max(x0 + 1, min(width, Int(box[2].rounded(.up)))), y1 = max(y0 + 1, min(height, Int(box[3].rounded(.up))))
         return cropped(x: x0, y: y0, width: x1 - x0, height: y1 - y0)

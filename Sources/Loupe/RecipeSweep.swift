@@ -1,4 +1,4 @@
-public import Foundation
+internal import Foundation
 
 /// Many embedding recipes of one backbone from one pass: every requested stage tapped, every
 /// requested pooling applied, globally and per region. The paper's analysis (layers × poolings ×

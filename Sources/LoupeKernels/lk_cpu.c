@@ -22,3 +22,11 @@ void lk_force_simd_level(int level) {
     const int detected = lk_simd_level();  // never force a level the CPU lacks
     atomic_store_explicit(&lk_forced, level < detected ? level : detected, memory_order_relaxed);
 }
+
+void lk_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}

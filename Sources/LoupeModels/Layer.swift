@@ -9,21 +9,32 @@ public protocol Layer: Sendable {
 /// A convolution with its BatchNorm folded in and its activation fused.
 public struct Conv2D: Layer {
     /// `[OC, C / groups, KH, KW]`.
-    public var weight: Tensor
+    public var weight: Tensor { didSet { packed = Self.pack(weight, groups: groups) } }
     /// `[OC]`.
     public var bias: Tensor?
     public var stride: Int
     public var padding: Padding
-    public var groups: Int
+    public var groups: Int { didSet { packed = Self.pack(weight, groups: groups) } }
     public var activation: Activation
+    /// The weights in the GEMM kernel's layout, packed when they are set (not for depthwise
+    /// convolutions, which do not use the GEMM).
+    private var packed: PackedConvolutionWeights?
 
     public init(weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Padding = .valid, groups: Int = 1,
                 activation: Activation = .identity) {
         (self.weight, self.bias, self.stride, self.padding, self.groups, self.activation) = (weight, bias, stride, padding, groups, activation)
+        packed = Self.pack(weight, groups: groups)
+    }
+
+    private static func pack(_ weight: Tensor, groups: Int) -> PackedConvolutionWeights? {
+        let depthwise = weight.rank == 4 && weight.shape[1] == 1 && groups == weight.shape[0]
+        guard weight.rank == 4, groups >= 1, weight.shape[0] % groups == 0, !depthwise else { return nil }
+        return PackedConvolutionWeights(weight, groups: groups)
     }
 
     public func callAsFunction(_ input: Tensor) -> Tensor {
-        convolution2D(input, weight: weight, bias: bias, stride: stride, padding: padding, groups: groups, activation: activation)
+        convolution2D(input, weight: weight, bias: bias, stride: stride, padding: padding, groups: groups, activation: activation,
+                      packedWeight: packed)
     }
 
     /// Reads `"\(conv).weight"` (and `"\(conv).bias"` when the checkpoint has one) and, when

@@ -53,19 +53,7 @@ public enum ComputeThreads {
         guard total > 0 else { return }
         let chunks = min(count, max(1, total / max(1, minimumChunk)))
         if chunks == 1 { body(0..<total); return }
-        withoutActuallyEscaping(body) { body in
-            let task = ChunkTask(body: body)
-            DispatchQueue.concurrentPerform(iterations: chunks) { i in
-                let lower = total * i / chunks
-                let upper = total * (i + 1) / chunks
-                task.body(lower..<upper)
-            }
-        }
+        WorkerPool.shared.run(chunks: chunks) { i in body((total * i / chunks)..<(total * (i + 1) / chunks)) }
     }
 }
 
-/// Carries a non-escaping, non-Sendable closure into `concurrentPerform`, which waits for every
-/// iteration before it returns; the chunks it is called on are disjoint by construction.
-private struct ChunkTask: @unchecked Sendable {
-    let body: (Range<Int>) -> Void
-}

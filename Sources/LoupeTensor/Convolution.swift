@@ -13,6 +13,8 @@ internal import LoupeKernels
 ///   - activation: applied to the biased output in the same pass.
 ///   - algorithm: `.automatic` picks the path below; `.im2colGEMM` forces im2col + GEMM (for
 ///     benchmarks and tests of the depthwise kernel against it).
+///   - packedWeight: `weight` already packed (``PackedConvolutionWeights``), used when its shape
+///     and groups match; otherwise the GEMM paths pack `weight` on each call.
 /// - Returns: `[N, OC, OH, OW]` with `OH = (H + pt + pb − dilation·(KH − 1) − 1) / stride + 1`.
 ///
 /// Three paths, chosen from the shapes:
@@ -23,7 +25,7 @@ internal import LoupeKernels
 public func convolution2D(
     _ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Int = 1,
     padding: Padding = .valid, dilation: Int = 1, groups: Int = 1, activation: Activation = .identity,
-    algorithm: ConvolutionAlgorithm = .automatic
+    algorithm: ConvolutionAlgorithm = .automatic, packedWeight: PackedConvolutionWeights? = nil
 ) -> Tensor {
     check(input.rank == 4, "convolution2D: input must be [N, C, H, W], got \(input.shape)")
     check(weight.rank == 4, "convolution2D: weight must be [OC, C/groups, KH, KW], got \(weight.shape)")
@@ -51,11 +53,17 @@ public func convolution2D(
                     }
                     let pointwise = kh == 1 && kw == 1 && stride == 1 && g.pad_top == 0 && g.pad_left == 0
                         && outH == h && outW == w
-                    let plan = GEMMConvolution(
-                        geometry: g, groups: groups, outChannels: oc, pointwise: pointwise,
-                        weight: wp, bias: bp.map { SendableConstPointer($0) }, activation: act)
-                    for i in 0..<n {
-                        plan.run(input: x.pointer + i * c * h * w, output: y.pointer + i * oc * plane)
+                    // the weights in the GEMM kernel's 6-row panels: packed at load time, or now
+                    let packed = packedWeight.flatMap { $0.shape == weight.shape && $0.groups == groups ? $0 : nil }
+                        ?? PackedConvolutionWeights(weight, groups: groups)
+                    packed.panels.withUnsafeBufferPointer { panels in
+                        let plan = GEMMConvolution(
+                            geometry: g, groups: groups, outChannels: oc, pointwise: pointwise,
+                            packedWeight: SendableConstPointer(panels.baseAddress!), panelFloats: packed.panelFloats,
+                            bias: bp.map { SendableConstPointer($0) }, activation: act)
+                        for i in 0..<n {
+                            plan.run(input: x.pointer + i * c * h * w, output: y.pointer + i * oc * plane)
+                        }
                     }
                 }
             }
@@ -81,7 +89,9 @@ private struct GEMMConvolution {
 
     let geometry: lk_conv_geometry
     let groups: Int, outChannels: Int, pointwise: Bool
-    let weight: SendableConstPointer
+    /// Each group's `[OC / groups, K]` weights packed by `lk_gemm_pack_a`, `panelFloats` apart.
+    let packedWeight: SendableConstPointer
+    let panelFloats: Int
     let bias: SendableConstPointer?
     let activation: lk_activation
 
@@ -108,6 +118,7 @@ private struct GEMMConvolution {
         let m = outChannels / groups, k = depth, plane = plane
         ComputeThreads.forEachChunk(of: tiles) { range in
             let scratch = ScratchBuffer(floats: pointwise ? 0 : rows * width)
+            let workspace = ScratchBuffer(floats: lk_gemm_workspace_floats())
             let col: UnsafeMutablePointer<Float>? = pointwise ? nil : scratch.pointer
             var g = geometry
             for tile in range {
@@ -120,11 +131,10 @@ private struct GEMMConvolution {
                     (b, ldb) = (x.pointer + p0, plane)
                 }
                 for group in 0..<groups {
-                    singleThreadedGEMM(m: m, n: p1 - p0, k: k, a: weight.pointer + group * m * k, lda: k,
-                                       b: b + group * k * ldb, ldb: ldb,
-                                       c: y.pointer + group * m * plane + p0, ldc: plane)
+                    lk_gemm(Int32(m), Int32(p1 - p0), Int32(k), packedWeight.pointer + group * panelFloats,
+                            b + group * k * ldb, ldb, y.pointer + group * m * plane + p0, plane,
+                            bias.map { $0.pointer + group * m }, activation, workspace.pointer)
                 }
-                lk_bias_activation(y.pointer + p0, plane, bias?.pointer, p1 - p0, 0, outChannels, activation)
             }
         }
     }
@@ -144,21 +154,52 @@ private struct GEMMConvolution {
             }
             b = SendableConstPointer(col)
         }
-        ComputeThreads.forEachChunk(of: outChannels, minimumChunk: 16) { r in
-            // the rows of r inside each group: one GEMM per (group, row block)
+        // split by 6-row panels of the packed weights: one GEMM per (group, run of panels)
+        let panelsPerGroup = (m + 5) / 6
+        ComputeThreads.forEachChunk(of: groups * panelsPerGroup, minimumChunk: 3) { r in
+            let workspace = ScratchBuffer(floats: lk_gemm_workspace_floats())
             for group in 0..<groups {
-                let lo = max(r.lowerBound, group * m), hi = min(r.upperBound, (group + 1) * m)
+                let lo = max(r.lowerBound, group * panelsPerGroup) - group * panelsPerGroup
+                let hi = min(r.upperBound, (group + 1) * panelsPerGroup) - group * panelsPerGroup
                 guard lo < hi else { continue }
-                singleThreadedGEMM(m: hi - lo, n: plane, k: k, a: weight.pointer + lo * k, lda: k,
-                                   b: b.pointer + group * k * plane, ldb: plane,
-                                   c: y.pointer + lo * plane, ldc: plane)
+                let row0 = lo * 6, row1 = min(m, hi * 6)
+                lk_gemm(Int32(row1 - row0), Int32(plane), Int32(k), packedWeight.pointer + group * panelFloats + row0 * k,
+                        b.pointer + group * k * plane, plane, y.pointer + (group * m + row0) * plane, plane,
+                        bias.map { $0.pointer + group * m + row0 }, activation, workspace.pointer)
             }
-            lk_bias_activation(y.pointer, plane, bias?.pointer, plane, r.lowerBound, r.upperBound, activation)
         }
     }
 }
 
-/// How ``convolution2D(_:weight:bias:stride:padding:dilation:groups:activation:algorithm:)``
+/// Convolution weights `[OC, C / groups, KH, KW]` rearranged, group by group, into the panels
+/// Loupe's GEMM kernel reads (6 output channels × K, K-major). Packing costs a pass over the
+/// weights; a layer that packs once at load time (``convolution2D(_:weight:bias:stride:padding:dilation:groups:activation:algorithm:packedWeight:)``'s
+/// `packedWeight`) saves it on every call — for ResNet-50, 100 MB of copying per image.
+public struct PackedConvolutionWeights: Sendable {
+    /// The shape of the weights this was packed from.
+    public let shape: [Int]
+    public let groups: Int
+    /// The panels of every group, `panelFloats` apart.
+    let panels: Tensor
+    let panelFloats: Int
+
+    public init(_ weight: Tensor, groups: Int) {
+        check(weight.rank == 4 && groups >= 1 && weight.shape[0] % groups == 0,
+              "PackedConvolutionWeights: weight \(weight.shape) does not split into \(groups) groups")
+        let m = weight.shape[0] / groups, k = weight.shape[1] * weight.shape[2] * weight.shape[3]
+        let panelFloats = lk_gemm_packed_a_floats(Int32(m), Int32(k))
+        (shape, self.groups, self.panelFloats) = (weight.shape, groups, panelFloats)
+        panels = Tensor(uninitializedShape: [max(1, groups * panelFloats)]) { out in
+            weight.withUnsafeBufferPointer { w in
+                for group in 0..<groups {
+                    lk_gemm_pack_a(w.baseAddress! + group * m * k, k, Int32(m), Int32(k), out.baseAddress! + group * panelFloats)
+                }
+            }
+        }
+    }
+}
+
+/// How ``convolution2D(_:weight:bias:stride:padding:dilation:groups:activation:algorithm:packedWeight:)``
 /// computes its result.
 public enum ConvolutionAlgorithm: Sendable, Hashable {
     /// Direct depthwise kernel when `groups == C == OC`, a single GEMM for unpadded 1×1 stride 1,

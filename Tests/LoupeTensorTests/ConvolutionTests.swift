@@ -61,6 +61,12 @@ let denseCases: [ConvCase] = [
     ConvCase(c: 16, h: 30, w: 31, oc: 8, k: 1, padding: .valid),
     ConvCase(n: 2, c: 3, h: 64, w: 50, oc: 8, k: 7, stride: 2, padding: .symmetric(3)),
     ConvCase(c: 4, h: 36, w: 36, oc: 6, k: 3, dilation: 2, padding: .symmetric(2), bias: false),
+    // the GEMM kernel's edges: K above one 256-deep block, M not a multiple of its 6-row panels,
+    // N above one 256-column block and not a multiple of 16 — tiled and by-channel paths
+    ConvCase(c: 300, h: 17, w: 19, oc: 13, k: 1, padding: .valid, activation: .relu),
+    ConvCase(c: 40, h: 17, w: 19, oc: 13, k: 3, activation: .silu),
+    ConvCase(c: 40, h: 5, w: 7, oc: 13, k: 3, activation: .relu6),
+    ConvCase(c: 300, h: 3, w: 5, oc: 7, k: 1, padding: .valid, bias: false),
 ]
 
 let depthwiseCases: [ConvCase] = {

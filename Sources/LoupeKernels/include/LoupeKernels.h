@@ -20,6 +20,9 @@ extern "C" {
 int lk_simd_level(void);
 /// Forces the scalar fallback (level 0) or restores detection (level < 0). For tests and benchmarks.
 void lk_force_simd_level(int level);
+/// A spin-wait hint (x86 `pause`): lets the sibling hyperthread run and saves power while a
+/// thread polls a flag.
+void lk_cpu_relax(void);
 
 // MARK: Activations and elementwise
 
@@ -36,6 +39,21 @@ typedef enum {
 /// bias may be NULL (= 0). In place.
 void lk_bias_activation(float *y, size_t ld, const float *bias, size_t width, size_t c0, size_t c1,
                         lk_activation act);
+
+// MARK: Convolution GEMM
+
+/// Floats of A packed by lk_gemm_pack_a: M rounded up to 6 rows, times K.
+size_t lk_gemm_packed_a_floats(int m, int k);
+/// Packs row-major A[M, K] (leading dimension lda) into 6-row panels, k-major, zero-padded.
+void lk_gemm_pack_a(const float *a, size_t lda, int m, int k, float *packed);
+/// Floats of the per-thread workspace lk_gemm needs (a packed block of B).
+size_t lk_gemm_workspace_floats(void);
+/// C[M, N] = act(A · B + bias[m]) with A packed by lk_gemm_pack_a, B row-major [K, N] (leading
+/// dimension ldb), C row-major (leading dimension ldc), bias per row (NULL = 0). C is written,
+/// never read before: no zeroing pass. Single-threaded; callers split N, or M at multiples of 6
+/// (offsetting packed_a by 6 · K floats per panel).
+void lk_gemm(int m, int n, int k, const float *packed_a, const float *b, size_t ldb, float *c, size_t ldc,
+             const float *bias, lk_activation act, float *workspace);
 
 /// y[r * ld + i] = act(y[r * ld + i] + bias[i]) for r in [r0, r1), i in [0, width): a bias per
 /// column, as in a linear layer's [N, out] output. bias may be NULL. In place.

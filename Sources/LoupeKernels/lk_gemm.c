@@ -1,0 +1,149 @@
+// Convolution GEMM: C[M, N] = act(A[M, K] · B[K, N] + bias[m]), row-major, A packed once per call.
+//
+// Blocking (GotoBLAS order, sized for a Zen 3 core: 32 KiB L1d, 512 KiB L2):
+//   for each K block of KC rows: pack B[kc, nc] into 16-column panels (kc × 16, contiguous)
+//     for each 6-row panel of A (kc × 6 floats, stays in L1)
+//       for each 16-column panel of B (streams from L2): the 6 × 16 micro-kernel, 12 ymm
+//       accumulators; the first K block overwrites C (no separate zeroing pass), later ones add,
+//       the last one adds the bias and applies the activation before the store.
+#include "lk_internal.h"
+#include <string.h>
+
+#define MR 6
+#define NR 16
+#define KC 256
+#define NC 256
+
+static inline int lk_min(int a, int b) { return a < b ? a : b; }
+
+size_t lk_gemm_packed_a_floats(int m, int k) { return (size_t)((m + MR - 1) / MR) * MR * (size_t)k; }
+
+size_t lk_gemm_workspace_floats(void) { return (size_t)KC * NC; }
+
+void lk_gemm_pack_a(const float *a, size_t lda, int m, int k, float *packed) {
+    for (int p = 0; p < m; p += MR) {
+        const int rows = lk_min(MR, m - p);
+        float *dst = packed + (size_t)p * k;
+        for (int kk = 0; kk < k; kk++) {
+            for (int r = 0; r < MR; r++) dst[(size_t)kk * MR + r] = r < rows ? a[(size_t)(p + r) * lda + kk] : 0.0f;
+        }
+    }
+}
+
+// B[kc, n] (leading dimension ldb) → panels of 16 columns, [kc][16] each, zero-padded.
+static void pack_b(const float *b, size_t ldb, int kc, int n, float *bp) {
+    for (int j = 0; j < n; j += NR) {
+        const int cols = lk_min(NR, n - j);
+        float *dst = bp + (size_t)j * kc;
+        if (cols == NR) {
+            for (int kk = 0; kk < kc; kk++) memcpy(dst + (size_t)kk * NR, b + (size_t)kk * ldb + j, NR * sizeof(float));
+        } else {
+            for (int kk = 0; kk < kc; kk++) {
+                memcpy(dst + (size_t)kk * NR, b + (size_t)kk * ldb + j, (size_t)cols * sizeof(float));
+                memset(dst + (size_t)kk * NR + cols, 0, (size_t)(NR - cols) * sizeof(float));
+            }
+        }
+    }
+}
+
+// 6 × 16 tile. mode: 0 = overwrite, 1 = accumulate, 2 = accumulate (if `add`) + bias + activation.
+LK_AVX2 static void kernel_avx2(int kc, const float *a, const float *b, float *c, size_t ldc, int add, int finish,
+                                const float *bias, lk_activation act) {
+    __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
+    __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps(), c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
+    __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps(), c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
+    for (int k = 0; k < kc; k++) {
+        const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+        __m256 x = _mm256_broadcast_ss(a);
+        c00 = _mm256_fmadd_ps(x, b0, c00); c01 = _mm256_fmadd_ps(x, b1, c01);
+        x = _mm256_broadcast_ss(a + 1);
+        c10 = _mm256_fmadd_ps(x, b0, c10); c11 = _mm256_fmadd_ps(x, b1, c11);
+        x = _mm256_broadcast_ss(a + 2);
+        c20 = _mm256_fmadd_ps(x, b0, c20); c21 = _mm256_fmadd_ps(x, b1, c21);
+        x = _mm256_broadcast_ss(a + 3);
+        c30 = _mm256_fmadd_ps(x, b0, c30); c31 = _mm256_fmadd_ps(x, b1, c31);
+        x = _mm256_broadcast_ss(a + 4);
+        c40 = _mm256_fmadd_ps(x, b0, c40); c41 = _mm256_fmadd_ps(x, b1, c41);
+        x = _mm256_broadcast_ss(a + 5);
+        c50 = _mm256_fmadd_ps(x, b0, c50); c51 = _mm256_fmadd_ps(x, b1, c51);
+        a += MR;
+        b += NR;
+    }
+    __m256 acc[12] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51};
+    for (int r = 0; r < MR; r++) {
+        float *row = c + (size_t)r * ldc;
+        __m256 lo = acc[2 * r], hi = acc[2 * r + 1];
+        if (add) { lo = _mm256_add_ps(lo, _mm256_loadu_ps(row)); hi = _mm256_add_ps(hi, _mm256_loadu_ps(row + 8)); }
+        if (finish) {
+            const __m256 bv = _mm256_set1_ps(bias ? bias[r] : 0.0f);
+            lo = lk_act256(_mm256_add_ps(lo, bv), act);
+            hi = lk_act256(_mm256_add_ps(hi, bv), act);
+        }
+        _mm256_storeu_ps(row, lo);
+        _mm256_storeu_ps(row + 8, hi);
+    }
+}
+
+static void kernel_scalar(int kc, const float *a, const float *b, float *c, size_t ldc, int add, int finish,
+                          const float *bias, lk_activation act) {
+    float acc[MR][NR] = {{0}};
+    for (int k = 0; k < kc; k++) {
+        for (int r = 0; r < MR; r++) {
+            for (int j = 0; j < NR; j++) acc[r][j] += a[r] * b[j];
+        }
+        a += MR;
+        b += NR;
+    }
+    for (int r = 0; r < MR; r++) {
+        for (int j = 0; j < NR; j++) {
+            float v = acc[r][j] + (add ? c[(size_t)r * ldc + j] : 0.0f);
+            if (finish) v = lk_act_scalar(v + (bias ? bias[r] : 0.0f), act);
+            c[(size_t)r * ldc + j] = v;
+        }
+    }
+}
+
+void lk_gemm(int m, int n, int k, const float *packed_a, const float *b, size_t ldb, float *c, size_t ldc,
+             const float *bias, lk_activation act, float *workspace) {
+    if (m <= 0 || n <= 0) return;
+    const int simd = lk_simd_level() >= 1;
+    if (k <= 0) {  // an empty sum: only the bias and the activation
+        for (int i = 0; i < m; i++) {
+            for (int j = 0; j < n; j++) c[(size_t)i * ldc + j] = lk_act_scalar(bias ? bias[i] : 0.0f, act);
+        }
+        return;
+    }
+    float edge[MR * NR] = {0};
+    for (int n0 = 0; n0 < n; n0 += NC) {
+        const int nc = lk_min(NC, n - n0);
+        for (int k0 = 0; k0 < k; k0 += KC) {
+            const int kc = lk_min(KC, k - k0);
+            const int add = k0 > 0, finish = k0 + kc == k;
+            pack_b(b + (size_t)k0 * ldb + n0, ldb, kc, nc, workspace);
+            for (int i = 0; i < m; i += MR) {
+                const int rows = lk_min(MR, m - i);
+                const float *ap = packed_a + (size_t)i * k + (size_t)k0 * MR;
+                const float *bi = bias ? bias + i : NULL;
+                float bias_edge[MR] = {0};
+                if (bi && rows < MR) { memcpy(bias_edge, bi, (size_t)rows * sizeof(float)); bi = bias_edge; }
+                for (int j = 0; j < nc; j += NR) {
+                    const int cols = lk_min(NR, nc - j);
+                    const float *bp = workspace + (size_t)j * kc;
+                    float *ct = c + (size_t)i * ldc + n0 + j;
+                    if (rows == MR && cols == NR) {
+                        if (simd) kernel_avx2(kc, ap, bp, ct, ldc, add, finish, bi, act);
+                        else kernel_scalar(kc, ap, bp, ct, ldc, add, finish, bi, act);
+                        continue;
+                    }
+                    // a partial tile: through a full-size buffer
+                    if (add) {
+                        for (int r = 0; r < rows; r++) memcpy(edge + r * NR, ct + (size_t)r * ldc, (size_t)cols * sizeof(float));
+                    }
+                    if (simd) kernel_avx2(kc, ap, bp, edge, NR, add, finish, bi, act);
+                    else kernel_scalar(kc, ap, bp, edge, NR, add, finish, bi, act);
+                    for (int r = 0; r < rows; r++) memcpy(ct + (size_t)r * ldc, edge + r * NR, (size_t)cols * sizeof(float));
+                }
+            }
+        }
+    }
+}
