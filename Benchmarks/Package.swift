@@ -5,7 +5,10 @@ import PackageDescription
 
 let package = Package(
     name: "LoupeBenchmarks",
-    dependencies: [.package(name: "Loupe", path: "..")],
+    dependencies: [
+        .package(name: "Loupe", path: ".."),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
     targets: [
         .systemLibrary(name: "CBenchOpenBLAS", path: "Sources/CBenchOpenBLAS", pkgConfig: "openblas"),
         .executableTarget(
@@ -29,6 +32,11 @@ let package = Package(
             name: "loupe-object-bench",
             dependencies: [.product(name: "Loupe", package: "Loupe")],
             path: "Sources/ObjectBench"),
+        .executableTarget(
+            name: "loupe-analysis",
+            dependencies: [.product(name: "Loupe", package: "Loupe"),
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Sources/Analysis"),
     ],
     swiftLanguageModes: [.v6]
 )

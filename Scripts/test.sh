@@ -11,4 +11,7 @@ export PATH="$PWD/.venv/bin:$PATH"
 .venv/bin/python Scripts/make_image_fixtures.py --data ../shared/data --darknet .cache/darknet/data --out .cache/fixtures
 # ONNX Runtime reference outputs for the backbone parity tests (idempotent)
 .venv/bin/python Scripts/onnx_reference.py fixtures --models .cache/models --darknet .cache/darknet/data --out .cache/fixtures/models
-exec swift test -c release "$@"
+swift test -c release "$@"
+# the analysis grid (Benchmarks/ loupe-analysis) end to end on a few real images
+swift build -c release --package-path Benchmarks --product loupe-analysis
+.venv/bin/python Scripts/check_analysis.py Benchmarks/.build/release/loupe-analysis ../shared/data
