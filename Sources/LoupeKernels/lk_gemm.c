@@ -31,56 +31,79 @@ void lk_gemm_pack_a(const float *a, size_t lda, int m, int k, float *packed) {
 }
 
 // B[kc, n] (leading dimension ldb) → panels of 16 columns, [kc][16] each, zero-padded.
-static void pack_b(const float *b, size_t ldb, int kc, int n, float *bp) {
-    for (int j = 0; j < n; j += NR) {
-        const int cols = lk_min(NR, n - j);
+LK_AVX2 static void pack_b_avx2(const float *b, size_t ldb, int kc, int n, float *bp) {
+    int j = 0;
+    for (; j + NR <= n; j += NR) {
         float *dst = bp + (size_t)j * kc;
-        if (cols == NR) {
-            for (int kk = 0; kk < kc; kk++) memcpy(dst + (size_t)kk * NR, b + (size_t)kk * ldb + j, NR * sizeof(float));
-        } else {
-            for (int kk = 0; kk < kc; kk++) {
-                memcpy(dst + (size_t)kk * NR, b + (size_t)kk * ldb + j, (size_t)cols * sizeof(float));
-                memset(dst + (size_t)kk * NR + cols, 0, (size_t)(NR - cols) * sizeof(float));
-            }
+        const float *src = b + j;
+        for (int kk = 0; kk < kc; kk++, src += ldb, dst += NR) {
+            _mm256_storeu_ps(dst, _mm256_loadu_ps(src));
+            _mm256_storeu_ps(dst + 8, _mm256_loadu_ps(src + 8));
+        }
+    }
+    if (j < n) {
+        const int cols = n - j;
+        const __m256i m0 = lk_tail_mask(cols < 8 ? (size_t)cols : 8), m1 = lk_tail_mask(cols > 8 ? (size_t)(cols - 8) : 0);
+        float *dst = bp + (size_t)j * kc;
+        const float *src = b + j;
+        for (int kk = 0; kk < kc; kk++, src += ldb, dst += NR) {
+            _mm256_storeu_ps(dst, _mm256_maskload_ps(src, m0));
+            _mm256_storeu_ps(dst + 8, _mm256_maskload_ps(src + 8, m1));
         }
     }
 }
 
-// 6 × 16 tile. mode: 0 = overwrite, 1 = accumulate, 2 = accumulate (if `add`) + bias + activation.
-LK_AVX2 static void kernel_avx2(int kc, const float *a, const float *b, float *c, size_t ldc, int add, int finish,
-                                const float *bias, lk_activation act) {
-    __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
-    __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps(), c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
-    __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps(), c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
+static void pack_b(const float *b, size_t ldb, int kc, int n, float *bp) {
+    if (lk_simd_level() >= 1) { pack_b_avx2(b, ldb, kc, n, bp); return; }
+    for (int j = 0; j < n; j += NR) {
+        const int cols = lk_min(NR, n - j);
+        float *dst = bp + (size_t)j * kc;
+        for (int kk = 0; kk < kc; kk++) {
+            for (int q = 0; q < NR; q++) dst[(size_t)kk * NR + q] = q < cols ? b[(size_t)kk * ldb + j + q] : 0.0f;
+        }
+    }
+}
+
+// R × 16 tile (R ≤ 6): the k loop keeps 2R accumulators in registers (the loops over r unroll for
+// each constant R). add: C already holds a partial sum; finish: add the bias, apply the activation.
+LK_AVX2 static inline __attribute__((always_inline)) void kernel_rows(const int R, int kc, const float *a, const float *b,
+                                                                    float *c, size_t ldc, int add, int finish,
+                                                                    const float *bias, lk_activation act) {
+    __m256 lo[MR], hi[MR];
+    for (int r = 0; r < R; r++) { lo[r] = _mm256_setzero_ps(); hi[r] = _mm256_setzero_ps(); }
     for (int k = 0; k < kc; k++) {
         const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
-        __m256 x = _mm256_broadcast_ss(a);
-        c00 = _mm256_fmadd_ps(x, b0, c00); c01 = _mm256_fmadd_ps(x, b1, c01);
-        x = _mm256_broadcast_ss(a + 1);
-        c10 = _mm256_fmadd_ps(x, b0, c10); c11 = _mm256_fmadd_ps(x, b1, c11);
-        x = _mm256_broadcast_ss(a + 2);
-        c20 = _mm256_fmadd_ps(x, b0, c20); c21 = _mm256_fmadd_ps(x, b1, c21);
-        x = _mm256_broadcast_ss(a + 3);
-        c30 = _mm256_fmadd_ps(x, b0, c30); c31 = _mm256_fmadd_ps(x, b1, c31);
-        x = _mm256_broadcast_ss(a + 4);
-        c40 = _mm256_fmadd_ps(x, b0, c40); c41 = _mm256_fmadd_ps(x, b1, c41);
-        x = _mm256_broadcast_ss(a + 5);
-        c50 = _mm256_fmadd_ps(x, b0, c50); c51 = _mm256_fmadd_ps(x, b1, c51);
+        for (int r = 0; r < R; r++) {
+            const __m256 x = _mm256_broadcast_ss(a + r);
+            lo[r] = _mm256_fmadd_ps(x, b0, lo[r]);
+            hi[r] = _mm256_fmadd_ps(x, b1, hi[r]);
+        }
         a += MR;
         b += NR;
     }
-    __m256 acc[12] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51};
-    for (int r = 0; r < MR; r++) {
+    for (int r = 0; r < R; r++) {
         float *row = c + (size_t)r * ldc;
-        __m256 lo = acc[2 * r], hi = acc[2 * r + 1];
-        if (add) { lo = _mm256_add_ps(lo, _mm256_loadu_ps(row)); hi = _mm256_add_ps(hi, _mm256_loadu_ps(row + 8)); }
+        __m256 l = lo[r], h = hi[r];
+        if (add) { l = _mm256_add_ps(l, _mm256_loadu_ps(row)); h = _mm256_add_ps(h, _mm256_loadu_ps(row + 8)); }
         if (finish) {
             const __m256 bv = _mm256_set1_ps(bias ? bias[r] : 0.0f);
-            lo = lk_act256(_mm256_add_ps(lo, bv), act);
-            hi = lk_act256(_mm256_add_ps(hi, bv), act);
+            l = lk_act256(_mm256_add_ps(l, bv), act);
+            h = lk_act256(_mm256_add_ps(h, bv), act);
         }
-        _mm256_storeu_ps(row, lo);
-        _mm256_storeu_ps(row + 8, hi);
+        _mm256_storeu_ps(row, l);
+        _mm256_storeu_ps(row + 8, h);
+    }
+}
+
+LK_AVX2 static void kernel_avx2(int rows, int kc, const float *a, const float *b, float *c, size_t ldc, int add, int finish,
+                                const float *bias, lk_activation act) {
+    switch (rows) {
+    case 6: kernel_rows(6, kc, a, b, c, ldc, add, finish, bias, act); break;
+    case 5: kernel_rows(5, kc, a, b, c, ldc, add, finish, bias, act); break;
+    case 4: kernel_rows(4, kc, a, b, c, ldc, add, finish, bias, act); break;
+    case 3: kernel_rows(3, kc, a, b, c, ldc, add, finish, bias, act); break;
+    case 2: kernel_rows(2, kc, a, b, c, ldc, add, finish, bias, act); break;
+    default: kernel_rows(1, kc, a, b, c, ldc, add, finish, bias, act); break;
     }
 }
 
@@ -130,16 +153,19 @@ void lk_gemm(int m, int n, int k, const float *packed_a, const float *b, size_t 
                     const int cols = lk_min(NR, nc - j);
                     const float *bp = workspace + (size_t)j * kc;
                     float *ct = c + (size_t)i * ldc + n0 + j;
+                    if (simd && cols == NR) {  // only the rows that exist: no work on padding rows
+                        kernel_avx2(rows, kc, ap, bp, ct, ldc, add, finish, bi, act);
+                        continue;
+                    }
                     if (rows == MR && cols == NR) {
-                        if (simd) kernel_avx2(kc, ap, bp, ct, ldc, add, finish, bi, act);
-                        else kernel_scalar(kc, ap, bp, ct, ldc, add, finish, bi, act);
+                        kernel_scalar(kc, ap, bp, ct, ldc, add, finish, bi, act);
                         continue;
                     }
                     // a partial tile: through a full-size buffer
                     if (add) {
                         for (int r = 0; r < rows; r++) memcpy(edge + r * NR, ct + (size_t)r * ldc, (size_t)cols * sizeof(float));
                     }
-                    if (simd) kernel_avx2(kc, ap, bp, edge, NR, add, finish, bi, act);
+                    if (simd) kernel_avx2(rows, kc, ap, bp, edge, NR, add, finish, bi, act);
                     else kernel_scalar(kc, ap, bp, edge, NR, add, finish, bi, act);
                     for (int r = 0; r < rows; r++) memcpy(ct + (size_t)r * ldc, edge + r * NR, (size_t)cols * sizeof(float));
                 }
