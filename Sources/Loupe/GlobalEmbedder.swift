@@ -110,9 +110,9 @@ public struct GlobalEmbedder: Sendable {
 
     /// FNV-1a over the float bits: a cheap identity for a whitening matrix in the recipe.
     static func checksum(of t: Tensor) -> String {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        t.withUnsafeBufferPointer { for v in $0 { h = (h ^ UInt64(v.bitPattern)) &* 0x100_0000_01b3 } }
-        return String(h, radix: 16)
+        var h = FNV1a()
+        t.withUnsafeBufferPointer { for v in $0 { h.combine(UInt64(v.bitPattern)) } }
+        return h.hex
     }
 }
 
@@ -132,9 +132,9 @@ public enum BackboneLoader {
         for name in file.names { state[name] = try file.tensor(named: name) }
         // the checkpoint's SHA-256 recorded by Scripts/loupe_weights.py, else FNV-1a of the file
         let checksum = file.metadata["sha256"] ?? {
-            var h: UInt64 = 0xcbf2_9ce4_8422_2325
-            if let data = try? Data(contentsOf: weights, options: .alwaysMapped) { for b in data { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 } }
-            return "fnv1a64:" + String(h, radix: 16)
+            var h = FNV1a()
+            if let data = try? Data(contentsOf: weights, options: .alwaysMapped) { h.combine(bytes: data) }
+            return "fnv1a64:" + h.hex
         }()
         if let yolo { return (YOLOXBackbone(try YOLOX(StateDict(state), size: yolo)), checksum) }
         return (try BackboneKind(rawValue: model)!.load(StateDict(state)), checksum)

@@ -207,11 +207,7 @@ func parsePart(_ text: String, option: String) throws -> (part: Int, parts: Int)
 }
 
 /// FNV-1a 64 of a string, hex: a short stable key.
-func fnv1a(_ text: String) -> String {
-    var h: UInt64 = 0xcbf2_9ce4_8422_2325
-    for b in text.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
-    return String(h, radix: 16)
-}
+func fnv1a(_ text: String) -> String { FNV1a.hex(text) }
 
 extension DistillationLoss: ExpressibleByArgument {}
 extension FeaturePyramid.Pooling: ExpressibleByArgument, CaseIterable {

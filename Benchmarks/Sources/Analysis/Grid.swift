@@ -117,11 +117,7 @@ enum GridError: Error, CustomStringConvertible {
 }
 
 /// FNV-1a 64 of a string, hex: cache keys.
-func fnv1a(_ text: String) -> String {
-    var h: UInt64 = 0xcbf2_9ce4_8422_2325
-    for b in text.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
-    return String(h, radix: 16)
-}
+func fnv1a(_ text: String) -> String { FNV1a.hex(text) }
 
 /// A line on standard error.
 func log(_ text: String) { FileHandle.standardError.write(Data((text + "\n").utf8)) }
