@@ -55,5 +55,26 @@ public enum ComputeThreads {
         if chunks == 1 { body(0..<total); return }
         WorkerPool.shared.run(chunks: chunks) { i in body((total * i / chunks)..<(total * (i + 1) / chunks)) }
     }
+
+    /// Runs `body` once on each of up to `count` threads; `body` calls `next()` for the next
+    /// unclaimed index of `0..<total` (`nil` when none is left). Dynamic scheduling: a thread that
+    /// starts late or runs slower (another process on its core) claims fewer items, and set-up
+    /// inside `body` (scratch buffers) happens once per thread, not per item.
+    ///
+    /// `body` must only write to memory that belongs to the items it claimed.
+    public static func forEachParticipant(claiming total: Int, _ body: (_ next: () -> Int?) -> Void) {
+        guard total > 0 else { return }
+        let participants = min(count, total)
+        let counter = ClaimCounter()
+        let next = { () -> Int? in
+            let i = counter.value.add(1, ordering: .relaxed).oldValue
+            return i < total ? i : nil
+        }
+        if participants == 1 { body(next); return }
+        WorkerPool.shared.run(chunks: participants) { _ in body(next) }
+    }
 }
 
+private final class ClaimCounter: Sendable {
+    let value = Atomic<Int>(0)
+}

@@ -111,17 +111,20 @@ private struct GEMMConvolution {
         // the tile count a multiple of the thread count so that the threads finish together.
         let target = max(Self.minimumTileWidth, (Self.tileFloats / max(1, rows)) / 16 * 16)
         var tiles = max(threads, (plane + target - 1) / target)
+        // two tiles per thread when they stay wide enough: threads that start late or run slow
+        // then take fewer (tiles are claimed dynamically)
+        if plane >= 2 * threads * Self.minimumTileWidth { tiles = max(tiles, 2 * threads) }
         tiles = (tiles + threads - 1) / threads * threads
         let width = ((plane + tiles - 1) / tiles + 15) / 16 * 16
         tiles = (plane + width - 1) / width
         let x = SendableConstPointer(input), y = SendablePointer(output)
         let m = outChannels / groups, k = depth, plane = plane
-        ComputeThreads.forEachChunk(of: tiles) { range in
+        ComputeThreads.forEachParticipant(claiming: tiles) { next in
             let scratch = ScratchBuffer(floats: pointwise ? 0 : rows * width)
             let workspace = ScratchBuffer(floats: lk_gemm_workspace_floats())
             let col: UnsafeMutablePointer<Float>? = pointwise ? nil : scratch.pointer
             var g = geometry
-            for tile in range {
+            while let tile = next() {
                 let p0 = tile * width, p1 = min(plane, p0 + width)
                 let b: UnsafePointer<Float>, ldb: Int
                 if let col {
