@@ -34,7 +34,7 @@ struct Distill: AsyncParsableCommand {
     @OptionGroup var pipeline: PipelineOptions
     @OptionGroup(title: "Regions") var objects: ObjectOptions
 
-    @Option(help: "Detector features per box: stems (the head stems, FPN level rule, 64 channels for nano) or pafpn-all (every PAFPN level, concatenated: 448).")
+    @Option(help: "Detector features per box: stems (the head stems, FPN level rule, 64 channels for nano), pafpn-all (every PAFPN level, concatenated: 448) or backbone-all (every CSPDarknet level, concatenated: 448).")
     var features: FeaturePyramid.Pooling = .stems
 
     @Option(help: "Spliced views per image: each image pasted at a random scale, place and brightness into another training image; the student's features of the pasted regions learn the original regions' teacher vectors (invariance the plain pairs never ask for).")
@@ -211,5 +211,5 @@ func fnv1a(_ text: String) -> String { FNV1a.hex(text) }
 
 extension DistillationLoss: ExpressibleByArgument {}
 extension FeaturePyramid.Pooling: ExpressibleByArgument, CaseIterable {
-    public static let allCases: [FeaturePyramid.Pooling] = [.stems, .pafpnAllLevels]
+    public static let allCases: [FeaturePyramid.Pooling] = [.stems, .pafpnAllLevels, .backboneAllLevels]
 }

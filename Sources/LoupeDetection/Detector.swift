@@ -52,7 +52,8 @@ extension YOLOX {
         let found = YOLOX.decode(raw, inputSize: options.inputSize, scale: Float(scale), imageWidth: image.width,
                                  imageHeight: image.height, options: options, labels: labels)
         return (found, FeaturePyramid(maps: stems, strides: YOLOX.strides, scale: Float(scale),
-                                      pafpn: ["pan3", "pan4", "pan5"].map { maps[$0]! }))
+                                      pafpn: ["pan3", "pan4", "pan5"].map { maps[$0]! },
+                                      backbone: ["dark3", "dark4", "dark5"].map { maps[$0]! }))
     }
 
     /// Decodes the raw output `[1, N, 5 + classes]` of a `size × size` letterboxed input: for the
@@ -102,9 +103,11 @@ public struct FeaturePyramid: Sendable {
     public var scale: Float
     /// The PAFPN outputs the stems read (`pan3`, `pan4`, `pan5`: widths differ per level).
     public var pafpn: [Tensor]
+    /// The CSPDarknet outputs the PAFPN reads (`dark3`, `dark4`, `dark5`).
+    public var backbone: [Tensor]
 
-    public init(maps: [Tensor], strides: [Int], scale: Float, pafpn: [Tensor] = []) {
-        (self.maps, self.strides, self.scale, self.pafpn) = (maps, strides, scale, pafpn)
+    public init(maps: [Tensor], strides: [Int], scale: Float, pafpn: [Tensor] = [], backbone: [Tensor] = []) {
+        (self.maps, self.strides, self.scale, self.pafpn, self.backbone) = (maps, strides, scale, pafpn, backbone)
     }
 
     /// Which pyramid features a box gets.
@@ -114,6 +117,10 @@ public struct FeaturePyramid: Sendable {
         /// Every PAFPN level, each box RoIAligned on all of them and the channels concatenated
         /// (`Σ Cᵢ`: 448 for nano): fine and coarse context for every box.
         case pafpnAllLevels = "pafpn-all"
+        /// Every CSPDarknet level (`dark3`–`dark5`), concatenated like ``pafpnAllLevels`` (448
+        /// channels for nano): the detector's maps that retrieve best on their own (its stride-16
+        /// `dark4`, in the analysis grid), before the PAFPN specialises them for detection.
+        case backboneAllLevels = "backbone-all"
     }
 
     /// Each box (original-image pixels) as `[boxes.count, C, bins, bins]` RoI features.
@@ -122,9 +129,10 @@ public struct FeaturePyramid: Sendable {
         switch pooling {
         case .stems:
             return MultiScaleRoIAlign(strides: strides, outputSize: bins)(maps, boxes: scaled)
-        case .pafpnAllLevels:
-            precondition(pafpn.count == strides.count, "the pyramid holds no PAFPN maps")
-            let levels = zip(pafpn, strides).map { map, stride in
+        case .pafpnAllLevels, .backboneAllLevels:
+            let source = pooling == .pafpnAllLevels ? pafpn : backbone
+            precondition(source.count == strides.count, "the pyramid holds no \(pooling.rawValue) maps")
+            let levels = zip(source, strides).map { map, stride in
                 roiAlign(map, boxes: scaled.map { (0, $0.x0, $0.y0, $0.x1, $0.y1) }, outputSize: bins,
                          spatialScale: 1 / Float(stride), samplingRatio: 2, aligned: false)
             }

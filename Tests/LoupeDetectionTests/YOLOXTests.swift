@@ -90,4 +90,25 @@ let fixtureFolder = repo.appendingPathComponent(".cache/fixtures/models")
             #expect(pooled.sliced(along: 0, i..<(i + 1)) == direct)
         }
     }
+
+    /// The all-levels pyramid features of a box are RoIAlign of the same letterboxed pass's
+    /// PAFPN (or CSPDarknet) maps at each stride, concatenated: 64 + 128 + 256 channels for nano.
+    @Test func allLevelFeaturesAreTheLevelsRoIAlignedAndConcatenated() throws {
+        let model = try YOLOX(contentsOf: sharedModels.appendingPathComponent("yolox_nano_coco.safetensors"))
+        let image = try Image(contentsOf: repo.appendingPathComponent(".cache/darknet/data/dog.jpg"))
+        let (_, pyramid) = model.detectWithPyramid(image, options: DetectionOptions(inputSize: 416))
+        let maps = model.features(image.letterboxed(size: 416).image.tensor(.bgr255))
+        let box = BoundingBox(x0: 120, y0: 200, x1: 330, y1: 540)
+        let scaled = box.scaled(by: pyramid.scale)
+        for (pooling, names) in [(FeaturePyramid.Pooling.pafpnAllLevels, ["pan3", "pan4", "pan5"]),
+                                 (.backboneAllLevels, ["dark3", "dark4", "dark5"])] {
+            let pooled = pyramid.pool([box], bins: 3, using: pooling)
+            #expect(pooled.shape == [1, 448, 3, 3])
+            let byHand = Tensor.concatenated(zip(names, YOLOX.strides).map { name, stride in
+                roiAlign(maps[name]!, boxes: [(0, scaled.x0, scaled.y0, scaled.x1, scaled.y1)], outputSize: 3,
+                         spatialScale: 1 / Float(stride), samplingRatio: 2, aligned: false)
+            }, along: 1)
+            #expect(pooled == byHand, "\(pooling.rawValue)")
+        }
+    }
 }
