@@ -11,8 +11,9 @@ cd "$(dirname "$0")/.."
 DATA=${1:-../shared/data}
 OUT=${2:-Documentation/Results}
 HEAD=.cache/results/student/head_mobilenet_v2_crop_aug2.safetensors
-[ -f "$HEAD" ] || Scripts/results_student.sh "$DATA" >/dev/null
+HEAD_BB=.cache/results/student/head_mobilenet_v2_crop_backbone_aug2.safetensors
+[ -f "$HEAD" ] && [ -f "$HEAD_BB" ] || Scripts/results_student.sh "$DATA" >/dev/null
 swift build -c release --package-path Benchmarks --product loupe-analysis >&2
 set -x
-Benchmarks/.build/release/loupe-analysis --student "$HEAD" --output "$OUT" \
+Benchmarks/.build/release/loupe-analysis --student "$HEAD" --student "$HEAD_BB" --output "$OUT" \
   --dataset "smvs:$DATA/smvs-dvd" --dataset "labels:$DATA/flowers17-dev" --whitening-data "labels:$DATA/coil100-20deg"

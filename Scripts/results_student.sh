@@ -25,6 +25,13 @@ if [ ! -f "$HEAD_AUG" ]; then
   run $L distill "$DATA/flowers17-dev/images@0/2" "$DATA/coil100-20deg" "$DATA/smvs-dvd/reference" \
     --teacher mobilenet_v2 --max-size 512 --augment 2 --epochs 25 -o "$HEAD_AUG" --json --quiet > "$OUT/history_aug2.json"
 fi
+# the same, reading YOLOX's CSPDarknet levels instead of the head stems (the detector maps that
+# retrieve best in the analysis grid)
+HEAD_BB="$OUT/head_mobilenet_v2_crop_backbone_aug2.safetensors"
+if [ ! -f "$HEAD_BB" ]; then
+  run $L distill "$DATA/flowers17-dev/images@0/2" "$DATA/coil100-20deg" "$DATA/smvs-dvd/reference" \
+    --teacher mobilenet_v2 --max-size 512 --features backbone-all --augment 2 --epochs 25 -o "$HEAD_BB" --json --quiet > "$OUT/history_backbone_aug2.json"
+fi
 evaluate() {  # name, then eval arguments
   local f="$OUT/$1.json"; shift
   if [ ! -f "$f" ]; then run $L eval "$@" --json --quiet > "$f.tmp"; mv "$f.tmp" "$f"; fi
@@ -36,6 +43,7 @@ for set in smvs flowers; do
   evaluate "teacher_$set" "${args[@]}" --max-size 512 --objects --object-method teacher
   evaluate "student_$set" "${args[@]}" --objects --student "$HEAD"
   evaluate "student_aug2_$set" "${args[@]}" --objects --student "$HEAD_AUG"
+  evaluate "student_backbone_$set" "${args[@]}" --objects --student "$HEAD_BB"
 done
 .venv/bin/python - "$OUT" <<'PY'
 import json, os, sys
@@ -43,11 +51,12 @@ out = sys.argv[1]
 load = lambda n: json.load(open(os.path.join(out, n + ".json")))
 names = {"global": "global (1 classifier pass)", "attention": "objects: hard attention (detector + 1 classifier pass)",
          "teacher": "objects: crop teacher (detector + 1 + K classifier passes)", "student": "objects: student (detector + head only)",
-         "student_aug2": "objects: student trained with spliced views (`--augment 2`)"}
+         "student_aug2": "objects: student trained with spliced views (`--augment 2`)",
+         "student_backbone": "objects: student on YOLOX's backbone levels (`--features backbone-all --augment 2`)"}
 t_s, t_f = load("teacher_smvs"), load("teacher_flowers")
 print("| embedding | smvs canon mAP | smvs droid mAP | smvs overall mAP | % of teacher | flowers17-dev part 1/2 R@1 | % of teacher |")
 print("|---|---|---|---|---|---|---|")
-for mode in ("global", "attention", "teacher", "student", "student_aug2"):
+for mode in ("global", "attention", "teacher", "student", "student_aug2", "student_backbone"):
     s, f = load(f"{mode}_smvs"), load(f"{mode}_flowers")
     print(f"| {names[mode]} | {s['groups']['canon']['meanAP']:.3f} | {s['groups']['droid']['meanAP']:.3f} | {s['overall']['meanAP']:.3f} | "
           f"{100 * s['overall']['meanAP'] / t_s['overall']['meanAP']:.0f} % | {f['overall']['recall']['1']:.3f} | "

@@ -127,7 +127,13 @@ struct Distill: AsyncParsableCommand {
             // the teacher's targets of another feature kind's set are reused: only the detector runs
             let targets = FeaturePyramid.Pooling.allCases.lazy.compactMap { DistillationSet(contentsOf: url($0), key: key($0)) }.first
             if targets != nil { printError("reusing cached teacher targets; computing \(features.rawValue) RoI features") }
-            set = try distillationSet(files, teacher: teacherEmbedder, detector: detector, features: features, targets: targets, progress: progress)
+            do {
+                set = try distillationSet(files, teacher: teacherEmbedder, detector: detector, features: features, targets: targets, progress: progress)
+            } catch where targets != nil {
+                // the detector's regions changed since the targets were cached (e.g. another Loupe version's arithmetic)
+                printError("the cached teacher targets no longer match the detector's regions (\(error)); recomputing them")
+                set = try distillationSet(files, teacher: teacherEmbedder, detector: detector, features: features, targets: nil, progress: progress)
+            }
             try FileManager.default.createDirectory(at: url(features).deletingLastPathComponent(), withIntermediateDirectories: true)
             try set.write(to: url(features), key: key(features))
         }
