@@ -124,16 +124,7 @@ extension Image {
 /// Scores rankings overall and per query group.
 func summarize(dataset: String, recipe: EmbeddingRecipe, rankings: [[Int]], positives: [Set<Int>], junk: [Set<Int>],
                groups: [String], databaseImages: Int, start: Date) -> EvaluationReport {
-    let overall = Evaluation.evaluate(rankings: rankings, positives: positives, junk: junk)
-    var perGroup: [String: Evaluation.Summary] = [:]
-    let names = Set(groups)
-    if names.count > 1 {
-        for g in names {
-            let idx = groups.indices.filter { groups[$0] == g }
-            perGroup[g] = Evaluation.evaluate(rankings: idx.map { rankings[$0] }, positives: idx.map { positives[$0] },
-                                              junk: idx.map { junk[$0] })
-        }
-    }
+    let (overall, perGroup) = Evaluation.evaluate(rankings: rankings, positives: positives, junk: junk, groups: groups)
     return EvaluationReport(dataset: dataset, recipe: recipe, overall: overall, groups: perGroup,
                             databaseImages: databaseImages, seconds: Date().timeIntervalSince(start))
 }

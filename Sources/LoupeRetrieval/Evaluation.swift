@@ -77,4 +77,22 @@ public enum Evaluation {
                        recall: Dictionary(uniqueKeysWithValues: recall.map { (String($0.key), $0.value / n) }),
                        precision: Dictionary(uniqueKeysWithValues: precision.map { (String($0.key), $0.value / n) }), queries: used)
     }
+
+    /// Evaluates rankings overall and per query group (`groups[q]`, e.g. the camera of an SMVS
+    /// query); `perGroup` is empty when every query is in the same group.
+    public static func evaluate(rankings: [[Int]], positives: [Set<Int>], junk: [Set<Int>], groups: [String])
+        -> (overall: Summary, perGroup: [String: Summary]) {
+        precondition(groups.count == rankings.count, "\(groups.count) groups for \(rankings.count) rankings")
+        let overall = evaluate(rankings: rankings, positives: positives, junk: junk)
+        var perGroup: [String: Summary] = [:]
+        let names = Set(groups)
+        if names.count > 1 {
+            for g in names {
+                let idx = groups.indices.filter { groups[$0] == g }
+                perGroup[g] = evaluate(rankings: idx.map { rankings[$0] }, positives: idx.map { positives[$0] },
+                                       junk: idx.map { junk[$0] })
+            }
+        }
+        return (overall, perGroup)
+    }
 }

@@ -35,3 +35,17 @@ import Testing
         #expect(summary.precision["1"] == 0.5)
     }
 }
+
+/// Per-group scores: hand-computed APs (one relevant item at rank r → 1/r), grouped by camera.
+@Test func perGroupSummariesSplitTheQueries() {
+    let rankings = [[0, 1, 2], [1, 0, 2], [2, 1, 0], [0, 2, 1]]
+    let positives: [Set<Int>] = [[0], [0], [0], [2]]  // ranks 1, 2, 3, 2
+    let (overall, perGroup) = Evaluation.evaluate(rankings: rankings, positives: positives, junk: [[], [], [], []],
+                                                  groups: ["canon", "droid", "canon", "droid"])
+    #expect(abs(overall.meanAP - (1 + 0.5 + 1.0 / 3 + 0.5) / 4) < 1e-12)
+    #expect(abs(perGroup["canon"]!.meanAP - (1 + 1.0 / 3) / 2) < 1e-12)
+    #expect(abs(perGroup["droid"]!.meanAP - 0.5) < 1e-12)
+    #expect(perGroup["canon"]!.recall(at: 1) == 0.5 && perGroup["droid"]!.queries == 2)
+    // one group: no per-group entries
+    #expect(Evaluation.evaluate(rankings: rankings, positives: positives, junk: [[], [], [], []], groups: ["a", "a", "a", "a"]).perGroup.isEmpty)
+}

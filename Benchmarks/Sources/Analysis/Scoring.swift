@@ -93,17 +93,9 @@ func score(_ grid: GridDataset, vectors v: RegionVectors, cell: String, whitenin
             rankings.append(ranking)
         }
     }
-    let positives = dataset.queries.map(\.positives), junk = dataset.queries.map(\.junk)
-    let summary = Evaluation.evaluate(rankings: rankings, positives: positives, junk: junk)
-    var groups: [String: Double] = [:]
-    let names = Set(dataset.queries.map(\.group))
-    if names.count > 1 {
-        for g in names {
-            let idx = dataset.queries.indices.filter { dataset.queries[$0].group == g }
-            groups[g] = Evaluation.evaluate(rankings: idx.map { rankings[$0] }, positives: idx.map { positives[$0] },
-                                            junk: idx.map { junk[$0] }).meanAP
-        }
-    }
+    let (summary, perGroup) = Evaluation.evaluate(rankings: rankings, positives: dataset.queries.map(\.positives),
+                                                  junk: dataset.queries.map(\.junk), groups: dataset.queries.map(\.group))
+    let groups = perGroup.mapValues(\.meanAP)
     return (summary, groups)
 }
 
