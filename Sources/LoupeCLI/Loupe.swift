@@ -13,7 +13,7 @@ struct LoupeCommand: AsyncParsableCommand {
         darknet package's data in .cache/darknet/data. `index --objects` keeps every image as its \
         whole-image vector plus one vector per object (YOLOX boxes), `search` on such an index says \
         which boxes matched, and `distill` trains a head inside YOLOX to produce those vectors \
-        without the classifier. Every command has --help.
+        without the classifier. Every command has --help. To compare backbones, layers, poolings,         whitening dimensions and global / object / student embeddings over a whole dataset at once,         run the analysis grid: swift run -c release --package-path Benchmarks loupe-analysis --help.
         """,
         subcommands: [Classify.self, Detect.self, Index.self, Search.self, Eval.self, Whiten.self, Distill.self])
 }

@@ -5,11 +5,12 @@ internal import Foundation
 
 /// The one thread setting of Loupe: it drives every parallel loop, GEMMs included.
 ///
-/// Loupe splits GEMMs itself (column or row blocks, one single-threaded `cblas_sgemm` per block)
-/// and keeps OpenBLAS's own pool at one thread. Two pools taking turns would oversubscribe the
-/// cores: OpenBLAS's idle workers spin for a while after each call, stealing a core from the
-/// depthwise or pooling loop that runs next. With one pool, `count` threads on `count` cores never
-/// compete, and a convolution can fuse im2col, GEMM and its epilogue per cache-sized tile.
+/// Every parallel loop runs on one persistent pool of `count − 1` workers plus the caller; the
+/// workers poll for the next region briefly before sleeping, because a forward pass is a hundred
+/// or more short regions. Convolutions run Loupe's own GEMM kernel inside each chunk; the other
+/// GEMMs call a single-threaded `cblas_sgemm` per block, and OpenBLAS's own pool is kept at one
+/// thread: two pools taking turns would oversubscribe the cores (OpenBLAS's idle workers spin
+/// after each call, stealing a core from the loop that runs next).
 ///
 /// The default is the number of active processors, or the `LOUPE_THREADS` environment variable
 /// when it holds a positive integer.

@@ -21,7 +21,10 @@ internal import LoupeKernels
 /// - depthwise (`groups == C == OC`): a direct SIMD kernel; im2col would turn each channel into a
 ///   `1 × KH·KW` GEMM that is all overhead;
 /// - 1×1, stride 1, no padding: one GEMM straight on the input, no im2col;
-/// - everything else: im2col + `cblas_sgemm` per group, tiled so that each tile stays in cache.
+/// - everything else: im2col + GEMM per group, tiled so that each tile stays in cache.
+///
+/// The GEMM paths use Loupe's own AVX2 kernel (`lk_gemm`) on ``PackedConvolutionWeights``, with
+/// the bias and activation applied in its last pass.
 public func convolution2D(
     _ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Int = 1,
     padding: Padding = .valid, dilation: Int = 1, groups: Int = 1, activation: Activation = .identity,
