@@ -76,6 +76,22 @@ def main():
         fourth = run(binary, *[a if a != "gem,mac" else "spoc" for a in args])
         assert fourth.returncode == 0 and "embeddings: 0 shard files computed" in fourth.stderr, fourth.stderr
 
+        # a corrupt image in a dataset: a message naming the file, nothing cached for its shard
+        broken = os.path.join(tmp, "broken")
+        os.makedirs(os.path.join(broken, "images"))
+        names = sorted(os.listdir(os.path.join(data, "flowers17-dev", "images")))[:3]
+        broken_name = names[1]  # truncated to its first 200 bytes
+        for name in names:
+            src = open(os.path.join(data, "flowers17-dev", "images", name), "rb").read()
+            open(os.path.join(broken, "images", name), "wb").write(src[:200] if name == broken_name else src)
+        labels = open(os.path.join(data, "flowers17-dev", "labels.csv")).read().splitlines()
+        open(os.path.join(broken, "labels.csv"), "w").write("\n".join(labels[:4]) + "\n")
+        r = run(binary, "--dataset", f"labels:{broken}", "--whitening-data", f"labels:{data}/coil100-20deg", "--limit", "8",
+                "--backbones", "mobilenet_v2", "--poolings", "gem", "--whitening", "none", "--modes", "global",
+                "--cache", os.path.join(tmp, "cache2"), "--output", os.path.join(tmp, "out2"))
+        assert r.returncode == 1 and broken_name in r.stderr, (r.returncode, r.stderr[-500:])
+        assert not glob.glob(os.path.join(tmp, "cache2", "broken-*", "*", "shard-*")), "a shard was cached for a broken image"
+
         # bad options: a message and a non-zero exit, never a crash
         for bad in (["--poolings", "median"], ["--dataset", "nonsense:/nowhere"], ["--whitening", "-3"],
                     ["--backbones", "vgg16"], ["--dataset", f"smvs:{tmp}/missing"]):

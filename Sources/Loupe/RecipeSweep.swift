@@ -67,7 +67,7 @@ public struct RecipeSweep: Sendable {
         pooled(image, side: maxSize, boxes: boxes)
     }
 
-    /// The crop teacher: row 0 the global vector, then each box cropped (``Image/teacherCrop(_:)``)
+    /// The crop teacher: row 0 the global vector, then each box cropped (`Image.teacherCrop(_:)`)
     /// and embedded at ``teacherSize`` by its own pass. `[1 + boxes.count, C]` per cell.
     public func cropTeacher(_ image: Image, boxes: [BoundingBox]) -> [Cell: Tensor] {
         var parts = [global(image)]

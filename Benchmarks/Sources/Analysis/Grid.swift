@@ -8,8 +8,10 @@ struct Item: Hashable {
 
     var key: String { path.path + (box.map { "#" + $0.map { String($0) }.joined(separator: ",") } ?? "") }
 
+    /// The image (cut to `box`); a file that cannot be decoded is named in the error.
     func load() throws -> Image {
-        let image = try Image(contentsOf: path)
+        let image: Image
+        do { image = try Image(contentsOf: path) } catch { throw GridError.image(path.path, error) }
         return box.map { image.cropped(toBox: $0) } ?? image
     }
 }
@@ -108,10 +110,12 @@ func defaultStages(of backbone: any FeatureBackbone) -> [String] {
 enum GridError: Error, CustomStringConvertible {
     case usage(String)
     case cache(String)
+    case image(String, ImageError)
     var description: String {
         switch self {
         case let .usage(why): why
         case let .cache(why): "cache: \(why)"
+        case let .image(path, error): "\(path): \(error)"
         }
     }
 }
