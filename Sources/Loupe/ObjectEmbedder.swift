@@ -48,6 +48,18 @@ public struct RegionProposal: Sendable, Hashable {
         return out + kept.map { ObjectRegion(kind: .detected, box: $0.box, score: $0.score, label: $0.label) }
     }
 
+    /// Throws ``EmbedderError/invalidOption(_:)`` for a negative count, thresholds outside 0...1
+    /// or a detector size that is not a positive multiple of 32.
+    public func validate() throws(EmbedderError) {
+        guard maximumObjects >= 0 else { throw .invalidOption("the number of objects must be at least 0") }
+        guard (0...1).contains(scoreThreshold), (0...1).contains(nmsThreshold) else {
+            throw .invalidOption("object score and NMS thresholds must lie in 0...1")
+        }
+        guard inputSize >= 32, inputSize % 32 == 0 else {
+            throw .invalidOption("the detector size must be a positive multiple of 32, got \(inputSize)")
+        }
+    }
+
     /// Reads ``settings`` back; missing keys keep `defaults`' values.
     public init(settings: [String: String], defaults: RegionProposal = .init()) {
         self = defaults
@@ -118,13 +130,7 @@ public struct ObjectEmbedder: Sendable {
 
     public init(embedder: GlobalEmbedder, detector: YOLOX?, proposal: RegionProposal = .init(),
                 method: Method = .hardAttention(.roiAlign(bins: 7)), labels: [String] = []) throws(EmbedderError) {
-        guard proposal.maximumObjects >= 0 else { throw .invalidOption("the number of objects must be at least 0") }
-        guard (0...1).contains(proposal.scoreThreshold), (0...1).contains(proposal.nmsThreshold) else {
-            throw .invalidOption("object score and NMS thresholds must lie in 0...1")
-        }
-        guard proposal.inputSize >= 32, proposal.inputSize % 32 == 0 else {
-            throw .invalidOption("the detector size must be a positive multiple of 32, got \(proposal.inputSize)")
-        }
+        try proposal.validate()
         (self.embedder, self.detector, self.proposal, self.method, self.labels) = (embedder, detector, proposal, method, labels)
         var recipe = embedder.recipe
         recipe.mode = "objects:\(method)"

@@ -41,6 +41,7 @@ public struct StudentEmbedder: Sendable {
     ///   - labels: detector class names, for the regions.
     public init(detector: YOLOX, head: StudentHead, teacherRecipe: EmbeddingRecipe, headChecksum: String,
                 proposal: RegionProposal = .init(), labels: [String] = []) throws(EmbedderError) {
+        try proposal.validate()
         guard head.configuration.dimension == teacherRecipe.dimension else {
             throw .invalidOption("the head outputs \(head.configuration.dimension)-d vectors, its teacher \(teacherRecipe.dimension)-d")
         }
@@ -64,6 +65,12 @@ public struct StudentEmbedder: Sendable {
         }
         try self.init(detector: detector, head: head, teacherRecipe: teacher, headChecksum: metadata["checksum"] ?? "unknown",
                       proposal: proposal, labels: labels)
+    }
+
+    /// The region proposal a head file records (`loupe distill` stores the one its pairs came
+    /// from, detector size included); settings it lacks keep ``RegionProposal``'s defaults.
+    public static func trainedProposal(headFile: URL) throws -> RegionProposal {
+        RegionProposal(settings: try StudentHead.load(contentsOf: headFile).metadata)
     }
 
     public func objects(in image: Image, given: [BoundingBox], detect: Bool, clock: inout StageClock) throws(EmbedderError) -> ImageObjects {

@@ -19,6 +19,9 @@ struct ObjectOptions: ParsableArguments {
     @Option(help: "IoU above which overlapping boxes are suppressed.")
     var objectNms: Float?
 
+    @Option(help: "The detector's letterbox size, a multiple of 32 (default 416, YOLOX-Nano's training size; larger finds smaller objects and gives a student finer features).")
+    var detectorSize: Int?
+
     @Option(help: "YOLOX-Nano weights for proposing boxes (default: ../shared/models or .cache/models).")
     var detectorWeights: String?
 
@@ -46,6 +49,7 @@ struct ObjectOptions: ParsableArguments {
         if let maxObjects { p.maximumObjects = maxObjects }
         if let objectThreshold { p.scoreThreshold = objectThreshold }
         if let objectNms { p.nmsThreshold = objectNms }
+        if let detectorSize { p.inputSize = detectorSize }
         return p
     }
 
@@ -71,8 +75,11 @@ extension ObjectOptions {
                         needsDetector: Bool = true) throws -> any RegionEmbedder {
         if let headPath = student ?? stored["student-head"] {
             let url = try DetectorFiles.weights(detectorWeights)
-            return try StudentEmbedder(detector: YOLOX(contentsOf: url), headFile: URL(fileURLWithPath: headPath),
-                                       proposal: proposal(stored: stored), labels: DetectorFiles.labels(beside: url))
+            let head = URL(fileURLWithPath: headPath)
+            // the proposal the head was trained with, under an index's stored one, under the command line
+            let trained = try StudentEmbedder.trainedProposal(headFile: head).settings
+            return try StudentEmbedder(detector: YOLOX(contentsOf: url), headFile: head,
+                                       proposal: proposal(stored: trained.merging(stored) { $1 }), labels: DetectorFiles.labels(beside: url))
         }
         return try embedder(global(), method: method, stored: stored, needsDetector: needsDetector)
     }
