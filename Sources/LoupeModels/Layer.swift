@@ -9,27 +9,28 @@ public protocol Layer: Sendable {
 /// A convolution with its BatchNorm folded in and its activation fused.
 public struct Conv2D: Layer {
     /// `[OC, C / groups, KH, KW]`.
-    public var weight: Tensor { didSet { packed = Self.pack(weight, groups: groups) } }
+    public var weight: Tensor { didSet { packed = Self.pack(weight, groups: groups, stride: stride) } }
     /// `[OC]`.
     public var bias: Tensor?
-    public var stride: Int
+    public var stride: Int { didSet { packed = Self.pack(weight, groups: groups, stride: stride) } }
     public var padding: Padding
-    public var groups: Int { didSet { packed = Self.pack(weight, groups: groups) } }
+    public var groups: Int { didSet { packed = Self.pack(weight, groups: groups, stride: stride) } }
     public var activation: Activation
     /// The weights in the GEMM kernel's layout, packed when they are set (not for depthwise
-    /// convolutions, which do not use the GEMM).
+    /// convolutions, which do not use the GEMM); 3×3 stride-1 layers are also transformed for
+    /// the Winograd path.
     private var packed: PackedConvolutionWeights?
 
     public init(weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Padding = .valid, groups: Int = 1,
                 activation: Activation = .identity) {
         (self.weight, self.bias, self.stride, self.padding, self.groups, self.activation) = (weight, bias, stride, padding, groups, activation)
-        packed = Self.pack(weight, groups: groups)
+        packed = Self.pack(weight, groups: groups, stride: stride)
     }
 
-    private static func pack(_ weight: Tensor, groups: Int) -> PackedConvolutionWeights? {
+    private static func pack(_ weight: Tensor, groups: Int, stride: Int) -> PackedConvolutionWeights? {
         let depthwise = weight.rank == 4 && weight.shape[1] == 1 && groups == weight.shape[0]
         guard weight.rank == 4, groups >= 1, weight.shape[0] % groups == 0, !depthwise else { return nil }
-        return PackedConvolutionWeights(weight, groups: groups)
+        return PackedConvolutionWeights(weight, groups: groups, winograd: stride == 1)
     }
 
     public func callAsFunction(_ input: Tensor) -> Tensor {

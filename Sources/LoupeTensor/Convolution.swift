@@ -56,9 +56,20 @@ public func convolution2D(
                     }
                     let pointwise = kh == 1 && kw == 1 && stride == 1 && g.pad_top == 0 && g.pad_left == 0
                         && outH == h && outW == w
+                    let fits = packedWeight.flatMap { $0.shape == weight.shape && $0.groups == groups ? $0 : nil }
+                    let winogradFits = kh == 3 && kw == 3 && stride == 1 && dilation == 1 && groups == 1 && lk_simd_level() >= 1
+                    if winogradFits && (algorithm == .winograd
+                                        || (algorithm == .automatic && fits?.winograd != nil && WinogradConvolution.pays(g))) {
+                        let packed = fits?.winograd != nil ? fits! : PackedConvolutionWeights(weight, groups: 1, winograd: true)
+                        packed.winograd!.withUnsafeBufferPointer { u in
+                            let plan = WinogradConvolution(geometry: g, outChannels: oc, weights: SendableConstPointer(u.baseAddress!),
+                                                           bias: bp.map { SendableConstPointer($0) }, activation: act)
+                            for i in 0..<n { plan.run(input: x.pointer + i * c * h * w, output: y.pointer + i * oc * plane) }
+                        }
+                        return
+                    }
                     // the weights in the GEMM kernel's 6-row panels: packed at load time, or now
-                    let packed = packedWeight.flatMap { $0.shape == weight.shape && $0.groups == groups ? $0 : nil }
-                        ?? PackedConvolutionWeights(weight, groups: groups)
+                    let packed = fits ?? PackedConvolutionWeights(weight, groups: groups)
                     packed.panels.withUnsafeBufferPointer { panels in
                         let plan = GEMMConvolution(
                             geometry: g, groups: groups, outChannels: oc, pointwise: pointwise,
@@ -177,6 +188,59 @@ private struct GEMMConvolution {
     }
 }
 
+/// 3×3 stride-1 convolution by Winograd F(2×2, 3×3) (`lk_winograd_conv3x3`) for one image at a
+/// time: 2.25× fewer multiply-adds than im2col + GEMM, at the cost of an input and an output
+/// transform. Work items are runs of 2×2 output tiles (a multiple of 16, so the GEMMs have no
+/// partial panels, sized so that a run's transformed input and products, `16 · (C + OC) · T`
+/// floats, stay near 1 MiB) times blocks of output channels when the runs alone are too few to
+/// keep every thread busy.
+struct WinogradConvolution {
+    static let blockFloats = 262_144
+
+    let geometry: lk_conv_geometry
+    let outChannels: Int
+    let weights: SendableConstPointer
+    let bias: SendableConstPointer?
+    let activation: lk_activation
+
+    /// Whether the transforms pay for themselves on this layer. On small maps the tiles are too
+    /// few to fill the GEMM's 16-column panels and the transformed weights (16/9 of the
+    /// originals) cost more to stream than the multiply-adds they save.
+    static func pays(_ g: lk_conv_geometry) -> Bool {
+        let tiles = Int((g.out_h + 1) / 2) * Int((g.out_w + 1) / 2)
+        return tiles >= 16 && g.channels >= 16
+    }
+
+    func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
+        let threads = ComputeThreads.count
+        let c = Int(geometry.channels), m = outChannels
+        let tiles = Int((geometry.out_h + 1) / 2) * Int((geometry.out_w + 1) / 2)
+        var run = max(16, Self.blockFloats / (16 * (c + m)) / 16 * 16)
+        var runs = (tiles + run - 1) / run
+        runs = (runs + threads - 1) / threads * threads          // finish together
+        run = min(max(16, ((tiles + runs - 1) / runs + 15) / 16 * 16), (tiles + 15) / 16 * 16)
+        runs = (tiles + run - 1) / run
+        // too few runs for the threads: split the output channels too (blocks of whole 6-row panels)
+        var blocks = 1
+        if runs < 2 * threads { blocks = max(1, min((2 * threads + runs - 1) / runs, m / 48)) }
+        let blockRows = ((m + blocks - 1) / blocks + 5) / 6 * 6
+        blocks = (m + blockRows - 1) / blockRows
+        var g = geometry
+        let work = lk_winograd_workspace_floats(&g, Int32(blockRows), Int32(run))
+        let x = SendableConstPointer(input), y = SendablePointer(output)
+        let (weights, bias, activation, geometry) = (weights, bias, activation, geometry)
+        ComputeThreads.forEachParticipant(claiming: runs * blocks) { next in
+            let scratch = ScratchBuffer(floats: work)
+            var g = geometry
+            while let item = next() {
+                let t0 = (item / blocks) * run, m0 = (item % blocks) * blockRows
+                lk_winograd_conv3x3(x.pointer, &g, weights.pointer, Int32(m), Int32(m0), Int32(min(m, m0 + blockRows)),
+                                    Int32(t0), Int32(min(tiles, t0 + run)), bias?.pointer, activation, scratch.pointer, y.pointer)
+            }
+        }
+    }
+}
+
 /// Convolution weights `[OC, C / groups, KH, KW]` rearranged, group by group, into the panels
 /// Loupe's GEMM kernel reads (6 output channels × K, K-major). Packing costs a pass over the
 /// weights; a layer that packs once at load time (``convolution2D(_:weight:bias:stride:padding:dilation:groups:activation:algorithm:packedWeight:)``'s
@@ -188,8 +252,14 @@ public struct PackedConvolutionWeights: Sendable {
     /// The panels of every group, `panelFloats` apart.
     let panels: Tensor
     let panelFloats: Int
+    /// For a 3×3 layer with one group packed with `winograd: true`: the weights transformed for
+    /// Winograd F(2×2, 3×3) (`lk_winograd_pack_weights`, 16/9 the size of the weights).
+    let winograd: Tensor?
 
-    public init(_ weight: Tensor, groups: Int) {
+    /// Packs `weight` for the GEMM kernel and, with `winograd` (a 3×3 layer of one group at
+    /// stride 1), also transformed for the Winograd path, which ``convolution2D(_:weight:bias:stride:padding:dilation:groups:activation:algorithm:packedWeight:)``
+    /// then takes on maps large enough for it to pay.
+    public init(_ weight: Tensor, groups: Int, winograd: Bool = false) {
         check(weight.rank == 4 && groups >= 1 && weight.shape[0] % groups == 0,
               "PackedConvolutionWeights: weight \(weight.shape) does not split into \(groups) groups")
         let m = weight.shape[0] / groups, k = weight.shape[1] * weight.shape[2] * weight.shape[3]
@@ -202,6 +272,14 @@ public struct PackedConvolutionWeights: Sendable {
                 }
             }
         }
+        if winograd && groups == 1 && weight.shape[2] == 3 && weight.shape[3] == 3 {
+            let c = weight.shape[1]
+            self.winograd = Tensor(uninitializedShape: [lk_winograd_packed_floats(Int32(m), Int32(c))]) { out in
+                weight.withUnsafeBufferPointer { lk_winograd_pack_weights($0.baseAddress!, Int32(m), Int32(c), out.baseAddress!) }
+            }
+        } else {
+            self.winograd = nil
+        }
     }
 }
 
@@ -213,6 +291,11 @@ public enum ConvolutionAlgorithm: Sendable, Hashable {
     case automatic
     /// Always im2col + one GEMM per group.
     case im2colGEMM
+    /// Winograd F(2×2, 3×3) wherever the layer allows it (3×3, stride 1, undilated, one group,
+    /// AVX2), transforming the weights on the call when they were not packed for it; im2col +
+    /// GEMM elsewhere. `.automatic` takes it only with pre-transformed weights and on maps of at
+    /// least 16 output tiles.
+    case winograd
 }
 
 private func depthwise(

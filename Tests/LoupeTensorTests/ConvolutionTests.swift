@@ -89,7 +89,57 @@ let depthwiseCases: [ConvCase] = {
     return cases
 }()
 
+/// 3×3 stride-1 layers for the Winograd path: odd and even output sizes (partial 2×2 tiles),
+/// symmetric, TF "SAME", asymmetric and no padding, runs of tiles that start mid-row, M not a
+/// multiple of 6 and split into blocks, C above one 256-deep GEMM block, maps of one pixel.
+let winogradCases: [ConvCase] = [
+    ConvCase(),
+    ConvCase(n: 2, c: 5, h: 13, w: 7, oc: 6, activation: .relu),
+    ConvCase(c: 8, h: 16, w: 16, oc: 16, padding: .same, activation: .relu6),
+    ConvCase(c: 3, h: 9, w: 8, oc: 4, padding: .explicit(top: 0, left: 1, bottom: 2, right: 0), activation: .sigmoid),
+    ConvCase(c: 7, h: 10, w: 12, oc: 5, padding: .valid, bias: false),
+    ConvCase(c: 2, h: 1, w: 1, oc: 3),
+    ConvCase(c: 16, h: 70, w: 66, oc: 20, activation: .silu),
+    ConvCase(c: 32, h: 8, w: 9, oc: 100, activation: .relu),
+    ConvCase(c: 300, h: 15, w: 17, oc: 13, activation: .relu),
+    ConvCase(c: 48, h: 28, w: 28, oc: 40, activation: .relu),
+]
+
 @Suite struct ConvolutionTests {
+    @Test(arguments: winogradCases)
+    func winogradMatchesNaive(_ t: ConvCase) {
+        let x = Tensor(randomUniform: [t.n, t.c, t.h, t.w], seed: 31)
+        let wt = Tensor(randomUniform: [t.oc, t.c, 3, 3], seed: 32)
+        let b = t.bias ? Tensor(randomUniform: [t.oc], seed: 33) : nil
+        let y = convolution2D(x, weight: wt, bias: b, padding: t.padding, activation: t.activation, algorithm: .winograd)
+        let r = naiveConv(x, wt, b, stride: 1, pads: pads(t.padding, h: t.h, w: t.w, k: 3, stride: 1, dilation: 1), dilation: 1,
+                          groups: 1, activation: t.activation)
+        #expect(y.shape == r.shape)
+        // the transforms add a few roundings per term: still far inside the models' 1e-3 parity
+        #expect(normalizedError(y, r) <= 2e-5)
+        // weights transformed at load time give the same result; `.automatic` takes them on large maps
+        let packed = PackedConvolutionWeights(wt, groups: 1, winograd: true)
+        let auto = convolution2D(x, weight: wt, bias: b, padding: t.padding, activation: t.activation, packedWeight: packed)
+        #expect(normalizedError(auto, r) <= 2e-5)
+        let forced = convolution2D(x, weight: wt, bias: b, padding: t.padding, activation: t.activation, algorithm: .winograd,
+                                   packedWeight: packed)
+        #expect(forced == y)
+    }
+
+    /// `.winograd` and `.automatic` on transformed weights do take the Winograd path (its
+    /// roundings differ from im2col + GEMM's), and `.automatic` without them does not.
+    @Test func winogradPathIsTaken() {
+        let x = Tensor(randomUniform: [1, 24, 30, 30], seed: 41)
+        let w = Tensor(randomUniform: [20, 24, 3, 3], seed: 42)
+        let gemm = convolution2D(x, weight: w, padding: .symmetric(1), algorithm: .im2colGEMM)
+        let plain = convolution2D(x, weight: w, padding: .symmetric(1))
+        let transformed = convolution2D(x, weight: w, padding: .symmetric(1),
+                                        packedWeight: PackedConvolutionWeights(w, groups: 1, winograd: true))
+        #expect(plain == gemm)
+        #expect(transformed != gemm && normalizedError(transformed, gemm) <= 2e-5)
+        #expect(transformed == convolution2D(x, weight: w, padding: .symmetric(1), algorithm: .winograd))
+    }
+
     @Test(arguments: denseCases)
     func denseMatchesNaive(_ t: ConvCase) {
         let (y, r) = runCase(t, seed: 11)

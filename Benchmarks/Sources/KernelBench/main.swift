@@ -1,6 +1,7 @@
 // Loupe kernel benchmark: GFLOP/s of every distinct convolution shape of ResNet-50 and
-// MobileNetV2, each next to what cblas_sgemm alone reaches on the same GEMM, and the depthwise
-// layers in GFLOP/s and GB/s next to the same layer computed as grouped im2col + GEMM.
+// MobileNetV2, each next to what cblas_sgemm alone reaches on the same GEMM; ResNet-50's 3×3
+// stride-1 layers by im2col + GEMM and by Winograd; the depthwise layers in GFLOP/s and GB/s next
+// to the same layer computed as grouped im2col + GEMM.
 //
 // Two sgemm references: Loupe's own split (one single-threaded cblas_sgemm per column block on
 // Loupe's pool, alternating with the convolution), and OpenBLAS with its own thread pool,
@@ -105,7 +106,32 @@ print("FMA peak of this machine class: ~94 GFLOP/s per core (see shared BENCHMAR
     print("| **all** | | \(fmt(totalDirect * 1e3, 3)) | | | \(fmt(totalGemm * 1e3, 3)) | **\(fmt(totalGemm / totalDirect)) ×** |\n")
 }
 
+/// Every 3×3 stride-1 layer by im2col + GEMM and by Winograd F(2×2, 3×3), both on weights packed
+/// at load (as a model holds them), and which of the two `.automatic` picks.
+@MainActor func winogradTable(_ name: String, _ shapes: [ConvShape]) {
+    print("## \(name): 3×3 stride-1 layers, im2col + GEMM vs Winograd F(2×2, 3×3)")
+    print("| layer | MFLOP (direct) | im2col+GEMM ms | Winograd ms | speed-up | automatic takes |")
+    print("|---|---|---|---|---|---|")
+    var totalGemm = 0.0, totalWinograd = 0.0, totalAuto = 0.0
+    for s in shapes where !s.depthwise && s.kernel == 3 && s.stride == 1 {
+        let x = Tensor(randomUniform: [1, s.inChannels, s.height, s.width], seed: 1)
+        let w = Tensor(randomUniform: [s.outChannels, s.inChannels, 3, 3], seed: 2)
+        let b = Tensor(randomUniform: [s.outChannels], seed: 3)
+        let packed = PackedConvolutionWeights(w, groups: 1, winograd: true)
+        let gemm = { _ = convolution2D(x, weight: w, bias: b, padding: .symmetric(1), activation: .relu, algorithm: .im2colGEMM, packedWeight: packed) }
+        let winograd = { _ = convolution2D(x, weight: w, bias: b, padding: .symmetric(1), activation: .relu, algorithm: .winograd, packedWeight: packed) }
+        let automatic = convolution2D(x, weight: w, bias: b, padding: .symmetric(1), activation: .relu, packedWeight: packed)
+        let takesWinograd = automatic == convolution2D(x, weight: w, bias: b, padding: .symmetric(1), activation: .relu, algorithm: .winograd, packedWeight: packed)
+        let start = Date(); gemm(); let estimate = Date().timeIntervalSince(start)
+        let t = medianTimes([gemm, winograd], repetitions: repetitions(forEstimate: estimate, budget: budget))
+        totalGemm += t[0]; totalWinograd += t[1]; totalAuto += takesWinograd ? t[1] : t[0]
+        print("| \(s.label) | \(fmt(s.flops / 1e6, 0)) | \(fmt(t[0] * 1e3, 3)) | \(fmt(t[1] * 1e3, 3)) | \(fmt(t[0] / t[1])) × | \(takesWinograd ? "Winograd" : "im2col + GEMM") |")
+    }
+    print("| **all** | | \(fmt(totalGemm * 1e3, 2)) | \(fmt(totalWinograd * 1e3, 2)) | **\(fmt(totalGemm / totalWinograd)) ×** | \(fmt(totalAuto * 1e3, 2)) ms |\n")
+}
+
 for (h, w) in sizes {
+    winogradTable("ResNet-50 at \(w)×\(h)", resnet50Shapes(height: h, width: w))
     denseTable("ResNet-50 at \(w)×\(h)", resnet50Shapes(height: h, width: w))
     let mobile = mobileNetV2Shapes(height: h, width: w)
     denseTable("MobileNetV2 at \(w)×\(h)", mobile)

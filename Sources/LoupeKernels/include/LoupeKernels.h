@@ -89,6 +89,21 @@ typedef struct {
 void lk_im2col(const float *x, const lk_conv_geometry *g, int c0, int c1, size_t p0, size_t p1,
                float *col, size_t ld);
 
+/// Floats of 3×3 weights [M, C, 3, 3] transformed for Winograd F(2×2, 3×3) and packed: 16
+/// blocks of lk_gemm_packed_a_floats(m, c).
+size_t lk_winograd_packed_floats(int m, int c);
+/// U_ξ = (G w Gᵀ)[ξ] for ξ in 0..<16, each [M, C] packed by lk_gemm_pack_a.
+void lk_winograd_pack_weights(const float *w, int m, int c, float *packed);
+/// Workspace floats of one lk_winograd_conv3x3 call over at most `tiles` tiles and `m_block`
+/// output channels.
+size_t lk_winograd_workspace_floats(const lk_conv_geometry *g, int m_block, int tiles);
+/// 3×3 stride-1 undilated convolution of one image x [C, H, W] by Winograd F(2×2, 3×3), for the
+/// output tiles [t0, t1) (2×2 tiles, index ty·ceil(OW/2) + tx) and output channels [m0, m1)
+/// (m0 a multiple of 6) of y [M, OH, OW]; fused bias (or NULL) and activation. packed: from
+/// lk_winograd_pack_weights with m = m_total. Needs AVX2 (lk_simd_level() >= 1).
+void lk_winograd_conv3x3(const float *x, const lk_conv_geometry *g, const float *packed, int m_total, int m0, int m1,
+                         int t0, int t1, const float *bias, lk_activation act, float *workspace, float *y);
+
 /// Floats of workspace one thread needs for lk_depthwise_conv with geometry g.
 size_t lk_depthwise_workspace_floats(const lk_conv_geometry *g);
 
