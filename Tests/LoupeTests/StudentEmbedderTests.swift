@@ -65,5 +65,16 @@ import Testing
         // a head for other detector features is refused with the channel counts, not trapped on later
         let wide = StudentHead(configuration: .init(inputChannels: 10, dimension: 1280))
         #expect(throws: EmbedderError.self) { try StudentEmbedder(detector: detector, head: wide, teacherRecipe: teacher.recipe, headChecksum: "x") }
+        // the proposal a head was trained with (detector size included) is read back from its file
+        #expect(try StudentEmbedder.trainedProposal(headFile: headURL) == RegionProposal())
+        let trained = RegionProposal(maximumObjects: 3, scoreThreshold: 0.2, inputSize: 640)
+        let headURL640 = dir.appendingPathComponent("head640.safetensors")
+        try head.write(to: headURL640, metadata: trained.settings.merging(["teacher": teacher.recipe.json]) { $1 })
+        #expect(try StudentEmbedder.trainedProposal(headFile: headURL640) == trained)
+        // a detector size that is not a multiple of 32 is refused
+        #expect(throws: EmbedderError.self) {
+            try StudentEmbedder(detector: detector, head: head, teacherRecipe: teacher.recipe, headChecksum: "x",
+                                proposal: RegionProposal(inputSize: 600))
+        }
     }
 }
