@@ -215,27 +215,30 @@ struct WinogradConvolution {
         let threads = ComputeThreads.count
         let c = Int(geometry.channels), m = outChannels
         let tiles = Int((geometry.out_h + 1) / 2) * Int((geometry.out_w + 1) / 2)
-        var run = max(16, Self.blockFloats / (16 * (c + m)) / 16 * 16)
-        var runs = (tiles + run - 1) / run
-        runs = (runs + threads - 1) / threads * threads          // finish together
-        run = min(max(16, ((tiles + runs - 1) / runs + 15) / 16 * 16), (tiles + 15) / 16 * 16)
-        runs = (tiles + run - 1) / run
+        // runs of whole 16-tile GEMM panels, a multiple of the thread count, their lengths within
+        // one panel of each other (run r covers panels [r·P / runs, (r + 1)·P / runs))
+        let panels = (tiles + 15) / 16
+        let perRun = max(1, Self.blockFloats / (16 * (c + m)) / 16)
+        var runs = (panels + perRun - 1) / perRun
+        runs = min(panels, (runs + threads - 1) / threads * threads)
+        let longest = (panels + runs - 1) / runs * 16
         // too few runs for the threads: split the output channels too (blocks of whole 6-row panels)
         var blocks = 1
         if runs < 2 * threads { blocks = max(1, min((2 * threads + runs - 1) / runs, m / 48)) }
         let blockRows = ((m + blocks - 1) / blocks + 5) / 6 * 6
         blocks = (m + blockRows - 1) / blockRows
         var g = geometry
-        let work = lk_winograd_workspace_floats(&g, Int32(blockRows), Int32(run))
+        let work = lk_winograd_workspace_floats(&g, Int32(blockRows), Int32(longest))
         let x = SendableConstPointer(input), y = SendablePointer(output)
         let (weights, bias, activation, geometry) = (weights, bias, activation, geometry)
         ComputeThreads.forEachParticipant(claiming: runs * blocks) { next in
             let scratch = ScratchBuffer(floats: work)
             var g = geometry
             while let item = next() {
-                let t0 = (item / blocks) * run, m0 = (item % blocks) * blockRows
+                let r = item / blocks, m0 = (item % blocks) * blockRows
+                let t0 = r * panels / runs * 16, t1 = min(tiles, (r + 1) * panels / runs * 16)
                 lk_winograd_conv3x3(x.pointer, &g, weights.pointer, Int32(m), Int32(m0), Int32(min(m, m0 + blockRows)),
-                                    Int32(t0), Int32(min(tiles, t0 + run)), bias?.pointer, activation, scratch.pointer, y.pointer)
+                                    Int32(t0), Int32(t1), bias?.pointer, activation, scratch.pointer, y.pointer)
             }
         }
     }
