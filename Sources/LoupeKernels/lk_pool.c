@@ -129,19 +129,33 @@ void lk_upsample_nearest2x(const float *x, int height, int width, int c0, int c1
     }
 }
 
-void lk_space_to_depth2(const float *x, int channels, int height, int width, int c0, int c1,
-                        float *y) {
+LK_AVX2 static void lk_space_to_depth2_rows_avx2(const float *xc, int width, int OW, int i0, int i1, size_t block,
+                                                 float *yc) {
+    for (int i = i0; i < i1; i++) {
+        // even input row → blocks 0 (even columns) and 2 (odd); odd row → blocks 1 and 3
+        lk_deinterleave_avx2(xc + (size_t)(2 * i) * width, (size_t)OW, yc + (size_t)i * OW, yc + 2 * block + (size_t)i * OW);
+        lk_deinterleave_avx2(xc + (size_t)(2 * i + 1) * width, (size_t)OW, yc + block + (size_t)i * OW,
+                             yc + 3 * block + (size_t)i * OW);
+    }
+}
+
+void lk_space_to_depth2(const float *x, int channels, int height, int width, int i0, int i1, float *y) {
     const int OH = height / 2, OW = width / 2;
     const size_t plane = (size_t)OH * OW, block = (size_t)channels * plane;
+    const int simd = lk_simd_level() >= 1;
     // block b = 0: (even row, even col), 1: (odd row, even col), 2: (even row, odd col), 3: (odd, odd)
     static const int dy[4] = {0, 1, 0, 1}, dx[4] = {0, 0, 1, 1};
-    for (int c = c0; c < c1; c++) {
+    for (int c = 0; c < channels; c++) {
         const float *xc = x + (size_t)c * height * width;  // [H, W]
+        float *yc = y + (size_t)c * plane;                 // block 0's channel c: [OH, OW]
+        if (simd) {
+            lk_space_to_depth2_rows_avx2(xc, width, OW, i0, i1, block, yc);
+            continue;
+        }
         for (int b = 0; b < 4; b++) {
-            float *yc = y + b * block + (size_t)c * plane;  // [OH, OW]
-            for (int i = 0; i < OH; i++) {
+            for (int i = i0; i < i1; i++) {
                 const float *src = xc + (size_t)(2 * i + dy[b]) * width + dx[b];
-                float *dst = yc + (size_t)i * OW;
+                float *dst = yc + b * block + (size_t)i * OW;
                 for (int j = 0; j < OW; j++) dst[j] = src[2 * j];
             }
         }

@@ -22,10 +22,15 @@ public func spaceToDepth2(_ input: Tensor) -> Tensor {
     let (n, c, h, w) = input.nchw
     check(h % 2 == 0 && w % 2 == 0, "spaceToDepth2 needs even height and width, got \(input.shape)")
     return Tensor(uninitializedShape: [n, 4 * c, h / 2, w / 2]) { out in
-        input.withUnsafeBufferPointer { x in
-            for i in 0..<n {
-                lk_space_to_depth2(x.baseAddress! + i * c * h * w, Int32(c), Int32(h), Int32(w), 0, Int32(c),
-                                   out.baseAddress! + i * c * h * w)
+        let y = SendablePointer(out.baseAddress!)
+        input.withUnsafeBufferPointer { xb in
+            let x = SendableConstPointer(xb.baseAddress!)
+            // split by output rows: a 416² image has 3 channels but 208 rows
+            ComputeThreads.forEachChunk(of: h / 2, minimumChunk: max(1, 16_384 / max(1, c * w))) { rows in
+                for i in 0..<n {
+                    lk_space_to_depth2(x.pointer + i * c * h * w, Int32(c), Int32(h), Int32(w), Int32(rows.lowerBound),
+                                       Int32(rows.upperBound), y.pointer + i * c * h * w)
+                }
             }
         }
     }

@@ -64,17 +64,41 @@ extension Tensor {
         let outer = first[..<axis].reduce(1, *)
         let inner = first[(axis + 1)...].reduce(1, *)
         return Tensor(uninitializedShape: newShape) { out in
-            var offset = 0
-            for o in 0..<outer {
-                for t in tensors {
-                    let block = t.shape[axis] * inner
-                    t.withUnsafeBufferPointer { src in
-                        out.baseAddress!.advanced(by: offset)
-                            .initialize(from: src.baseAddress!.advanced(by: o * block), count: block)
+            guard !out.isEmpty else { return }
+            withBaseAddresses(tensors[...]) { sources in
+                // the copies as (source, count) runs in output order
+                var runs: [(UnsafePointer<Float>, Int)] = []
+                runs.reserveCapacity(outer * tensors.count)
+                for o in 0..<outer {
+                    for (t, src) in zip(tensors, sources) where t.shape[axis] * inner > 0 {
+                        let block = t.shape[axis] * inner
+                        runs.append((src + o * block, block))
                     }
-                    offset += block
+                }
+                let y = SendablePointer(out.baseAddress!)
+                // large joins (YOLOX's CSP and PAFPN concatenations) are copied by every thread,
+                // each taking an equal share of the output
+                ComputeThreads.forEachChunk(of: out.count, minimumChunk: 1 << 15) { range in
+                    var start = 0
+                    for (src, count) in runs {
+                        let lo = Swift.max(start, range.lowerBound), hi = Swift.min(start + count, range.upperBound)
+                        if lo < hi { (y.pointer + lo).update(from: src + (lo - start), count: hi - lo) }
+                        start += count
+                        if start >= range.upperBound { break }
+                    }
                 }
             }
+        }
+    }
+
+    /// The base addresses of every tensor's elements, valid inside `body`.
+    private static func withBaseAddresses<R>(_ tensors: ArraySlice<Tensor>, _ found: [UnsafePointer<Float>] = [],
+                                             _ body: ([UnsafePointer<Float>]) -> R) -> R {
+        guard let first = tensors.first else { return body(found) }
+        return first.withUnsafeBufferPointer { buffer in
+            // an empty tensor contributes no elements; any non-nil address stands in for it
+            let base = buffer.baseAddress ?? UnsafePointer(bitPattern: MemoryLayout<Float>.alignment)!
+            return withBaseAddresses(tensors.dropFirst(), found + [base], body)
         }
     }
 
@@ -87,6 +111,9 @@ extension Tensor {
         var inStrides = [Int](repeating: 1, count: rank)
         for i in stride(from: rank - 2, through: 0, by: -1) { inStrides[i] = inStrides[i + 1] * shape[i + 1] }
         let strides = axes.map { inStrides[$0] }
+        if rank >= 2 && axes == Array(0..<(rank - 2)) + [rank - 1, rank - 2] {
+            return transposedLastTwo(newShape)
+        }
         return Tensor(uninitializedShape: newShape) { out in
             withUnsafeBufferPointer { src in
                 guard !out.isEmpty else { return }
@@ -102,6 +129,28 @@ extension Tensor {
                         from -= strides[axis] * newShape[axis]
                         index[axis] = 0
                         axis -= 1
+                    }
+                }
+            }
+        }
+    }
+
+    /// The last two axes swapped, in 16×16 blocks (the generic loop above steps an index per
+    /// element: YOLOX's `[85, HW] → [HW, 85]` took 3 % of a detection).
+    private func transposedLastTwo(_ newShape: [Int]) -> Tensor {
+        let rows = shape[rank - 2], cols = shape[rank - 1], batch = scalarCount / Swift.max(1, rows * cols)
+        return Tensor(uninitializedShape: newShape) { out in
+            guard !out.isEmpty else { return }
+            withUnsafeBufferPointer { src in
+                let x = src.baseAddress!, y = out.baseAddress!
+                for b in 0..<batch {
+                    let xb = x + b * rows * cols, yb = y + b * rows * cols
+                    for i0 in stride(from: 0, to: rows, by: 16) {
+                        for j0 in stride(from: 0, to: cols, by: 16) {
+                            for i in i0..<Swift.min(rows, i0 + 16) {
+                                for j in j0..<Swift.min(cols, j0 + 16) { (yb + j * rows + i).initialize(to: xb[i * cols + j]) }
+                            }
+                        }
                     }
                 }
             }

@@ -23,6 +23,30 @@ import Testing
         #expect(Tensor.concatenated(rows, along: 0) == t)
     }
 
+    /// Joins large enough to be copied by several threads, with several outer blocks and an empty
+    /// part, against element-by-element indexing.
+    @Test func largeConcatenationEqualsIndexing() {
+        let parts = [Tensor(randomUniform: [3, 70, 9, 31], seed: 63), Tensor(zeros: [3, 0, 9, 31]),
+                     Tensor(randomUniform: [3, 45, 9, 31], seed: 64)]
+        let joined = Tensor.concatenated(parts, along: 1)
+        #expect(joined.shape == [3, 115, 9, 31])
+        var expected = [Float]()
+        for n in 0..<3 { for part in parts { expected += part.sliced(along: 0, n..<(n + 1)).scalars } }
+        #expect(joined.scalars == expected)
+        #expect(Tensor.concatenated([Tensor(zeros: [0, 5]), Tensor(zeros: [0, 5])], along: 0).shape == [0, 5])
+    }
+
+    /// Swapping the last two axes (the blocked path) equals the generic permutation's definition,
+    /// on sizes that are not multiples of the 16×16 blocks.
+    @Test func transposeOfTheLastTwoAxes() {
+        let t = Tensor(randomUniform: [2, 37, 85], seed: 65)
+        let u = t.permuted([0, 2, 1])
+        #expect(u.shape == [2, 85, 37])
+        for b in 0..<2 { for i in 0..<37 { for j in 0..<85 { #expect(u[b, j, i] == t[b, i, j]) } } }
+        let m = Tensor(randomUniform: [5, 3], seed: 66)
+        #expect(m.permuted([1, 0]).permuted([1, 0]) == m && m.permuted([1, 0])[2, 4] == m[4, 2])
+    }
+
     @Test func permutationMovesAxes() {
         let hwc = Tensor(randomUniform: [4, 5, 3], seed: 62)
         let chw = hwc.permuted([2, 0, 1])

@@ -142,9 +142,8 @@ void lk_upsample_nearest2x(const float *x, int height, int width, int c0, int c1
 
 /// YOLOX "Focus" space-to-depth: x [C, H, W] (H, W even) -> y [4C, H/2, W/2] with the blocks in
 /// YOLOX's order: (even row, even col), (odd row, even col), (even row, odd col), (odd row, odd col).
-/// Channels [c0, c1) of x are written into all four blocks.
-void lk_space_to_depth2(const float *x, int channels, int height, int width, int c0, int c1,
-                        float *y);
+/// Output rows [i0, i1) of every channel (input rows [2·i0, 2·i1)) are written, into all four blocks.
+void lk_space_to_depth2(const float *x, int channels, int height, int width, int i0, int i1, float *y);
 
 // MARK: Resampling and pixel layout (lk_resample.c)
 
