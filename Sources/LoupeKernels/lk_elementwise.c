@@ -86,3 +86,48 @@ void lk_scale_channels(const float *x, const float *scale, float *y, size_t plan
     for (size_t c = c0; c < c1; c++)
         for (size_t i = 0; i < plane; i++) y[c * plane + i] = x[c * plane + i] * scale[c];
 }
+
+// 8×8 block of a row-major [.., ldx] matrix transposed into [.., ldy].
+LK_AVX2 static inline void lk_transpose8x8_avx2(const float *x, size_t ldx, float *y, size_t ldy) {
+    __m256 r[8], t[8];
+    for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(x + (size_t)i * ldx);
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {  // [a0 b0 c0 d0 | a4 b4 c4 d4] ...
+        r[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (int i = 0; i < 4; i++) {
+        _mm256_storeu_ps(y + (size_t)i * ldy, _mm256_permute2f128_ps(r[i], r[i + 4], 0x20));
+        _mm256_storeu_ps(y + (size_t)(i + 4) * ldy, _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
+    }
+}
+
+LK_AVX2 static void lk_transpose_avx2(const float *x, int rows, int cols, float *y) {
+    int i = 0;
+    for (; i + 8 <= rows; i += 8) {
+        int j = 0;
+        for (; j + 8 <= cols; j += 8) lk_transpose8x8_avx2(x + (size_t)i * cols + j, (size_t)cols, y + (size_t)j * rows + i, (size_t)rows);
+        for (; j < cols; j++) {
+            for (int k = i; k < i + 8; k++) y[(size_t)j * rows + k] = x[(size_t)k * cols + j];
+        }
+    }
+    for (; i < rows; i++) {
+        for (int j = 0; j < cols; j++) y[(size_t)j * rows + i] = x[(size_t)i * cols + j];
+    }
+}
+
+void lk_transpose(const float *x, int rows, int cols, float *y) {
+    if (lk_simd_level() >= 1) { lk_transpose_avx2(x, rows, cols, y); return; }
+    for (int i0 = 0; i0 < rows; i0 += 16) {
+        for (int j0 = 0; j0 < cols; j0 += 16) {
+            for (int i = i0; i < i0 + 16 && i < rows; i++) {
+                for (int j = j0; j < j0 + 16 && j < cols; j++) y[(size_t)j * rows + i] = x[(size_t)i * cols + j];
+            }
+        }
+    }
+}

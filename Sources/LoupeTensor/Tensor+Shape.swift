@@ -1,3 +1,4 @@
+internal import LoupeKernels
 extension Tensor {
     /// The same elements viewed with another shape; storage is shared until either is mutated.
     ///
@@ -135,23 +136,15 @@ extension Tensor {
         }
     }
 
-    /// The last two axes swapped, in 16×16 blocks (the generic loop above steps an index per
+    /// The last two axes swapped by an 8×8-block kernel (the generic loop above steps an index per
     /// element: YOLOX's `[85, HW] → [HW, 85]` took 3 % of a detection).
     private func transposedLastTwo(_ newShape: [Int]) -> Tensor {
         let rows = shape[rank - 2], cols = shape[rank - 1], batch = scalarCount / Swift.max(1, rows * cols)
         return Tensor(uninitializedShape: newShape) { out in
             guard !out.isEmpty else { return }
             withUnsafeBufferPointer { src in
-                let x = src.baseAddress!, y = out.baseAddress!
                 for b in 0..<batch {
-                    let xb = x + b * rows * cols, yb = y + b * rows * cols
-                    for i0 in stride(from: 0, to: rows, by: 16) {
-                        for j0 in stride(from: 0, to: cols, by: 16) {
-                            for i in i0..<Swift.min(rows, i0 + 16) {
-                                for j in j0..<Swift.min(cols, j0 + 16) { (yb + j * rows + i).initialize(to: xb[i * cols + j]) }
-                            }
-                        }
-                    }
+                    lk_transpose(src.baseAddress! + b * rows * cols, Int32(rows), Int32(cols), out.baseAddress! + b * rows * cols)
                 }
             }
         }

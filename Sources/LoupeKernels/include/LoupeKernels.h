@@ -60,6 +60,8 @@ void lk_gemm(int m, int n, int k, const float *packed_a, const float *b, size_t 
 void lk_column_bias_activation(float *y, size_t ld, const float *bias, size_t width, size_t r0,
                                size_t r1, lk_activation act);
 
+/// y [cols, rows] = transpose of x [rows, cols] (row-major, no aliasing); 8×8 AVX2 blocks.
+void lk_transpose(const float *x, int rows, int cols, float *y);
 /// y[i] = a[i] + b[i], i in [0, n). y may alias a or b.
 void lk_add(const float *a, const float *b, float *y, size_t n);
 /// y[i] = a[i] * b[i], i in [0, n). y may alias a or b.
