@@ -40,6 +40,12 @@ struct Distill: AsyncParsableCommand {
     @Option(help: "Spliced views per image: each image pasted at a random scale, place and brightness into another training image; the student's features of the pasted regions learn the original regions' teacher vectors (invariance the plain pairs never ask for).")
     var augment: Int = 0
 
+    @Option(help: "Channels of the head's two 1×1 convolutions over the RoI cells.")
+    var hidden: Int = 256
+
+    @Option(help: "Width of the head's hidden fully connected layer.")
+    var fcHidden: Int = 512
+
     @Option(help: "Training epochs.")
     var epochs: Int = 40
 
@@ -77,8 +83,8 @@ struct Distill: AsyncParsableCommand {
 
     func run() async throws {
         try compute.apply()
-        guard epochs >= 1, batchSize >= 1, learningRate > 0, (0..<1).contains(validation), augment >= 0 else {
-            throw ValidationError("--epochs and --batch-size must be at least 1, --learning-rate positive, --validation in [0, 1)")
+        guard epochs >= 1, batchSize >= 1, hidden >= 1, fcHidden >= 1, learningRate > 0, (0..<1).contains(validation), augment >= 0 else {
+            throw ValidationError("--epochs, --batch-size, --hidden and --fc-hidden must be at least 1, --learning-rate positive, --validation in [0, 1)")
         }
         var pipeline = pipeline
         if let teacher { pipeline.model = teacher }
@@ -156,6 +162,7 @@ struct Distill: AsyncParsableCommand {
         var options = TrainingOptions()
         (options.epochs, options.batchSize, options.learningRate, options.loss) = (epochs, batchSize, learningRate, loss)
         (options.seed, options.validationFraction, options.features) = (seed, validation, features)
+        (options.hidden, options.fullyConnectedHidden) = (hidden, fcHidden)
         let trainStart = Date()
         let (head, history) = trainStudent(set, options: options) { e in
             if !json {
