@@ -17,9 +17,11 @@ public import Foundation
 ///   - seed: seeds the choice of canvas, scale, place and brightness.
 ///   - bins: RoI bins per side.
 ///   - kind: which pyramid features (as in `base`).
+///   - style: plain splices, or splices that also look photographed (``AugmentationStyle/photo``).
 ///   - progress: told after each image.
 public func augmentedDistillationSet(_ paths: [URL], base: DistillationSet, detector: YOLOX, proposal: RegionProposal,
                                      views: Int, seed: UInt64 = 1, bins: Int = 7, features kind: FeaturePyramid.Pooling = .stems,
+                                     style: AugmentationStyle = .splice,
                                      progress: (any ProgressObserver)? = nil) throws -> DistillationSet {
     precondition(views >= 1 && paths.count >= 2, "augmentation needs at least one view and two images")
     // rows of each image in `base`
@@ -50,11 +52,24 @@ public func augmentedDistillationSet(_ paths: [URL], base: DistillationSet, dete
             pasted.pixels = pasted.pixels.map { min(255, $0 * brightness) }
             let x = Int.random(in: 0...max(0, canvas.width - w), using: &generator)
             let y = Int.random(in: 0...max(0, canvas.height - h), using: &generator)
-            canvas.paste(pasted, x: x, y: y)
-            let sx = Float(w) / Float(source.width), sy = Float(h) / Float(source.height)
-            let boxes = regions.map { r in
-                BoundingBox(x0: Float(x) + r.box.x0 * sx, y0: Float(y) + r.box.y0 * sy, x1: Float(x) + r.box.x1 * sx, y1: Float(y) + r.box.y1 * sy)
-                    .clipped(width: Float(canvas.width), height: Float(canvas.height))
+            let boxes: [BoundingBox]
+            if style == .photo, let warp = photographed(&pasted, into: &canvas, x: x, y: y, using: &generator) {
+                // each region's box: the bounding box of its warped corners
+                boxes = regions.map { r in
+                    let bx = Double(w) / Double(source.width), by = Double(h) / Double(source.height)
+                    let pts = [(r.box.x0, r.box.y0), (r.box.x1, r.box.y0), (r.box.x1, r.box.y1), (r.box.x0, r.box.y1)]
+                        .map { warp.apply(Double($0.0) * bx, Double($0.1) * by) }
+                    return BoundingBox(x0: Float(pts.map(\.x).min()!), y0: Float(pts.map(\.y).min()!),
+                                       x1: Float(pts.map(\.x).max()!), y1: Float(pts.map(\.y).max()!))
+                        .clipped(width: Float(canvas.width), height: Float(canvas.height))
+                }
+            } else {
+                canvas.paste(pasted, x: x, y: y)
+                let sx = Float(w) / Float(source.width), sy = Float(h) / Float(source.height)
+                boxes = regions.map { r in
+                    BoundingBox(x0: Float(x) + r.box.x0 * sx, y0: Float(y) + r.box.y0 * sy, x1: Float(x) + r.box.x1 * sx, y1: Float(y) + r.box.y1 * sy)
+                        .clipped(width: Float(canvas.width), height: Float(canvas.height))
+                }
             }
             let kept = boxes.indices.filter { boxes[$0].isValid && min(boxes[$0].width, boxes[$0].height) >= 2 }
             let options = proposal.detectionOptions
@@ -67,6 +82,36 @@ public func augmentedDistillationSet(_ paths: [URL], base: DistillationSet, dete
     }
     let targets = DistillationSet.gather(base.targets, targetRows)
     return DistillationSet(features: Tensor.concatenated(features, along: 0), targets: targets, images: images)
+}
+
+/// How ``augmentedDistillationSet(_:base:detector:proposal:views:seed:bins:features:style:progress:)``
+/// makes its views.
+public enum AugmentationStyle: String, Sendable, CaseIterable, Codable {
+    /// Pasted upright at a random scale, place and brightness.
+    case splice
+    /// Also as a phone would photograph it: seen at an angle (each corner moved by up to 12 % of
+    /// the pasted size: perspective, a slight rotation), half of the views at a lower resolution
+    /// (down to a third, then back up: blur), contrast changed by up to ±20 %.
+    case photo
+}
+
+/// Draws `pasted` (its top-left corner at `(x, y)` when upright) into `canvas` as a photographed
+/// version of it; returns the transform from `pasted`'s coordinates into `canvas`'s.
+private func photographed(_ pasted: inout Image, into canvas: inout Image, x: Int, y: Int,
+                          using generator: inout SplitMix64) -> Homography? {
+    let (w, h) = (pasted.width, pasted.height)
+    if Bool.random(using: &generator) {
+        let r = Float.random(in: 0.33...0.8, using: &generator)
+        pasted = pasted.resized(width: max(4, Int(Float(w) * r)), height: max(4, Int(Float(h) * r))).resized(width: w, height: h)
+    }
+    let contrast = Float.random(in: 0.8...1.2, using: &generator)
+    pasted.pixels = pasted.pixels.map { min(255, max(0, ($0 - 128) * contrast + 128)) }
+    let jx = 0.12 * Double(w), jy = 0.12 * Double(h)
+    let corners = [(0.0, 0.0), (Double(w), 0), (Double(w), Double(h)), (0, Double(h))].map { c in
+        (x: Double(x) + c.0 + Double.random(in: -jx...jx, using: &generator),
+         y: Double(y) + c.1 + Double.random(in: -jy...jy, using: &generator))
+    }
+    return canvas.pasteWarped(pasted, corners: corners)
 }
 
 extension DistillationSet {

@@ -40,6 +40,9 @@ struct Distill: AsyncParsableCommand {
     @Option(help: "Spliced views per image: each image pasted at a random scale, place and brightness into another training image; the student's features of the pasted regions learn the original regions' teacher vectors (invariance the plain pairs never ask for).")
     var augment: Int = 0
 
+    @Option(help: "How spliced views look: splice (pasted upright) or photo (also seen at an angle, blurred in half of the views, contrast changed: what a phone photo does to an object).")
+    var augmentStyle: AugmentationStyle = .splice
+
     @Option(help: "Channels of the head's two 1×1 convolutions over the RoI cells.")
     var hidden: Int = 256
 
@@ -144,12 +147,13 @@ struct Distill: AsyncParsableCommand {
             try set.write(to: url(features), key: key(features))
         }
         if augment > 0 {
-            let augKey = key(features) + "|augment=\(augment)|seed=\(seed)"
+            // the splice style keeps its original key, so its cached views stay valid
+            let augKey = key(features) + "|augment=\(augment)|seed=\(seed)" + (augmentStyle == .splice ? "" : "|style=\(augmentStyle.rawValue)")
             let augURL = URL(fileURLWithPath: cache).appendingPathComponent("augmented-\(fnv1a(augKey)).safetensors")
             let views: DistillationSet
             if let cached = DistillationSet(contentsOf: augURL, key: augKey) { views = cached } else {
                 views = try augmentedDistillationSet(files, base: set, detector: detector, proposal: teacherEmbedder.proposal, views: augment,
-                                                     seed: seed, features: features, progress: progress)
+                                                     seed: seed, features: features, style: augmentStyle, progress: progress)
                 try views.write(to: augURL, key: augKey)
             }
             set = set.appending(views)
@@ -223,6 +227,7 @@ func parsePart(_ text: String, option: String) throws -> (part: Int, parts: Int)
 func fnv1a(_ text: String) -> String { FNV1a.hex(text) }
 
 extension DistillationLoss: ExpressibleByArgument {}
+extension AugmentationStyle: ExpressibleByArgument {}
 extension FeaturePyramid.Pooling: ExpressibleByArgument, CaseIterable {
     public static let allCases: [FeaturePyramid.Pooling] = [.stems, .pafpnAllLevels, .backboneAllLevels]
 }

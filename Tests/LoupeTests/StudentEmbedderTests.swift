@@ -40,6 +40,18 @@ import Testing
         let again = try augmentedDistillationSet(paths, base: set, detector: detector, proposal: teacher.proposal, views: 2, seed: 5)
         #expect(again.features.scalars == views.features.scalars && again.images == views.images)
         #expect(set.appending(views).count == set.count + views.count)
+        // photographed views: the same pairing, deterministic, and other features than upright splices
+        let photos = try augmentedDistillationSet(paths, base: set, detector: detector, proposal: teacher.proposal, views: 2, seed: 5,
+                                                  style: .photo)
+        #expect(photos.count > 0 && photos.count <= 16 && photos.features.shape.dropFirst() == [64, 7, 7])
+        #expect(photos.features.scalars.allSatisfy(\.isFinite) && photos.features.scalars != views.features.scalars)
+        for row in 0..<photos.count {
+            let target = photos.targets.sliced(along: 0, row..<(row + 1)).scalars
+            #expect((0..<set.count).contains { set.images[$0] == photos.images[row] && set.targets.sliced(along: 0, $0..<($0 + 1)).scalars == target })
+        }
+        let photosAgain = try augmentedDistillationSet(paths, base: set, detector: detector, proposal: teacher.proposal, views: 2, seed: 5,
+                                                       style: .photo)
+        #expect(photosAgain.features.scalars == photos.features.scalars)
 
         var options = TrainingOptions()
         options.epochs = 3
