@@ -3,11 +3,12 @@
 
 For each model and size, the ONNX graph is built from the same safetensors
 (Scripts/onnx_reference.py; ONNX Runtime applies its full graph optimisations, BatchNorm folding
-and fusions included), then ONNX Runtime and `loupe-model-bench` run alternately (R runs each,
-two rounds); the table reports medians and the ratio Loupe / ONNX Runtime (lower is better).
+and fusions included), then ONNX Runtime and `loupe-model-bench` run alternately (R runs each, --rounds rounds); the
+table reports medians, the ratio Loupe / ONNX Runtime as the median of the rounds' paired ratios
+(lower is better) and their range.
 
   .venv/bin/python Benchmarks/models_vs_ort.py [--models mobilenet_v2,efficientnet_lite0,resnet50]
-      [--sizes 224x224,1024x768] [--threads 1,2] [--runs 10]
+      [--sizes 224x224,1024x768] [--threads 1,2] [--runs 10] [--rounds 5]
 """
 import argparse
 import json
@@ -74,12 +75,14 @@ def main():
     parser.add_argument("--sizes", default="224x224,1024x768")
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="alternating rounds; the ratio is the median of the rounds' paired ratios")
     args = parser.parse_args()
     subprocess.run(["swift", "build", "-c", "release", "--package-path", os.path.join(ROOT, "Benchmarks"),
                     "--product", "loupe-model-bench"], check=True, stdout=subprocess.DEVNULL)
     binary = os.path.join(ROOT, "Benchmarks", ".build", "release", "loupe-model-bench")
-    print("| model | input | threads | Loupe ms | ONNX Runtime ms | ratio |")
-    print("|---|---|---|---|---|---|")
+    print("| model | input | threads | Loupe ms | ONNX Runtime ms | ratio | rounds' ratios |")
+    print("|---|---|---|---|---|---|---|")
     from safetensors.numpy import load_file
     import onnx
 
@@ -97,12 +100,16 @@ def main():
                     onnx.save(onnx_reference.build(model, state, h, w), path)
                 runs = args.runs if w * h <= 300_000 else max(3, args.runs // 3)
                 for threads in (int(t) for t in args.threads.split(",")):
+                    # alternating rounds, each a median of `runs` forward passes; this shared machine
+                    # drifts by ±15 % over seconds, so each round's ratio pairs two neighbouring medians
                     ours, theirs = [], []
-                    for _ in range(2):
-                        theirs += ort_times(path, h, w, threads, runs)
+                    for _ in range(args.rounds):
+                        theirs.append(statistics.median(ort_times(path, h, w, threads, runs)))
                         ours.append(loupe_times(binary, model, weights, h, w, threads, runs))
+                    ratios = sorted(a / b for a, b in zip(ours, theirs))
                     a, b = statistics.median(ours), statistics.median(theirs)
-                    print(f"| {model} | {w}×{h} | {threads} | {a:.1f} | {b:.1f} | {a / b:.2f} |", flush=True)
+                    print(f"| {model} | {w}×{h} | {threads} | {a:.1f} | {b:.1f} | {statistics.median(ratios):.2f} | "
+                          f"{ratios[0]:.2f}–{ratios[-1]:.2f} |", flush=True)
 
 
 if __name__ == "__main__":
