@@ -124,18 +124,22 @@ static void lk_pad_channel_scalar(const float *xc, const lk_conv_geometry *g, si
             const float *base = ws + (size_t)oh * S * pitch;                                       \
             float *o = out + (size_t)oh * ow;                                                      \
             for (int j = 0; j < ow; j += 8) {                                                      \
-                __m256 acc = bv;                                                                   \
+                /* one accumulator per filter row: chains of K FMAs, not K², so that the FMA   \
+                   latency hides even on 7- and 13-wide maps with few iterations per row */     \
+                __m256 acc[K];                                                                     \
                 for (int ky = 0; ky < K; ky++) {                                                   \
                     const float *r = base + (size_t)ky * pitch;                                    \
+                    acc[ky] = ky == 0 ? bv : _mm256_setzero_ps();                                  \
                     for (int kx = 0; kx < K; kx++) {                                               \
                         const float *p = (S == 1) ? r + j + kx                                     \
                                                   : ((kx & 1) ? r + half + j + (kx >> 1) : r + j + (kx >> 1)); \
-                        acc = _mm256_fmadd_ps(_mm256_loadu_ps(p), wv[ky * K + kx], acc);           \
+                        acc[ky] = _mm256_fmadd_ps(_mm256_loadu_ps(p), wv[ky * K + kx], acc[ky]);   \
                     }                                                                              \
                 }                                                                                  \
-                acc = lk_act256(acc, act);                                                         \
-                if (j + 8 <= ow) _mm256_storeu_ps(o + j, acc);                                     \
-                else _mm256_maskstore_ps(o + j, tail, acc);                                        \
+                for (int ky = 1; ky < K; ky++) acc[0] = _mm256_add_ps(acc[0], acc[ky]);            \
+                const __m256 sum = lk_act256(acc[0], act);                                         \
+                if (j + 8 <= ow) _mm256_storeu_ps(o + j, sum);                                     \
+                else _mm256_maskstore_ps(o + j, tail, sum);                                        \
             }                                                                                      \
         }                                                                                          \
     }
