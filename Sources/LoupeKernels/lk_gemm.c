@@ -13,6 +13,7 @@
 #define NR 16
 #define KC 256
 #define NC 256
+#define DIRECT_B_MAX_M 48
 
 static inline int lk_min(int a, int b) { return a < b ? a : b; }
 
@@ -67,7 +68,7 @@ static void pack_b(const float *b, size_t ldb, int kc, int n, float *bp) {
 // R × 16 tile (R ≤ 6): the k loop keeps 2R accumulators in registers (the loops over r unroll for
 // each constant R). add: C already holds a partial sum; finish: add the bias, apply the activation.
 LK_AVX2 static inline __attribute__((always_inline)) void kernel_rows(const int R, int kc, const float *a, const float *b,
-                                                                    float *c, size_t ldc, int add, int finish,
+                                                                    size_t bstride, float *c, size_t ldc, int add, int finish,
                                                                     const float *bias, lk_activation act) {
     __m256 lo[MR], hi[MR];
     for (int r = 0; r < R; r++) { lo[r] = _mm256_setzero_ps(); hi[r] = _mm256_setzero_ps(); }
@@ -79,7 +80,7 @@ LK_AVX2 static inline __attribute__((always_inline)) void kernel_rows(const int 
             hi[r] = _mm256_fmadd_ps(x, b1, hi[r]);
         }
         a += MR;
-        b += NR;
+        b += bstride;
     }
     for (int r = 0; r < R; r++) {
         float *row = c + (size_t)r * ldc;
@@ -95,15 +96,16 @@ LK_AVX2 static inline __attribute__((always_inline)) void kernel_rows(const int 
     }
 }
 
-LK_AVX2 static void kernel_avx2(int rows, int kc, const float *a, const float *b, float *c, size_t ldc, int add, int finish,
-                                const float *bias, lk_activation act) {
+// b: a packed panel (bstride = 16) or B itself (bstride = ldb, 16 columns read per row).
+LK_AVX2 static void kernel_avx2(int rows, int kc, const float *a, const float *b, size_t bstride, float *c, size_t ldc, int add,
+                                int finish, const float *bias, lk_activation act) {
     switch (rows) {
-    case 6: kernel_rows(6, kc, a, b, c, ldc, add, finish, bias, act); break;
-    case 5: kernel_rows(5, kc, a, b, c, ldc, add, finish, bias, act); break;
-    case 4: kernel_rows(4, kc, a, b, c, ldc, add, finish, bias, act); break;
-    case 3: kernel_rows(3, kc, a, b, c, ldc, add, finish, bias, act); break;
-    case 2: kernel_rows(2, kc, a, b, c, ldc, add, finish, bias, act); break;
-    default: kernel_rows(1, kc, a, b, c, ldc, add, finish, bias, act); break;
+    case 6: kernel_rows(6, kc, a, b, bstride, c, ldc, add, finish, bias, act); break;
+    case 5: kernel_rows(5, kc, a, b, bstride, c, ldc, add, finish, bias, act); break;
+    case 4: kernel_rows(4, kc, a, b, bstride, c, ldc, add, finish, bias, act); break;
+    case 3: kernel_rows(3, kc, a, b, bstride, c, ldc, add, finish, bias, act); break;
+    case 2: kernel_rows(2, kc, a, b, bstride, c, ldc, add, finish, bias, act); break;
+    default: kernel_rows(1, kc, a, b, bstride, c, ldc, add, finish, bias, act); break;
     }
 }
 
@@ -137,12 +139,16 @@ void lk_gemm(int m, int n, int k, const float *packed_a, const float *b, size_t 
         return;
     }
     float edge[MR * NR] = {0};
+    // With few rows of A, each packed B panel would serve only a few micro-kernel calls: the
+    // kernel then reads B where it lies (full panels) and only the edge panel is packed.
+    const int direct = simd && m <= DIRECT_B_MAX_M;
     for (int n0 = 0; n0 < n; n0 += NC) {
         const int nc = lk_min(NC, n - n0);
         for (int k0 = 0; k0 < k; k0 += KC) {
             const int kc = lk_min(KC, k - k0);
             const int add = k0 > 0, finish = k0 + kc == k;
-            pack_b(b + (size_t)k0 * ldb + n0, ldb, kc, nc, workspace);
+            const int packed_from = direct ? nc / NR * NR : 0;  // columns [packed_from, nc) are packed
+            if (packed_from < nc) pack_b(b + (size_t)k0 * ldb + n0 + packed_from, ldb, kc, nc - packed_from, workspace + (size_t)packed_from * kc);
             for (int i = 0; i < m; i += MR) {
                 const int rows = lk_min(MR, m - i);
                 const float *ap = packed_a + (size_t)i * k + (size_t)k0 * MR;
@@ -153,8 +159,12 @@ void lk_gemm(int m, int n, int k, const float *packed_a, const float *b, size_t 
                     const int cols = lk_min(NR, nc - j);
                     const float *bp = workspace + (size_t)j * kc;
                     float *ct = c + (size_t)i * ldc + n0 + j;
+                    if (j < packed_from) {  // B read in place
+                        kernel_avx2(rows, kc, ap, b + (size_t)k0 * ldb + n0 + j, ldb, ct, ldc, add, finish, bi, act);
+                        continue;
+                    }
                     if (simd && cols == NR) {  // only the rows that exist: no work on padding rows
-                        kernel_avx2(rows, kc, ap, bp, ct, ldc, add, finish, bi, act);
+                        kernel_avx2(rows, kc, ap, bp, NR, ct, ldc, add, finish, bi, act);
                         continue;
                     }
                     if (rows == MR && cols == NR) {
@@ -165,7 +175,7 @@ void lk_gemm(int m, int n, int k, const float *packed_a, const float *b, size_t 
                     if (add) {
                         for (int r = 0; r < rows; r++) memcpy(edge + r * NR, ct + (size_t)r * ldc, (size_t)cols * sizeof(float));
                     }
-                    if (simd) kernel_avx2(rows, kc, ap, bp, edge, NR, add, finish, bi, act);
+                    if (simd) kernel_avx2(rows, kc, ap, bp, NR, edge, NR, add, finish, bi, act);
                     else kernel_scalar(kc, ap, bp, edge, NR, add, finish, bi, act);
                     for (int r = 0; r < rows; r++) memcpy(ct + (size_t)r * ldc, edge + r * NR, (size_t)cols * sizeof(float));
                 }
