@@ -32,6 +32,13 @@ if [ ! -f "$HEAD_BB" ]; then
   run $L distill "$DATA/flowers17-dev/images@0/2" "$DATA/coil100-20deg" "$DATA/smvs-dvd/reference" \
     --teacher mobilenet_v2 --max-size 512 --features backbone-all --augment 2 --epochs 25 -o "$HEAD_BB" --json --quiet > "$OUT/history_backbone_aug2.json"
 fi
+# the same, with four photographed views per image (seen at an angle, some blurred) instead of two
+# upright splices: what a phone photo of a DVD cover asks the student to see through
+HEAD_PHOTO="$OUT/head_bb_photo4.safetensors"
+if [ ! -f "$HEAD_PHOTO" ]; then
+  run $L distill "$DATA/flowers17-dev/images@0/2" "$DATA/coil100-20deg" "$DATA/smvs-dvd/reference" \
+    --teacher mobilenet_v2 --max-size 512 --features backbone-all --augment 4 --augment-style photo --epochs 25 -o "$HEAD_PHOTO" --json --quiet > "$OUT/history_bb_photo4.json"
+fi
 evaluate() {  # name, then eval arguments
   local f="$OUT/$1.json"; shift
   if [ ! -f "$f" ]; then run $L eval "$@" --json --quiet > "$f.tmp"; mv "$f.tmp" "$f"; fi
@@ -44,6 +51,7 @@ for set in smvs flowers; do
   evaluate "student_$set" "${args[@]}" --objects --student "$HEAD"
   evaluate "student_aug2_$set" "${args[@]}" --objects --student "$HEAD_AUG"
   evaluate "student_backbone_$set" "${args[@]}" --objects --student "$HEAD_BB"
+  evaluate "student_bb_photo4_$set" "${args[@]}" --objects --student "$HEAD_PHOTO"
 done
 .venv/bin/python - "$OUT" <<'PY'
 import json, os, sys
@@ -52,11 +60,12 @@ load = lambda n: json.load(open(os.path.join(out, n + ".json")))
 names = {"global": "global (1 classifier pass)", "attention": "objects: hard attention (detector + 1 classifier pass)",
          "teacher": "objects: crop teacher (detector + 1 + K classifier passes)", "student": "objects: student (detector + head only)",
          "student_aug2": "objects: student trained with spliced views (`--augment 2`)",
-         "student_backbone": "objects: student on YOLOX's backbone levels (`--features backbone-all --augment 2`)"}
+         "student_backbone": "objects: student on YOLOX's backbone levels (`--features backbone-all --augment 2`)",
+         "student_bb_photo4": "objects: the same with four photographed views (`--augment 4 --augment-style photo`)"}
 t_s, t_f = load("teacher_smvs"), load("teacher_flowers")
 print("| embedding | smvs canon mAP | smvs droid mAP | smvs overall mAP | % of teacher | flowers17-dev part 1/2 R@1 | % of teacher |")
 print("|---|---|---|---|---|---|---|")
-for mode in ("global", "attention", "teacher", "student", "student_aug2", "student_backbone"):
+for mode in ("global", "attention", "teacher", "student", "student_aug2", "student_backbone", "student_bb_photo4"):
     s, f = load(f"{mode}_smvs"), load(f"{mode}_flowers")
     print(f"| {names[mode]} | {s['groups']['canon']['meanAP']:.3f} | {s['groups']['droid']['meanAP']:.3f} | {s['overall']['meanAP']:.3f} | "
           f"{100 * s['overall']['meanAP'] / t_s['overall']['meanAP']:.0f} % | {f['overall']['recall']['1']:.3f} | "
