@@ -15,17 +15,15 @@
 // the bias, applies the activation and writes each tile's 2×2 outputs. Transforms run 8 tiles at
 // a time in AVX2 registers; this path is only taken when AVX2 is present.
 #include "lk_internal.h"
-#include <stdlib.h>
 #include <string.h>
 
 static inline int lk_wmin(int a, int b) { return a < b ? a : b; }
 
 size_t lk_winograd_packed_floats(int m, int c) { return 16 * lk_gemm_packed_a_floats(m, c); }
 
-void lk_winograd_pack_weights(const float *w, int m, int c, float *packed) {
-    // U[ξ][oc][ic] then each ξ packed for the GEMM
+void lk_winograd_pack_weights(const float *w, int m, int c, float *u, float *packed) {
+    // U[ξ][oc][ic] into the scratch u, then each ξ packed for the GEMM
     const size_t mc = (size_t)m * c;
-    float *u = (float *)malloc(sizeof(float) * 16 * mc);
     for (size_t i = 0; i < mc; i++) {
         const float *g = w + 9 * i;  // [3, 3]
         float t[4][3];               // G g: 4 × 3
@@ -44,7 +42,6 @@ void lk_winograd_pack_weights(const float *w, int m, int c, float *packed) {
     }
     const size_t block = lk_gemm_packed_a_floats(m, c);
     for (int xi = 0; xi < 16; xi++) lk_gemm_pack_a(u + (size_t)xi * mc, (size_t)c, m, c, packed + (size_t)xi * block);
-    free(u);
 }
 
 /// Padded rows of a run of tile rows [ty0, ty1]: 2 per tile row + 2; each row's pitch.

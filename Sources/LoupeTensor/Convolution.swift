@@ -278,7 +278,10 @@ public struct PackedConvolutionWeights: Sendable {
         if winograd && groups == 1 && weight.shape[2] == 3 && weight.shape[3] == 3 {
             let c = weight.shape[1]
             self.winograd = Tensor(uninitializedShape: [lk_winograd_packed_floats(Int32(m), Int32(c))]) { out in
-                weight.withUnsafeBufferPointer { lk_winograd_pack_weights($0.baseAddress!, Int32(m), Int32(c), out.baseAddress!) }
+                let scratch = ScratchBuffer(floats: 16 * m * c)
+                weight.withUnsafeBufferPointer {
+                    lk_winograd_pack_weights($0.baseAddress!, Int32(m), Int32(c), scratch.pointer, out.baseAddress!)
+                }
             }
         } else {
             self.winograd = nil

@@ -94,8 +94,8 @@ void lk_im2col(const float *x, const lk_conv_geometry *g, int c0, int c1, size_t
 /// Floats of 3×3 weights [M, C, 3, 3] transformed for Winograd F(2×2, 3×3) and packed: 16
 /// blocks of lk_gemm_packed_a_floats(m, c).
 size_t lk_winograd_packed_floats(int m, int c);
-/// U_ξ = (G w Gᵀ)[ξ] for ξ in 0..<16, each [M, C] packed by lk_gemm_pack_a.
-void lk_winograd_pack_weights(const float *w, int m, int c, float *packed);
+/// U_ξ = (G w Gᵀ)[ξ] for ξ in 0..<16, each [M, C] packed by lk_gemm_pack_a; scratch: 16·M·C floats.
+void lk_winograd_pack_weights(const float *w, int m, int c, float *scratch, float *packed);
 /// Workspace floats of one lk_winograd_conv3x3 call over at most `tiles` tiles and `m_block`
 /// output channels.
 size_t lk_winograd_workspace_floats(const lk_conv_geometry *g, int m_block, int tiles);
