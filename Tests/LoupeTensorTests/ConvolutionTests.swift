@@ -174,6 +174,12 @@ let winogradCases: [ConvCase] = [
                         fatalError("scalar path differs on \(t.testDescription)")
                     }
                 }
+                // the other kernels with a scalar twin: transpose and space-to-depth
+                let m = Tensor(randomUniform: [37, 21], seed: 6), mt = m.permuted([1, 0])
+                for i in 0..<37 { for j in 0..<21 where mt[j, i] != m[i, j] { fatalError("scalar transpose differs") } }
+                let x = Tensor(randomUniform: [1, 2, 6, 10], seed: 7), s = spaceToDepth2(x)
+                for b in 0..<4 { for c in 0..<2 { for i in 0..<3 { for j in 0..<5
+                    where s[0, b * 2 + c, i, j] != x[0, c, 2 * i + b % 2, 2 * j + b / 2] { fatalError("scalar space-to-depth differs") } } } }
             }
         }
     }
