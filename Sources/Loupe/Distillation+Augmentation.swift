@@ -55,12 +55,9 @@ public func augmentedDistillationSet(_ paths: [URL], base: DistillationSet, dete
             let boxes: [BoundingBox]
             if style == .photo, let warp = photographed(&pasted, into: &canvas, x: x, y: y, using: &generator) {
                 // each region's box: the bounding box of its warped corners
+                let sx = Float(w) / Float(source.width), sy = Float(h) / Float(source.height)
                 boxes = regions.map { r in
-                    let bx = Double(w) / Double(source.width), by = Double(h) / Double(source.height)
-                    let pts = [(r.box.x0, r.box.y0), (r.box.x1, r.box.y0), (r.box.x1, r.box.y1), (r.box.x0, r.box.y1)]
-                        .map { warp.apply(Double($0.0) * bx, Double($0.1) * by) }
-                    return BoundingBox(x0: Float(pts.map(\.x).min()!), y0: Float(pts.map(\.y).min()!),
-                                       x1: Float(pts.map(\.x).max()!), y1: Float(pts.map(\.y).max()!))
+                    warp.boundingBox(of: BoundingBox(x0: r.box.x0 * sx, y0: r.box.y0 * sy, x1: r.box.x1 * sx, y1: r.box.y1 * sy))
                         .clipped(width: Float(canvas.width), height: Float(canvas.height))
                 }
             } else {

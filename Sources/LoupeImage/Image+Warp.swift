@@ -44,6 +44,14 @@ public struct Homography: Sendable, Equatable {
         return ((m[0] * x + m[1] * y + m[2]) / w, (m[3] * x + m[4] * y + m[5]) / w)
     }
 
+    /// The axis-aligned bounding box of `box`'s four corners mapped through this transform (what
+    /// a box around an object becomes when the object is photographed at an angle).
+    public func boundingBox(of box: BoundingBox) -> BoundingBox {
+        let corners = [(box.x0, box.y0), (box.x1, box.y0), (box.x1, box.y1), (box.x0, box.y1)].map { apply(Double($0.0), Double($0.1)) }
+        return BoundingBox(x0: Float(corners.map(\.x).min()!), y0: Float(corners.map(\.y).min()!),
+                           x1: Float(corners.map(\.x).max()!), y1: Float(corners.map(\.y).max()!))
+    }
+
     /// The inverse transform (adjugate; scale is irrelevant), or `nil` when singular.
     public var inverse: Homography? {
         let m = matrix

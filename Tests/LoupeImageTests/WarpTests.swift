@@ -18,6 +18,12 @@ import Testing
         // a pure translation by hand
         let shift = try #require(Homography(from: source, to: source.map { ($0.x + 5, $0.y - 2) }))
         #expect(shift.matrix.enumerated().allSatisfy { i, v in abs(v - [1, 0, 5, 0, 1, -2, 0, 0, 1][i]) < 1e-12 })
+        // a box maps to the bounding box of its mapped corners: by hand for the translation,
+        // and containing every mapped corner for the perspective warp
+        let moved = shift.boundingBox(of: BoundingBox(x0: 10, y0: 20, x1: 30, y1: 50))
+        #expect(moved == BoundingBox(x0: 15, y0: 18, x1: 35, y1: 48))
+        let warped = h.boundingBox(of: BoundingBox(x0: 0, y0: 0, x1: 100, y1: 60))
+        #expect(abs(warped.x0 - 3) < 1e-4 && abs(warped.y0 - 7) < 1e-4 && abs(warped.x1 - 105) < 1e-4 && abs(warped.y1 - 80) < 1e-4)
         // three points on a line have no homography
         #expect(Homography(from: [(0, 0), (1, 1), (2, 2), (0, 5)], to: destination) == nil)
     }
