@@ -104,6 +104,9 @@ struct Distill: AsyncParsableCommand {
             guard !found.isEmpty else { throw ValidationError("no PNG or JPEG images under \(folder)") }
             files += found.enumerated().filter { folderPart == nil || $0.offset % folderPart!.parts == folderPart!.part }.map(\.element)
         }
+        guard augment > 0 || augmentStyle == .splice else {
+            throw ValidationError("--augment-style \(augmentStyle.rawValue) shapes the spliced views: give --augment N (views per image) too")
+        }
         guard augment == 0 || files.count >= 2 else { throw ValidationError("--augment pastes images into each other: it needs at least two images") }
         let method: ObjectEmbedder.Method
         if teacherMethod.hasPrefix("crop") {
