@@ -15,15 +15,32 @@ public import Foundation
 ///   - proposal: the region proposal `base` was made with.
 ///   - views: composites per training image.
 ///   - seed: seeds the choice of canvas, scale, place and brightness.
+///   - matchDetections: also pair the boxes the detector itself finds on each composite with the
+///     target of the mapped region they overlap best (IoU ≥ 0.6): the boxes the student sees at
+///     search time, which are not the mapped ones exactly.
 ///   - bins: RoI bins per side.
 ///   - kind: which pyramid features (as in `base`).
 ///   - style: plain splices, or splices that also look photographed (``AugmentationStyle/photo``).
 ///   - progress: told after each image.
 public func augmentedDistillationSet(_ paths: [URL], base: DistillationSet, detector: YOLOX, proposal: RegionProposal,
                                      views: Int, seed: UInt64 = 1, bins: Int = 7, features kind: FeaturePyramid.Pooling = .stems,
-                                     style: AugmentationStyle = .splice,
+                                     style: AugmentationStyle = .splice, matchDetections: Bool = false,
                                      progress: (any ProgressObserver)? = nil) throws -> DistillationSet {
-    precondition(views >= 1 && paths.count >= 2, "augmentation needs at least one view and two images")
+    precondition(views >= 1, "augmentation needs at least one view")
+    return try augmentedDistillationSet(paths, base: base, detector: detector, proposal: proposal,
+                                        views: [Int](repeating: views, count: paths.count), seed: seed, bins: bins, features: kind,
+                                        style: style, matchDetections: matchDetections, progress: progress)
+}
+
+/// ``augmentedDistillationSet(_:base:detector:proposal:views:seed:bins:features:style:matchDetections:progress:)``
+/// with a number of composites for each training image (`views[i]` for `paths[i]`, 0 for none):
+/// more views of the images that look like what will be searched for. Every image can be a canvas.
+public func augmentedDistillationSet(_ paths: [URL], base: DistillationSet, detector: YOLOX, proposal: RegionProposal,
+                                     views: [Int], seed: UInt64 = 1, bins: Int = 7, features kind: FeaturePyramid.Pooling = .stems,
+                                     style: AugmentationStyle = .splice, matchDetections: Bool = false,
+                                     progress: (any ProgressObserver)? = nil) throws -> DistillationSet {
+    precondition(views.count == paths.count && views.allSatisfy { $0 >= 0 } && views.contains { $0 > 0 } && paths.count >= 2,
+                 "augmentation needs a view count per image, some view and two images")
     // rows of each image in `base`
     var firstRow = [Int](repeating: -1, count: paths.count), rowCount = [Int](repeating: 0, count: paths.count)
     for (row, image) in base.images.enumerated() {
@@ -33,12 +50,12 @@ public func augmentedDistillationSet(_ paths: [URL], base: DistillationSet, dete
     var generator = SplitMix64(state: seed)
     var features: [Tensor] = [], targetRows: [Int] = [], images: [Int] = []
     var clock = StageClock()
-    for (i, path) in paths.enumerated() {
+    for (i, path) in paths.enumerated() where views[i] > 0 {
         let source = try Image(contentsOf: path)
         let (regions, _) = try StudentEmbedder.proposeRegions(source, detector: detector, proposal: proposal, labels: [], given: [],
                                                              detect: true, clock: &clock)
         guard regions.count == rowCount[i] else { throw EmbedderError.invalidOption("\(path.path): regions differ from the cached pairs") }
-        for _ in 0..<views {
+        for _ in 0..<views[i] {
             var j = Int.random(in: 0..<(paths.count - 1), using: &generator)
             if j >= i { j += 1 }
             var canvas = try Image(contentsOf: paths[j])
@@ -70,13 +87,24 @@ public func augmentedDistillationSet(_ paths: [URL], base: DistillationSet, dete
             }
             let kept = boxes.indices.filter { boxes[$0].isValid && min(boxes[$0].width, boxes[$0].height) >= 2 }
             let options = proposal.detectionOptions
-            let (_, pyramid) = clock.measure("detector") { detector.detectWithPyramid(canvas, options: options) }
-            features.append(pyramid.pool(kept.map { boxes[$0] }, bins: bins, using: kind))
-            targetRows += kept.map { firstRow[i] + $0 }
-            images += Array(repeating: i, count: kept.count)
+            let (found, pyramid) = clock.measure("detector") { detector.detectWithPyramid(canvas, options: options) }
+            var pairs = kept.map { (box: boxes[$0], region: $0) }
+            if matchDetections {
+                // the detector's own boxes on the composite (as proposed at search time), each with the
+                // mapped region it overlaps best
+                let detected = try proposal.regions(of: canvas, given: [], detections: found).dropFirst().map(\.box)
+                pairs += detected.compactMap { box in
+                    let best = kept.max { box.intersectionOverUnion(boxes[$0]) < box.intersectionOverUnion(boxes[$1]) }
+                    return best.flatMap { box.intersectionOverUnion(boxes[$0]) >= 0.6 ? (box, $0) : nil }
+                }
+            }
+            features.append(pyramid.pool(pairs.map(\.box), bins: bins, using: kind))
+            targetRows += pairs.map { firstRow[i] + $0.region }
+            images += Array(repeating: i, count: pairs.count)
         }
         progress?.update(done: i + 1, total: paths.count, label: "augmented views")
     }
+    guard !features.isEmpty else { throw EmbedderError.invalidOption("no augmented views were made") }
     let targets = DistillationSet.gather(base.targets, targetRows)
     return DistillationSet(features: Tensor.concatenated(features, along: 0), targets: targets, images: images)
 }

@@ -43,6 +43,12 @@ struct Distill: AsyncParsableCommand {
     @Option(help: "How spliced views look: splice (pasted upright) or photo (also seen at an angle, blurred in half of the views, contrast changed: what a phone photo does to an object).")
     var augmentStyle: AugmentationStyle = .splice
 
+    @Option(help: ArgumentHelp("More views of one folder's images: FOLDER=K adds K views of each image under FOLDER (a folder given as an argument) on top of --augment, in the same style; repeatable.", valueName: "FOLDER=K"))
+    var views: [String] = []
+
+    @Flag(help: "Also pair the boxes the detector finds on each view with the target of the pasted region they overlap best (IoU ≥ 0.6): the student learns the boxes it will see at search time, not only the mapped ones.")
+    var matchDetections = false
+
     @Option(help: "Channels of the head's two 1×1 convolutions over the RoI cells.")
     var hidden: Int = 256
 
@@ -58,7 +64,7 @@ struct Distill: AsyncParsableCommand {
     @Option(help: "Adam learning rate (cosine schedule to 0).")
     var learningRate: Float = 1e-3
 
-    @Option(help: "Loss: cosine or l2.")
+    @Option(help: "Loss: cosine, l2, contrastive (cosine + InfoNCE over the mini-batch) or centered (cosine + the cosine around the batch's mean target: fits what tells regions apart).")
     var loss: DistillationLoss = .cosine
 
     @Option(help: "Seed for initialisation, shuffles and the validation split.")
@@ -92,7 +98,7 @@ struct Distill: AsyncParsableCommand {
         var pipeline = pipeline
         if let teacher { pipeline.model = teacher }
         let part = try select.map { try parsePart($0, option: "--select") }
-        var files: [URL] = []
+        var files: [URL] = [], folderOfFile: [String] = []
         for argument in folders {
             // FOLDER@I/N: part I of N of this folder (overrides --select)
             var (folder, folderPart) = (argument, part)
@@ -102,12 +108,27 @@ struct Distill: AsyncParsableCommand {
             }
             let found = imageFiles(under: URL(fileURLWithPath: folder))
             guard !found.isEmpty else { throw ValidationError("no PNG or JPEG images under \(folder)") }
-            files += found.enumerated().filter { folderPart == nil || $0.offset % folderPart!.parts == folderPart!.part }.map(\.element)
+            let taken = found.enumerated().filter { folderPart == nil || $0.offset % folderPart!.parts == folderPart!.part }.map(\.element)
+            files += taken
+            folderOfFile += Array(repeating: folder, count: taken.count)
         }
-        guard augment > 0 || augmentStyle == .splice else {
-            throw ValidationError("--augment-style \(augmentStyle.rawValue) shapes the spliced views: give --augment N (views per image) too")
+        // --views FOLDER=K: extra views per image of that folder
+        var extraViews = [Int](repeating: 0, count: files.count)
+        for entry in views {
+            guard let eq = entry.lastIndex(of: "="), let k = Int(entry[entry.index(after: eq)...]), k >= 1 else {
+                throw ValidationError("--views must be FOLDER=K with K ≥ 1, got '\(entry)'")
+            }
+            let folder = String(entry[..<eq])
+            let standard = { (f: String) in URL(fileURLWithPath: f).standardizedFileURL.path }
+            let matching = folderOfFile.indices.filter { standard(folderOfFile[$0]) == standard(folder) }
+            guard !matching.isEmpty else { throw ValidationError("--views \(entry): \(folder) is not one of the folders given") }
+            for i in matching { extraViews[i] += k }
         }
-        guard augment == 0 || files.count >= 2 else { throw ValidationError("--augment pastes images into each other: it needs at least two images") }
+        let augmenting = augment > 0 || !views.isEmpty
+        guard augmenting || (augmentStyle == .splice && !matchDetections) else {
+            throw ValidationError("--augment-style and --match-detections shape the spliced views: give --augment N or --views FOLDER=K too")
+        }
+        guard !augmenting || files.count >= 2 else { throw ValidationError("--augment pastes images into each other: it needs at least two images") }
         let method: ObjectEmbedder.Method
         if teacherMethod.hasPrefix("crop") {
             var o = objects
@@ -149,17 +170,22 @@ struct Distill: AsyncParsableCommand {
             try FileManager.default.createDirectory(at: url(features).deletingLastPathComponent(), withIntermediateDirectories: true)
             try set.write(to: url(features), key: key(features))
         }
-        if augment > 0 {
+        // spliced views: N of every image (--augment), then the extra views of --views folders (another seed)
+        let viewSets = [(augment > 0 ? [Int](repeating: augment, count: files.count) : [], seed, "|augment=\(augment)"),
+                        (views.isEmpty ? [] : extraViews, seed &+ 1, "|views=\(extraViews.map(String.init).joined(separator: ","))")]
+        for (counts, viewSeed, label) in viewSets where !counts.isEmpty {
             // the splice style keeps its original key, so its cached views stay valid
-            let augKey = key(features) + "|augment=\(augment)|seed=\(seed)" + (augmentStyle == .splice ? "" : "|style=\(augmentStyle.rawValue)")
+            let augKey = key(features) + label + "|seed=\(viewSeed)" + (augmentStyle == .splice ? "" : "|style=\(augmentStyle.rawValue)")
+                + (matchDetections ? "|matched" : "")
             let augURL = URL(fileURLWithPath: cache).appendingPathComponent("augmented-\(fnv1a(augKey)).safetensors")
-            let views: DistillationSet
-            if let cached = DistillationSet(contentsOf: augURL, key: augKey) { views = cached } else {
-                views = try augmentedDistillationSet(files, base: set, detector: detector, proposal: teacherEmbedder.proposal, views: augment,
-                                                     seed: seed, features: features, style: augmentStyle, progress: progress)
-                try views.write(to: augURL, key: augKey)
+            let made: DistillationSet
+            if let cached = DistillationSet(contentsOf: augURL, key: augKey) { made = cached } else {
+                made = try augmentedDistillationSet(files, base: set, detector: detector, proposal: teacherEmbedder.proposal, views: counts,
+                                                    seed: viewSeed, features: features, style: augmentStyle,
+                                                    matchDetections: matchDetections, progress: progress)
+                try made.write(to: augURL, key: augKey)
             }
-            set = set.appending(views)
+            set = set.appending(made)
         }
         if let whitening = whitened.whitening { set.targets = try whitening.apply(set.targets) }
         let extraction = Date().timeIntervalSince(start)

@@ -65,7 +65,18 @@ func expectClose(_ analytic: Tensor, _ numeric: [(index: Int, value: Double)], t
         let t = Tensor(randomUniform: [5, 8], in: -1...1, seed: 12).l2NormalizedRows()
         let (value, gradient) = loss(y, t)
         let cosines = (0..<5).map { i in (0..<8).reduce(Float(0)) { $0 + y[i, $1] * t[i, $1] } }
-        if loss != .contrastive {
+        if loss == .centered {
+            // by hand: plain cosine + cosine of both rows around the targets' mean
+            let mean = (0..<8).map { j in (0..<5).reduce(Float(0)) { $0 + t[$1, j] } / 5 }
+            var expected: Float = 0
+            for i in 0..<5 {
+                let u = (0..<8).map { y[i, $0] - mean[$0] }, v = (0..<8).map { t[i, $0] - mean[$0] }
+                let uv = zip(u, v).reduce(Float(0)) { $0 + $1.0 * $1.1 }
+                let norms = (u.reduce(Float(0)) { $0 + $1 * $1 } * v.reduce(Float(0)) { $0 + $1 * $1 }).squareRoot()
+                expected += (1 - cosines[i]) + (1 - uv / norms)
+            }
+            #expect(abs(value - expected / 5) < 1e-5)
+        } else if loss != .contrastive {
             let expected = loss == .cosine ? cosines.map { 1 - $0 }.reduce(0, +) / 5 : cosines.map { 2 - 2 * $0 }.reduce(0, +) / 5
             #expect(abs(value - expected) < 1e-5)
         } else {

@@ -52,6 +52,18 @@ import Testing
         let photosAgain = try augmentedDistillationSet(paths, base: set, detector: detector, proposal: teacher.proposal, views: 2, seed: 5,
                                                        style: .photo)
         #expect(photosAgain.features.scalars == photos.features.scalars)
+        // with the detector's own boxes on each view: every mapped pair kept, more pairs (the pasted
+        // objects are found again), each paired with a region of the pasted image
+        let matched = try augmentedDistillationSet(paths, base: set, detector: detector, proposal: teacher.proposal, views: 2, seed: 5,
+                                                   style: .photo, matchDetections: true)
+        #expect(matched.count > photos.count)
+        for row in 0..<matched.count {
+            let target = matched.targets.sliced(along: 0, row..<(row + 1)).scalars
+            #expect((0..<set.count).contains { set.images[$0] == matched.images[row] && set.targets.sliced(along: 0, $0..<($0 + 1)).scalars == target })
+        }
+        // views for some images only: [3, 0] makes views of the first image alone
+        let firstOnly = try augmentedDistillationSet(paths, base: set, detector: detector, proposal: teacher.proposal, views: [3, 0], seed: 5)
+        #expect(firstOnly.count > 0 && firstOnly.count <= 12 && firstOnly.images.allSatisfy { $0 == 0 })
 
         var options = TrainingOptions()
         options.epochs = 3
