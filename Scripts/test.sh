@@ -12,6 +12,9 @@ export PATH="$PWD/.venv/bin:$PATH"
 # ONNX Runtime reference outputs for the backbone parity tests (idempotent)
 .venv/bin/python Scripts/onnx_reference.py fixtures --models .cache/models --darknet .cache/darknet/data --out .cache/fixtures/models
 swift test -c release "$@"
+# the loupe command line: a small index + search, and bad inputs refused with a message
+swift build -c release --product loupe
+.venv/bin/python Scripts/check_cli.py .build/release/loupe ../shared/data
 # the analysis grid (Benchmarks/ loupe-analysis) end to end on a few real images
 swift build -c release --package-path Benchmarks --product loupe-analysis
 .venv/bin/python Scripts/check_analysis.py Benchmarks/.build/release/loupe-analysis ../shared/data

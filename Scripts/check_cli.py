@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""End-to-end check of the `loupe` command line on two real images (run by Scripts/test.sh).
+
+A small index and a search must work and rank the query's own image first; then every bad input
+below must end with a non-zero exit status and a message naming the problem — never a crash (a
+signal), never a silent success — and must leave files as they were: no new output, and an
+existing index untouched when a rerun over it fails.
+
+  .venv/bin/python Scripts/check_cli.py BINARY DATA_DIR
+"""
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+
+def run(binary, *args):
+    return subprocess.run([binary, *args], capture_output=True, text=True, timeout=600)
+
+
+def digest(path):
+    return hashlib.sha256(open(path, "rb").read()).hexdigest()
+
+
+def main():
+    binary, data = sys.argv[1], sys.argv[2]
+    refs = os.path.join(data, "smvs-dvd", "reference")
+    with tempfile.TemporaryDirectory() as tmp:
+        imgs, empty, mixed = (os.path.join(tmp, d) for d in ("imgs", "empty", "mixed"))
+        for d in (imgs, empty, mixed):
+            os.makedirs(d)
+        for name, source in zip(("a.jpg", "b.jpg"), sorted(os.listdir(refs))[:2]):
+            shutil.copy(os.path.join(refs, source), os.path.join(imgs, name))
+            shutil.copy(os.path.join(refs, source), os.path.join(mixed, name))
+        truncated = os.path.join(tmp, "truncated.jpg")
+        open(truncated, "wb").write(open(os.path.join(imgs, "a.jpg"), "rb").read()[:3000])
+        shutil.copy(truncated, mixed)
+        garbage = os.path.join(tmp, "garbage.safetensors")
+        open(garbage, "w").write("not a safetensors file\n")
+
+        # the happy path: index, search (JSON), the query's own image first at cosine 1
+        index = os.path.join(tmp, "g.idx")
+        made = run(binary, "index", imgs, "-o", index, "--quiet")
+        assert made.returncode == 0, made.stderr
+        found = run(binary, "search", index, os.path.join(imgs, "b.jpg"), "--json")
+        assert found.returncode == 0, found.stderr
+        hits = json.loads(found.stdout)[0]["results"]
+        assert hits[0]["path"].endswith("b.jpg") and abs(hits[0]["score"] - 1) < 1e-4 and hits[1]["score"] < 0.99, hits
+        # a folder with a truncated JPEG among good ones: indexed without it, and it says so
+        partial = run(binary, "index", mixed, "-o", os.path.join(tmp, "m.idx"), "--quiet")
+        assert partial.returncode == 0 and "truncated.jpg" in partial.stderr, partial.stderr
+        kept = digest(index)
+
+        head = os.path.join(tmp, "head.safetensors")
+        bad = [
+            (["index", empty, "-o", os.path.join(tmp, "o1.idx")], "no PNG or JPEG images"),
+            (["index", imgs, "-o", index, "--max-size", "0"], "max size"),
+            (["index", imgs, "--objects", "--detector-size", "600", "-o", index], "multiple of 32"),
+            (["index", imgs, "--objects", "--student", garbage, "-o", index], "student head"),
+            (["search", os.path.join(tmp, "missing.idx"), os.path.join(imgs, "a.jpg")], "cannot read index"),
+            (["search", garbage, os.path.join(imgs, "a.jpg")], "cannot read index"),
+            (["search", index, truncated], "truncated"),
+            (["classify", truncated], "truncated"),
+            (["detect", truncated], "truncated"),
+            (["eval", "smvs", empty], "queries.csv"),
+            (["eval", "smvs", os.path.join(data, "smvs-dvd"), "--objects", "--student", garbage], "student head"),
+            (["distill", imgs, "-o", head, "--augment-style", "photo"], "--augment"),
+            (["distill", imgs, "-o", head, "--match-detections"], "--augment"),
+            (["distill", imgs, "-o", head, "--views", f"{empty}=2"], "not one of the folders"),
+            (["distill", imgs, "-o", head, "--views", f"{imgs}=0"], "FOLDER=K"),
+            (["distill", imgs, "-o", head, "--hidden", "0"], "--hidden"),
+            (["distill", imgs, "-o", head, "--select", "2/2"], "--select"),
+            (["whiten", "fit", empty, "-o", os.path.join(tmp, "w.safetensors")], "at least 2 images"),
+        ]
+        for args, message in bad:
+            before = sorted(os.listdir(tmp))
+            result = run(binary, *args)
+            shown = " ".join(args)
+            assert result.returncode > 0, f"loupe {shown}: exit status {result.returncode}\n{result.stderr}"
+            assert message in result.stderr, f"loupe {shown}: expected '{message}' in\n{result.stderr}"
+            assert sorted(os.listdir(tmp)) == before, f"loupe {shown} left files: {set(os.listdir(tmp)) - set(before)}"
+        assert digest(index) == kept, "a failed rerun changed the existing index"
+    print(f"check_cli: index + search, a truncated image skipped, {len(bad)} bad inputs refused with a message")
+
+
+if __name__ == "__main__":
+    main()
