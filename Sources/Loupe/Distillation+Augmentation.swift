@@ -28,15 +28,15 @@ public func augmentedDistillationSet(_ paths: [URL], base: DistillationSet, dete
                                      progress: (any ProgressObserver)? = nil) throws -> DistillationSet {
     precondition(views >= 1, "augmentation needs at least one view")
     return try augmentedDistillationSet(paths, base: base, detector: detector, proposal: proposal,
-                                        views: [Int](repeating: views, count: paths.count), seed: seed, bins: bins, features: kind,
+                                        viewsPerImage: [Int](repeating: views, count: paths.count), seed: seed, bins: bins, features: kind,
                                         style: style, matchDetections: matchDetections, progress: progress)
 }
 
 /// ``augmentedDistillationSet(_:base:detector:proposal:views:seed:bins:features:style:matchDetections:progress:)``
-/// with a number of composites for each training image (`views[i]` for `paths[i]`, 0 for none):
+/// with a number of composites for each training image (`viewsPerImage[i]` for `paths[i]`, 0 for none):
 /// more views of the images that look like what will be searched for. Every image can be a canvas.
 public func augmentedDistillationSet(_ paths: [URL], base: DistillationSet, detector: YOLOX, proposal: RegionProposal,
-                                     views: [Int], seed: UInt64 = 1, bins: Int = 7, features kind: FeaturePyramid.Pooling = .stems,
+                                     viewsPerImage views: [Int], seed: UInt64 = 1, bins: Int = 7, features kind: FeaturePyramid.Pooling = .stems,
                                      style: AugmentationStyle = .splice, matchDetections: Bool = false,
                                      progress: (any ProgressObserver)? = nil) throws -> DistillationSet {
     precondition(views.count == paths.count && views.allSatisfy { $0 >= 0 } && views.contains { $0 > 0 } && paths.count >= 2,
@@ -109,7 +109,7 @@ public func augmentedDistillationSet(_ paths: [URL], base: DistillationSet, dete
     return DistillationSet(features: Tensor.concatenated(features, along: 0), targets: targets, images: images)
 }
 
-/// How ``augmentedDistillationSet(_:base:detector:proposal:views:seed:bins:features:style:progress:)``
+/// How ``augmentedDistillationSet(_:base:detector:proposal:views:seed:bins:features:style:matchDetections:progress:)``
 /// makes its views.
 public enum AugmentationStyle: String, Sendable, CaseIterable, Codable {
     /// Pasted upright at a random scale, place and brightness.

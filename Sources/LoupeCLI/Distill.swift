@@ -180,7 +180,7 @@ struct Distill: AsyncParsableCommand {
             let augURL = URL(fileURLWithPath: cache).appendingPathComponent("augmented-\(fnv1a(augKey)).safetensors")
             let made: DistillationSet
             if let cached = DistillationSet(contentsOf: augURL, key: augKey) { made = cached } else {
-                made = try augmentedDistillationSet(files, base: set, detector: detector, proposal: teacherEmbedder.proposal, views: counts,
+                made = try augmentedDistillationSet(files, base: set, detector: detector, proposal: teacherEmbedder.proposal, viewsPerImage: counts,
                                                     seed: viewSeed, features: features, style: augmentStyle,
                                                     matchDetections: matchDetections, progress: progress)
                 try made.write(to: augURL, key: augKey)

@@ -62,7 +62,7 @@ import Testing
             #expect((0..<set.count).contains { set.images[$0] == matched.images[row] && set.targets.sliced(along: 0, $0..<($0 + 1)).scalars == target })
         }
         // views for some images only: [3, 0] makes views of the first image alone
-        let firstOnly = try augmentedDistillationSet(paths, base: set, detector: detector, proposal: teacher.proposal, views: [3, 0], seed: 5)
+        let firstOnly = try augmentedDistillationSet(paths, base: set, detector: detector, proposal: teacher.proposal, viewsPerImage: [3, 0], seed: 5)
         #expect(firstOnly.count > 0 && firstOnly.count <= 12 && firstOnly.images.allSatisfy { $0 == 0 })
 
         var options = TrainingOptions()
