@@ -125,12 +125,16 @@ extension DistillationSet {
     /// Saves the set (features, targets, image ids) with `key` describing how it was made, atomically.
     public func write(to url: URL, key: String) throws {
         try SafetensorsFile.write(["features": features, "targets": targets, "images": Tensor(shape: [images.count], scalars: images.map(Float.init))],
-                                  metadata: ["format": "loupe-distillation-set", "key": key], to: url)
+                                  metadata: ["format": "loupe-distillation-set", "key": key, "writer": "streamed"], to: url)
     }
 
     /// Loads a set saved with the same `key`; `nil` when the file is missing, another key or damaged.
+    /// Sets over 2 GiB written before Loupe streamed its safetensors files are refused too: the
+    /// old writer's second `write(2)` started again from the first byte, so their data past
+    /// 2 GiB − 4 KiB repeats the file's beginning.
     public init?(contentsOf url: URL, key: String) {
         guard let file = try? SafetensorsFile(contentsOf: url), file.metadata["format"] == "loupe-distillation-set",
+              file.metadata["writer"] == "streamed" || file.byteCount <= 2_147_479_552,
               file.metadata["key"] == key, let f = try? file.tensor(named: "features"), let t = try? file.tensor(named: "targets"),
               let ids = try? file.tensor(named: "images"), f.rank == 4, t.rank == 2, f.shape[0] == t.shape[0], ids.shape == [t.shape[0]]
         else { return nil }

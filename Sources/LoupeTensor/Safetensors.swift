@@ -80,6 +80,9 @@ public struct SafetensorsFile: Sendable {
     private let bytes: Data
     private let dataStart: Int
 
+    /// Size of the whole file in bytes.
+    public var byteCount: Int { bytes.count }
+
     /// Largest header accepted: guards against allocating for an absurd declared length.
     public static let maximumHeaderLength = 100_000_000
 
@@ -223,27 +226,41 @@ extension SafetensorsFile {
     /// written completely, then renamed over `url`, so a crash never leaves a half-written file.
     ///
     /// Tensors are stored in name order; the header is padded with spaces to a multiple of 8 bytes
-    /// so that the data area stays aligned.
+    /// so that the data area stays aligned. The tensors are streamed from their storage (no copy of
+    /// the whole file in memory), and files of any size are written whole: a single `write(2)`
+    /// moves at most 2 GiB − 4 KiB on Linux, and every partial write continues where it stopped.
     public static func write(_ tensors: [String: Tensor], metadata: [String: String] = [:], to url: URL) throws(SafetensorsError) {
-        try atomicWrite(encode(tensors, metadata: metadata), to: url)
-    }
-
-    /// The safetensors bytes of `tensors` (F32).
-    public static func encode(_ tensors: [String: Tensor], metadata: [String: String] = [:]) -> Data {
-        var header: [String: Any] = [:]
-        if !metadata.isEmpty { header["__metadata__"] = metadata }
-        var offset = 0
         let names = tensors.keys.sorted()
+        let file = try AtomicFile(url)
+        try file.write(header(names.map { ($0, tensors[$0]!.shape) }, metadata: metadata))
         for name in names {
             let t = tensors[name]!
-            header[name] = ["dtype": "F32", "shape": t.shape, "data_offsets": [offset, offset + 4 * t.scalarCount]] as [String: Any]
-            offset += 4 * t.scalarCount
+            var failure: SafetensorsError?
+            t.withUnsafeBufferPointer { b in
+                do throws(SafetensorsError) {
+                    #if _endian(little)
+                    try file.write(UnsafeRawBufferPointer(b))
+                    #else
+                    var chunk = [UInt32](repeating: 0, count: 1 << 16)
+                    var start = 0
+                    while start < b.count {
+                        let n = min(chunk.count, b.count - start)
+                        for i in 0..<n { chunk[i] = b[start + i].bitPattern.littleEndian }
+                        try chunk.withUnsafeBytes { raw throws(SafetensorsError) in try file.write(UnsafeRawBufferPointer(rebasing: raw.prefix(4 * n))) }
+                        start += n
+                    }
+                    #endif
+                } catch { failure = error }
+            }
+            if let failure { throw failure }
         }
-        var json = (try? JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])) ?? Data("{}".utf8)
-        while json.count % 8 != 0 { json.append(UInt8(ascii: " ")) }
-        var out = Data(capacity: 8 + json.count + offset)
-        withUnsafeBytes(of: UInt64(json.count).littleEndian) { out.append(contentsOf: $0) }
-        out.append(json)
+        try file.commit()
+    }
+
+    /// The safetensors bytes of `tensors` (F32), in memory.
+    public static func encode(_ tensors: [String: Tensor], metadata: [String: String] = [:]) -> Data {
+        let names = tensors.keys.sorted()
+        var out = header(names.map { ($0, tensors[$0]!.shape) }, metadata: metadata)
         for name in names {
             tensors[name]!.withUnsafeBufferPointer { b in
                 for v in b { withUnsafeBytes(of: v.bitPattern.littleEndian) { out.append(contentsOf: $0) } }
@@ -251,14 +268,80 @@ extension SafetensorsFile {
         }
         return out
     }
+
+    /// The length prefix and the JSON header (padded to 8 bytes) of F32 tensors stored in this order.
+    static func header(_ tensors: [(name: String, shape: [Int])], metadata: [String: String]) -> Data {
+        var header: [String: Any] = [:]
+        if !metadata.isEmpty { header["__metadata__"] = metadata }
+        var offset = 0
+        for (name, shape) in tensors {
+            let bytes = 4 * shape.reduce(1, *)
+            header[name] = ["dtype": "F32", "shape": shape, "data_offsets": [offset, offset + bytes]] as [String: Any]
+            offset += bytes
+        }
+        var json = (try? JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])) ?? Data("{}".utf8)
+        while json.count % 8 != 0 { json.append(UInt8(ascii: " ")) }
+        var out = Data(capacity: 8 + json.count)
+        withUnsafeBytes(of: UInt64(json.count).littleEndian) { out.append(contentsOf: $0) }
+        out.append(json)
+        return out
+    }
 }
 
-/// Writes `data` to a temporary file beside `url`, then renames it into place (Foundation's
-/// `.atomic` write: a reader never sees a half-written file, and a failed write leaves the old one).
-func atomicWrite(_ data: Data, to url: URL) throws(SafetensorsError) {
-    do {
-        try data.write(to: url, options: .atomic)
-    } catch {
-        throw .io(path: url.path, reason: error.localizedDescription)
+/// A file written through a temporary file beside its destination and renamed into place by
+/// ``commit()``: readers never see a half-written file, and a failed or abandoned write leaves
+/// the old file (if any) and no temporary behind.
+final class AtomicFile {
+    private let url: URL
+    private let temporary: String
+    private var descriptor: Int32
+
+    init(_ url: URL) throws(SafetensorsError) {
+        self.url = url
+        temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString).tmp").path
+        descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else { throw .io(path: url.path, reason: "cannot create \(temporary): \(String(cString: strerror(errno)))") }
+    }
+
+    deinit {
+        if descriptor >= 0 {
+            close(descriptor)
+            unlink(temporary)
+        }
+    }
+
+    /// Appends `bytes`, continuing after partial writes and interruptions.
+    func write(_ bytes: UnsafeRawBufferPointer) throws(SafetensorsError) {
+        guard var next = bytes.baseAddress else { return }
+        var left = bytes.count
+        while left > 0 {
+            let n = Foundation.write(descriptor, next, min(left, 1 << 30))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw .io(path: url.path, reason: "write failed: \(String(cString: strerror(errno)))")
+            }
+            next += n
+            left -= n
+        }
+    }
+
+    func write(_ data: Data) throws(SafetensorsError) {
+        var failure: SafetensorsError?
+        data.withUnsafeBytes { raw in
+            do throws(SafetensorsError) { try write(raw) } catch { failure = error }
+        }
+        if let failure { throw failure }
+    }
+
+    /// Flushes the data to disk, closes the file and renames it over the destination.
+    func commit() throws(SafetensorsError) {
+        let synced = fsync(descriptor) == 0
+        let closed = close(descriptor) == 0
+        descriptor = -1
+        guard synced, closed, rename(temporary, url.path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(temporary)
+            throw .io(path: url.path, reason: "cannot complete the write: \(reason)")
+        }
     }
 }

@@ -33,6 +33,31 @@ func safetensorsBytes(header: String, data: [UInt8], declaredLength: UInt64? = n
         #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path) == ["w.safetensors"])
     }
 
+    /// A file over 2 GiB (one `write(2)` moves at most 2 GiB − 4 KiB on Linux) is written whole:
+    /// the values just before and after that boundary, and the tensor stored after the big one,
+    /// read back as written; the in-memory encoding has the same bytes at those places.
+    @Test func filesOver2GiBAreWrittenWhole() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("loupe-st-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let url = folder.appendingPathComponent("big.safetensors")
+        let count = (1 << 29) + 1000  // 2 GiB + 4,000 bytes
+        let big = Tensor(uninitializedShape: [count]) { out in
+            for i in 0..<count { out[i] = Float(i % 1_000_003) }
+        }
+        let tail = Tensor(shape: [3], scalars: [1.5, -2, 7])
+        try SafetensorsFile.write(["a.big": big, "b.tail": tail], to: url)
+        let file = try SafetensorsFile(contentsOf: url)
+        #expect(file.byteCount > 1 << 31)
+        #expect(try file.tensor(named: "b.tail") == tail)
+        let limit = (2_147_479_552 - 8) / 4  // first Float that a single write(2) would not reach
+        let read = try file.tensor(named: "a.big")
+        for i in [0, 1, limit - 2000, limit - 1, limit, limit + 1, 1 << 29, count - 1] {
+            #expect(read.scalars[i] == Float(i % 1_000_003), "element \(i)")
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path) == ["big.safetensors"])
+    }
+
     @Test func writingIntoAMissingFolderFailsCleanly() {
         let url = URL(fileURLWithPath: "/nonexistent-loupe-folder/w.safetensors")
         #expect(throws: SafetensorsError.self) { try SafetensorsFile.write(["a": Tensor(zeros: [1])], to: url) }
