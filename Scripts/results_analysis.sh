@@ -12,8 +12,9 @@ DATA=${1:-../shared/data}
 OUT=${2:-Documentation/Results}
 HEAD=.cache/results/student/head_mobilenet_v2_crop_aug2.safetensors
 HEAD_BB=.cache/results/student/head_mobilenet_v2_crop_backbone_aug2.safetensors
-[ -f "$HEAD" ] && [ -f "$HEAD_BB" ] || Scripts/results_student.sh "$DATA" >/dev/null
+HEAD_BEST=.cache/results/student/head_bb_ref24m_centered.safetensors
+[ -f "$HEAD" ] && [ -f "$HEAD_BB" ] && [ -f "$HEAD_BEST" ] || Scripts/results_student.sh "$DATA" >/dev/null
 swift build -c release --package-path Benchmarks --product loupe-analysis >&2
 set -x
-Benchmarks/.build/release/loupe-analysis --student "$HEAD" --student "$HEAD_BB" --output "$OUT" \
+Benchmarks/.build/release/loupe-analysis --student "$HEAD" --student "$HEAD_BB" --student "$HEAD_BEST" --output "$OUT" \
   --dataset "smvs:$DATA/smvs-dvd" --dataset "labels:$DATA/flowers17-dev" --whitening-data "labels:$DATA/coil100-20deg"

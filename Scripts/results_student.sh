@@ -14,31 +14,30 @@ mkdir -p "$OUT"
 swift build -c release --product loupe >&2
 L=.build/release/loupe
 run() { echo "+ $*" >&2; "$@"; }
-HEAD="$OUT/head_mobilenet_v2_crop.safetensors"
-if [ ! -f "$HEAD" ]; then
-  run $L distill "$DATA/flowers17-dev/images@0/2" "$DATA/coil100-20deg" "$DATA/smvs-dvd/reference" \
-    --teacher mobilenet_v2 --max-size 512 -o "$HEAD" --json --quiet > "$OUT/history.json"
-fi
+# train NAME [distill options]: one head per row, skipped when its file exists
+train() {
+  local name=$1; shift
+  if [ ! -f "$OUT/head_$name.safetensors" ]; then
+    run $L distill "$DATA/flowers17-dev/images@0/2" "$DATA/coil100-20deg" "$DATA/smvs-dvd/reference" \
+      --teacher mobilenet_v2 --max-size 512 "$@" -o "$OUT/head_$name.safetensors" --json --quiet > "$OUT/history_$name.json"
+  fi
+}
+train mobilenet_v2_crop
 # the same pairs plus two spliced views per image (only the detector runs again)
-HEAD_AUG="$OUT/head_mobilenet_v2_crop_aug2.safetensors"
-if [ ! -f "$HEAD_AUG" ]; then
-  run $L distill "$DATA/flowers17-dev/images@0/2" "$DATA/coil100-20deg" "$DATA/smvs-dvd/reference" \
-    --teacher mobilenet_v2 --max-size 512 --augment 2 --epochs 25 -o "$HEAD_AUG" --json --quiet > "$OUT/history_aug2.json"
-fi
+train mobilenet_v2_crop_aug2 --augment 2 --epochs 25
 # the same, reading YOLOX's CSPDarknet levels instead of the head stems (the detector maps that
 # retrieve best in the analysis grid)
-HEAD_BB="$OUT/head_mobilenet_v2_crop_backbone_aug2.safetensors"
-if [ ! -f "$HEAD_BB" ]; then
-  run $L distill "$DATA/flowers17-dev/images@0/2" "$DATA/coil100-20deg" "$DATA/smvs-dvd/reference" \
-    --teacher mobilenet_v2 --max-size 512 --features backbone-all --augment 2 --epochs 25 -o "$HEAD_BB" --json --quiet > "$OUT/history_backbone_aug2.json"
-fi
-# the same, with four photographed views per image (seen at an angle, some blurred) instead of two
-# upright splices: what a phone photo of a DVD cover asks the student to see through
-HEAD_PHOTO="$OUT/head_bb_photo4.safetensors"
-if [ ! -f "$HEAD_PHOTO" ]; then
-  run $L distill "$DATA/flowers17-dev/images@0/2" "$DATA/coil100-20deg" "$DATA/smvs-dvd/reference" \
-    --teacher mobilenet_v2 --max-size 512 --features backbone-all --augment 4 --augment-style photo --epochs 25 -o "$HEAD_PHOTO" --json --quiet > "$OUT/history_bb_photo4.json"
-fi
+train mobilenet_v2_crop_backbone_aug2 --features backbone-all --augment 2 --epochs 25
+# four photographed views per image (seen at an angle, some blurred) instead of two upright
+# splices: what a phone photo of a DVD cover asks the student to see through
+train bb_photo4 --features backbone-all --augment 4 --augment-style photo --epochs 25
+# 24 photographed views of each smvs-dvd reference (the collection that will be searched), none of
+# the other images; then the same with the centred cosine loss
+train bb_ref24 --features backbone-all --augment-style photo --views "$DATA/smvs-dvd/reference=24" --epochs 20
+train bb_ref24_centered --features backbone-all --augment-style photo --views "$DATA/smvs-dvd/reference=24" --epochs 20 --loss centered
+# ... and with the detector's own boxes on each view paired too (the boxes it proposes at search time)
+train bb_ref24m_centered --features backbone-all --augment-style photo --views "$DATA/smvs-dvd/reference=24" --match-detections \
+  --epochs 20 --loss centered
 evaluate() {  # name, then eval arguments
   local f="$OUT/$1.json"; shift
   if [ ! -f "$f" ]; then run $L eval "$@" --json --quiet > "$f.tmp"; mv "$f.tmp" "$f"; fi
@@ -48,10 +47,12 @@ for set in smvs flowers; do
   evaluate "global_$set" "${args[@]}" --max-size 512
   evaluate "attention_$set" "${args[@]}" --max-size 512 --objects
   evaluate "teacher_$set" "${args[@]}" --max-size 512 --objects --object-method teacher
-  evaluate "student_$set" "${args[@]}" --objects --student "$HEAD"
-  evaluate "student_aug2_$set" "${args[@]}" --objects --student "$HEAD_AUG"
-  evaluate "student_backbone_$set" "${args[@]}" --objects --student "$HEAD_BB"
-  evaluate "student_bb_photo4_$set" "${args[@]}" --objects --student "$HEAD_PHOTO"
+  evaluate "student_$set" "${args[@]}" --objects --student "$OUT/head_mobilenet_v2_crop.safetensors"
+  evaluate "student_aug2_$set" "${args[@]}" --objects --student "$OUT/head_mobilenet_v2_crop_aug2.safetensors"
+  evaluate "student_backbone_$set" "${args[@]}" --objects --student "$OUT/head_mobilenet_v2_crop_backbone_aug2.safetensors"
+  for name in bb_photo4 bb_ref24 bb_ref24_centered bb_ref24m_centered; do
+    evaluate "student_${name}_$set" "${args[@]}" --objects --student "$OUT/head_$name.safetensors"
+  done
 done
 .venv/bin/python - "$OUT" <<'PY'
 import json, os, sys
@@ -61,11 +62,15 @@ names = {"global": "global (1 classifier pass)", "attention": "objects: hard att
          "teacher": "objects: crop teacher (detector + 1 + K classifier passes)", "student": "objects: student (detector + head only)",
          "student_aug2": "objects: student trained with spliced views (`--augment 2`)",
          "student_backbone": "objects: student on YOLOX's backbone levels (`--features backbone-all --augment 2`)",
-         "student_bb_photo4": "objects: the same with four photographed views (`--augment 4 --augment-style photo`)"}
+         "student_bb_photo4": "objects: the same with four photographed views (`--augment 4 --augment-style photo`)",
+         "student_bb_ref24": "objects: 24 photographed views of each smvs reference instead (`--views REF=24`)",
+         "student_bb_ref24_centered": "objects: the same, centred cosine loss (`--loss centered`)",
+         "student_bb_ref24m_centered": "objects: the same, the detector's own boxes on the views paired too (`--match-detections`)"}
 t_s, t_f = load("teacher_smvs"), load("teacher_flowers")
 print("| embedding | smvs canon mAP | smvs droid mAP | smvs overall mAP | % of teacher | flowers17-dev part 1/2 R@1 | % of teacher |")
 print("|---|---|---|---|---|---|---|")
-for mode in ("global", "attention", "teacher", "student", "student_aug2", "student_backbone", "student_bb_photo4"):
+for mode in ("global", "attention", "teacher", "student", "student_aug2", "student_backbone", "student_bb_photo4",
+             "student_bb_ref24", "student_bb_ref24_centered", "student_bb_ref24m_centered"):
     s, f = load(f"{mode}_smvs"), load(f"{mode}_flowers")
     print(f"| {names[mode]} | {s['groups']['canon']['meanAP']:.3f} | {s['groups']['droid']['meanAP']:.3f} | {s['overall']['meanAP']:.3f} | "
           f"{100 * s['overall']['meanAP'] / t_s['overall']['meanAP']:.0f} % | {f['overall']['recall']['1']:.3f} | "
