@@ -5,7 +5,9 @@ import Loupe
 /// with the rate in items per second.
 final class ProgressBar: ProgressObserver, @unchecked Sendable {
     private let lock = NSLock()
+    /// When the current phase began: the bar's creation, or the previous phase's last update.
     private var start = Date()
+    private var lastUpdate = Date()
     private var lastLabel = ""
     private var lastDecile = -1
     private let terminal = isatty(2) != 0
@@ -17,8 +19,11 @@ final class ProgressBar: ProgressObserver, @unchecked Sendable {
         guard !quiet else { return }
         lock.lock()
         defer { lock.unlock() }
-        if label != lastLabel { start = Date(); lastLabel = label; lastDecile = -1 }
-        let elapsed = max(Date().timeIntervalSince(start), 1e-9)
+        let now = Date()
+        // a new phase starts where the last one ended (its first item's time counts)
+        if label != lastLabel { start = lastLabel.isEmpty ? start : lastUpdate; lastLabel = label; lastDecile = -1 }
+        lastUpdate = now
+        let elapsed = max(now.timeIntervalSince(start), 1e-9)
         let rate = Double(done) / elapsed
         let fraction = total > 0 ? Double(done) / Double(total) : 1
         if terminal {

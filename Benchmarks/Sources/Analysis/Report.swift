@@ -43,6 +43,8 @@ func writeReport(rows: [ResultRow], whitenings whiteningOrder: [String], specs: 
         }
         let modes = unique(mine.map(\.mode))
         md += "\n### Modes (last layer, GeM): mAP / R@1, without and with full PCA whitening\n\n"
+        let studentCount = Set(mine.filter { $0.mode == "student" }.map(\.backbone)).count
+        if studentCount > 1 { md += "In modes.png the students are s1…s\(studentCount), in this table's order.\n\n" }
         md += "| backbone | " + modes.flatMap { ["\($0)", "\($0) PCA-w"] }.joined(separator: " | ") + " |\n|---|"
             + String(repeating: "---|", count: 2 * modes.count) + "\n"
         let gem = GlobalPooling.gem(p: 3).description
@@ -109,7 +111,9 @@ func plots(rows: [ResultRow], specs: [BackboneSpec], sweeps: [String: RecipeSwee
                 return rows.first { $0.dataset == d && $0.backbone == g && $0.mode == m && $0.whitening == "none" }?.meanAP
             })
         }
-        modePanels.append(Panel(title: "\(d): modes, gem, last layer", xLabels: groups.map(shortName),
+        // several students: s1, s2, … in name order (analysis.md says which is which)
+        let labels = specs.map { shortName($0.name) } + students.indices.map { students.count > 1 ? "s\($0 + 1)" : "student" }
+        modePanels.append(Panel(title: "\(d): modes, gem, last layer", xLabels: labels,
                                 series: series, style: .bars, yMax: yMax(series.flatMap(\.values))))
     }
     try compose(whiteningPanels, columns: specs.count).writePNG(to: folder.appendingPathComponent("whitening.png"))
@@ -119,7 +123,6 @@ func plots(rows: [ResultRow], specs: [BackboneSpec], sweeps: [String: RecipeSwee
 
 /// A backbone's name short enough for an axis label.
 func shortName(_ backbone: String) -> String {
-    if backbone.hasPrefix("student:") { return "student" }
     return backbone.replacingOccurrences(of: "efficientnet_", with: "").replacingOccurrences(of: "mobilenet_v2", with: "mnv2")
         .replacingOccurrences(of: "yolox_nano", with: "yolox")
 }
