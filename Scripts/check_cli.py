@@ -28,7 +28,7 @@ def digest(path):
 def main():
     binary, data = sys.argv[1], sys.argv[2]
     refs = os.path.join(data, "smvs-dvd", "reference")
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryDirectory() as cache_dir:
         imgs, empty, mixed = (os.path.join(tmp, d) for d in ("imgs", "empty", "mixed"))
         for d in (imgs, empty, mixed):
             os.makedirs(d)
@@ -73,6 +73,9 @@ def main():
             (["distill", imgs, "-o", head, "--views", f"{imgs}=0"], "FOLDER=K"),
             (["distill", imgs, "-o", head, "--hidden", "0"], "--hidden"),
             (["distill", imgs, "-o", head, "--select", "2/2"], "--select"),
+            # a diverging run (learning rate 1e30) must not write its NaN head (its pair cache lives elsewhere)
+            (["distill", imgs, "-o", head, "--max-size", "256", "--learning-rate", "1e30", "--epochs", "3", "--validation", "0",
+              "--cache", os.path.join(cache_dir, "distill"), "--quiet"], "training diverged"),
             (["whiten", "fit", empty, "-o", os.path.join(tmp, "w.safetensors")], "at least 2 images"),
         ]
         for args, message in bad:

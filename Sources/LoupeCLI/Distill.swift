@@ -211,6 +211,10 @@ struct Distill: AsyncParsableCommand {
             }
         }
         let training = Date().timeIntervalSince(trainStart)
+        guard head.parameters.values.allSatisfy({ $0.scalars.allSatisfy(\.isFinite) }) else {
+            // nothing is written: a head that cannot embed must not replace a working one
+            throw ValidationError("training diverged (the head's parameters are no longer finite; last loss \(history.last?.trainingLoss ?? .nan)): try a lower --learning-rate; \(output) was not written")
+        }
         var checksumSource = ""
         for (name, t) in head.parameters.sorted(by: { $0.key < $1.key }) { checksumSource += name + t.scalars.prefix(64).description }
         let summary: [String: String] = [
