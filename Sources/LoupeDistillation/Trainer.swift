@@ -81,7 +81,9 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
 }
 
 /// Trains a ``StudentHead`` on `set` with Adam, mini-batches and a seeded shuffle; whole images
-/// are held out for validation. Calls `report` after every epoch.
+/// are held out for validation. Calls `report` after every epoch. Stops after an epoch whose
+/// training loss is not finite (the learning rate was too high): the history ends with that
+/// epoch, and the returned head's parameters are not finite — check before using it.
 public func trainStudent(_ set: DistillationSet, options: TrainingOptions = .init(),
                          report: (EpochReport) -> Void = { _ in }) -> (head: StudentHead, history: [EpochReport]) {
     precondition(set.count > 0, "trainStudent: the distillation set is empty")
@@ -123,6 +125,8 @@ public func trainStudent(_ set: DistillationSet, options: TrainingOptions = .ini
                                 seconds: Date().timeIntervalSince(start))
         history.append(entry)
         report(entry)
+        // diverged: further epochs cannot recover NaN parameters (the caller sees the last entry's loss)
+        if !entry.trainingLoss.isFinite { break }
     }
     return (head, history)
 }

@@ -152,6 +152,14 @@ func expectClose(_ analytic: Tensor, _ numeric: [(index: Int, value: Double)], t
         #expect(history.last!.trainingLoss < history.first!.trainingLoss * 0.5, "\(history.map(\.trainingLoss))")
         #expect(history.last!.validationCosine > 0.9, "\(history.map(\.validationCosine))")
         #expect(history.map(\.trainingLoss) == again.map(\.trainingLoss))
+
+        // a learning rate that blows the head up: training stops after the first non-finite epoch
+        options.learningRate = 1e30
+        options.epochs = 20
+        let (diverged, broken) = trainStudent(set, options: options)
+        #expect(broken.count < 20 && !broken.last!.trainingLoss.isFinite, "\(broken.map(\.trainingLoss))")
+        #expect(broken.dropLast().allSatisfy { $0.trainingLoss.isFinite })
+        #expect(!diverged.parameters.values.allSatisfy { $0.scalars.allSatisfy(\.isFinite) })
     }
 
     @Test func headFilesRoundTripAndRefuseDamage() throws {
