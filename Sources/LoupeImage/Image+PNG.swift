@@ -1,5 +1,6 @@
 public import Foundation
 internal import LoupeKernels
+internal import LoupeTensor
 
 extension Image {
     /// The image encoded as an 8-bit RGB PNG (pixels rounded and clamped to 0...255).
@@ -23,11 +24,16 @@ extension Image {
         throw .unwritable(path: "<memory>", reason: "libpng could not encode the image")
     }
 
-    /// Writes the image as PNG, atomically (a temporary file renamed into place).
+    /// Writes the image as PNG, atomically (a temporary file beside `url`, renamed into place).
     public func writePNG(to url: URL) throws(ImageError) {
         let data = try pngData()
-        do { try data.write(to: url, options: .atomic) } catch {
-            throw .unwritable(path: url.path, reason: error.localizedDescription)
+        do throws(SafetensorsError) {
+            let file = try AtomicFile(url)
+            try file.write(data)
+            try file.commit()
+        } catch {
+            guard case let .io(_, reason) = error else { throw .unwritable(path: url.path, reason: error.description) }
+            throw .unwritable(path: url.path, reason: reason)
         }
     }
 }

@@ -290,13 +290,14 @@ extension SafetensorsFile {
 
 /// A file written through a temporary file beside its destination and renamed into place by
 /// ``commit()``: readers never see a half-written file, and a failed or abandoned write leaves
-/// the old file (if any) and no temporary behind.
-final class AtomicFile {
+/// the old file (if any) and no temporary behind. Every file Loupe writes goes through it
+/// (safetensors here, PNG in LoupeImage).
+package final class AtomicFile {
     private let url: URL
     private let temporary: String
     private var descriptor: Int32
 
-    init(_ url: URL) throws(SafetensorsError) {
+    package init(_ url: URL) throws(SafetensorsError) {
         self.url = url
         temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString).tmp").path
         descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
@@ -311,7 +312,7 @@ final class AtomicFile {
     }
 
     /// Appends `bytes`, continuing after partial writes and interruptions.
-    func write(_ bytes: UnsafeRawBufferPointer) throws(SafetensorsError) {
+    package func write(_ bytes: UnsafeRawBufferPointer) throws(SafetensorsError) {
         guard var next = bytes.baseAddress else { return }
         var left = bytes.count
         while left > 0 {
@@ -325,7 +326,7 @@ final class AtomicFile {
         }
     }
 
-    func write(_ data: Data) throws(SafetensorsError) {
+    package func write(_ data: Data) throws(SafetensorsError) {
         var failure: SafetensorsError?
         data.withUnsafeBytes { raw in
             do throws(SafetensorsError) { try write(raw) } catch { failure = error }
@@ -334,7 +335,7 @@ final class AtomicFile {
     }
 
     /// Flushes the data to disk, closes the file and renames it over the destination.
-    func commit() throws(SafetensorsError) {
+    package func commit() throws(SafetensorsError) {
         let synced = fsync(descriptor) == 0
         let closed = close(descriptor) == 0
         descriptor = -1

@@ -70,6 +70,11 @@ import Testing
         let url = folder.appendingPathComponent("x.png")
         try image.writePNG(to: url)
         #expect(try Image(contentsOf: url) == image)
+        // overwriting replaces the file in one step and leaves no temporary file behind
+        let small = image.resized(width: 16, height: 12)
+        try small.writePNG(to: url)
+        #expect(try Image(contentsOf: url) == small)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path) == ["x.png"])
         #expect(throws: ImageError.self) { try image.writePNG(to: URL(fileURLWithPath: "/no/such/folder/x.png")) }
     }
 }
