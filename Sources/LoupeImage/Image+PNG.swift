@@ -27,13 +27,12 @@ extension Image {
     /// Writes the image as PNG, atomically (a temporary file beside `url`, renamed into place).
     public func writePNG(to url: URL) throws(ImageError) {
         let data = try pngData()
-        do throws(SafetensorsError) {
+        do throws(FileWriteError) {
             let file = try AtomicFile(url)
             try file.write(data)
             try file.commit()
         } catch {
-            guard case let .io(_, reason) = error else { throw .unwritable(path: url.path, reason: error.description) }
-            throw .unwritable(path: url.path, reason: reason)
+            throw .unwritable(path: url.path, reason: error.reason)
         }
     }
 }

@@ -230,14 +230,22 @@ extension SafetensorsFile {
     /// the whole file in memory), and files of any size are written whole: a single `write(2)`
     /// moves at most 2 GiB − 4 KiB on Linux, and every partial write continues where it stopped.
     public static func write(_ tensors: [String: Tensor], metadata: [String: String] = [:], to url: URL) throws(SafetensorsError) {
+        do throws(FileWriteError) {
+            try streamF32(tensors, metadata: metadata, to: url)
+        } catch {
+            throw .io(path: url.path, reason: error.reason)
+        }
+    }
+
+    private static func streamF32(_ tensors: [String: Tensor], metadata: [String: String], to url: URL) throws(FileWriteError) {
         let names = tensors.keys.sorted()
         let file = try AtomicFile(url)
         try file.write(header(names.map { ($0, tensors[$0]!.shape) }, metadata: metadata))
         for name in names {
             let t = tensors[name]!
-            var failure: SafetensorsError?
+            var failure: FileWriteError?
             t.withUnsafeBufferPointer { b in
-                do throws(SafetensorsError) {
+                do throws(FileWriteError) {
                     #if _endian(little)
                     try file.write(UnsafeRawBufferPointer(b))
                     #else
@@ -246,7 +254,7 @@ extension SafetensorsFile {
                     while start < b.count {
                         let n = min(chunk.count, b.count - start)
                         for i in 0..<n { chunk[i] = b[start + i].bitPattern.littleEndian }
-                        try chunk.withUnsafeBytes { raw throws(SafetensorsError) in try file.write(UnsafeRawBufferPointer(rebasing: raw.prefix(4 * n))) }
+                        try chunk.withUnsafeBytes { raw throws(FileWriteError) in try file.write(UnsafeRawBufferPointer(rebasing: raw.prefix(4 * n))) }
                         start += n
                     }
                     #endif
@@ -285,64 +293,5 @@ extension SafetensorsFile {
         withUnsafeBytes(of: UInt64(json.count).littleEndian) { out.append(contentsOf: $0) }
         out.append(json)
         return out
-    }
-}
-
-/// A file written through a temporary file beside its destination and renamed into place by
-/// ``commit()``: readers never see a half-written file, and a failed or abandoned write leaves
-/// the old file (if any) and no temporary behind. Every file Loupe writes goes through it
-/// (safetensors here, PNG in LoupeImage).
-package final class AtomicFile {
-    private let url: URL
-    private let temporary: String
-    private var descriptor: Int32
-
-    package init(_ url: URL) throws(SafetensorsError) {
-        self.url = url
-        temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString).tmp").path
-        descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else { throw .io(path: url.path, reason: "cannot create \(temporary): \(String(cString: strerror(errno)))") }
-    }
-
-    deinit {
-        if descriptor >= 0 {
-            close(descriptor)
-            unlink(temporary)
-        }
-    }
-
-    /// Appends `bytes`, continuing after partial writes and interruptions.
-    package func write(_ bytes: UnsafeRawBufferPointer) throws(SafetensorsError) {
-        guard var next = bytes.baseAddress else { return }
-        var left = bytes.count
-        while left > 0 {
-            let n = Foundation.write(descriptor, next, min(left, 1 << 30))
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw .io(path: url.path, reason: "write failed: \(String(cString: strerror(errno)))")
-            }
-            next += n
-            left -= n
-        }
-    }
-
-    package func write(_ data: Data) throws(SafetensorsError) {
-        var failure: SafetensorsError?
-        data.withUnsafeBytes { raw in
-            do throws(SafetensorsError) { try write(raw) } catch { failure = error }
-        }
-        if let failure { throw failure }
-    }
-
-    /// Flushes the data to disk, closes the file and renames it over the destination.
-    package func commit() throws(SafetensorsError) {
-        let synced = fsync(descriptor) == 0
-        let closed = close(descriptor) == 0
-        descriptor = -1
-        guard synced, closed, rename(temporary, url.path) == 0 else {
-            let reason = String(cString: strerror(errno))
-            unlink(temporary)
-            throw .io(path: url.path, reason: "cannot complete the write: \(reason)")
-        }
     }
 }

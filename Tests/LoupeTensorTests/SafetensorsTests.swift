@@ -60,6 +60,29 @@ func safetensorsBytes(header: String, data: [UInt8], declaredLength: UInt64? = n
         #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path) == ["big.safetensors"])
     }
 
+    /// The writer under every file: nothing reaches the destination before `commit()`; an
+    /// abandoned write leaves the old file byte for byte and no temporary; a commit replaces it.
+    @Test func atomicFileReplacesOnlyOnCommit() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("loupe-af-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let url = folder.appendingPathComponent("f.bin")
+        try Data("old".utf8).write(to: url)
+        do {
+            let file = try AtomicFile(url)
+            try file.write(Data("new, never committed".utf8))
+            #expect(try Data(contentsOf: url) == Data("old".utf8))
+        }  // abandoned here
+        #expect(try Data(contentsOf: url) == Data("old".utf8))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path) == ["f.bin"])
+        let file = try AtomicFile(url)
+        try file.write(Data("new".utf8))
+        try file.commit()
+        #expect(try Data(contentsOf: url) == Data("new".utf8))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path) == ["f.bin"])
+        #expect(throws: FileWriteError.self) { try AtomicFile(URL(fileURLWithPath: "/nonexistent-loupe-folder/f.bin")) }
+    }
+
     @Test func writingIntoAMissingFolderFailsCleanly() {
         let url = URL(fileURLWithPath: "/nonexistent-loupe-folder/w.safetensors")
         #expect(throws: SafetensorsError.self) { try SafetensorsFile.write(["a": Tensor(zeros: [1])], to: url) }
