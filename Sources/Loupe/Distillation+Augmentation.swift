@@ -93,10 +93,8 @@ public func augmentedDistillationSet(_ paths: [URL], base: DistillationSet, dete
                 // the detector's own boxes on the composite (as proposed at search time), each with the
                 // mapped region it overlaps best
                 let detected = try proposal.regions(of: canvas, given: [], detections: found).dropFirst().map(\.box)
-                pairs += detected.compactMap { box in
-                    let best = kept.max { box.intersectionOverUnion(boxes[$0]) < box.intersectionOverUnion(boxes[$1]) }
-                    return best.flatMap { box.intersectionOverUnion(boxes[$0]) >= 0.6 ? (box, $0) : nil }
-                }
+                let mapped = kept.map { boxes[$0] }
+                pairs += detected.compactMap { box in box.bestMatch(in: mapped, minimumIoU: 0.6).map { (box, kept[$0]) } }
             }
             features.append(pyramid.pool(pairs.map(\.box), bins: bins, using: kind))
             targetRows += pairs.map { firstRow[i] + $0.region }

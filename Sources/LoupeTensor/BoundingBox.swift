@@ -15,6 +15,17 @@ public struct BoundingBox: Sendable, Hashable, Codable {
         return union > 0 ? inter / union : 0
     }
 
+    /// The index of the box in `candidates` this one overlaps most, when that overlap (IoU) is at
+    /// least `minimumIoU`; the first of equal overlaps; `nil` when none qualifies.
+    public func bestMatch(in candidates: [BoundingBox], minimumIoU: Float) -> Int? {
+        var best: (index: Int, iou: Float)?
+        for (i, c) in candidates.enumerated() {
+            let iou = intersectionOverUnion(c)
+            if iou >= minimumIoU, iou > (best?.iou ?? -1) { best = (i, iou) }
+        }
+        return best?.index
+    }
+
     /// The box scaled by `factor` (e.g. from letterbox to original image coordinates).
     public func scaled(by factor: Float) -> BoundingBox {
         BoundingBox(x0: x0 * factor, y0: y0 * factor, x1: x1 * factor, y1: y1 * factor)
