@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """End-to-end check of the `loupe` command line on two real images (run by Scripts/test.sh).
 
-A small index and a search must work and rank the query's own image first; then every bad input
+A small index and a search must work and rank the query's own image first, progress must report a
+believable rate, a two-image distillation must train and say so when its pair cache is damaged
+(and make it again); then every bad input
 below must end with a non-zero exit status and a message naming the problem — never a crash (a
 signal), never a silent success — and must leave files as they were: no new output, and an
 existing index untouched when a rerun over it fails.
@@ -11,6 +13,7 @@ existing index untouched when a rerun over it fails.
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -53,6 +56,22 @@ def main():
         partial = run(binary, "index", mixed, "-o", os.path.join(tmp, "m.idx"), "--quiet")
         assert partial.returncode == 0 and "truncated.jpg" in partial.stderr, partial.stderr
         kept = digest(index)
+        # progress lines (not a terminal: one per tenth) give a believable rate from the first image on
+        shown = run(binary, "index", imgs, "-o", os.path.join(tmp, "p.idx"))
+        rates = [float(r) for r in re.findall(r"\(([0-9.]+) img/s\)", shown.stderr)]
+        assert shown.returncode == 0 and rates and max(rates) < 1000, shown.stderr
+        os.remove(os.path.join(tmp, "p.idx"))
+
+        # distillation end to end on the two images; a damaged pair cache is said and made again
+        distill_cache = os.path.join(cache_dir, "good")
+        small = ["distill", imgs, "--max-size", "256", "--epochs", "2", "--validation", "0", "--cache", distill_cache, "--quiet"]
+        trained = run(binary, *small, "-o", os.path.join(cache_dir, "head.safetensors"))
+        assert trained.returncode == 0 and os.path.getsize(os.path.join(cache_dir, "head.safetensors")) > 1000, trained.stderr
+        (cached,) = [os.path.join(distill_cache, f) for f in os.listdir(distill_cache) if f.startswith("set-")]
+        open(cached, "r+b").truncate(100)
+        again = run(binary, *small, "-o", os.path.join(cache_dir, "head2.safetensors"))
+        assert again.returncode == 0 and "cannot be used" in again.stderr, again.stderr
+        assert os.path.getsize(cached) > 1000, "the damaged cache was not replaced"
 
         head = os.path.join(tmp, "head.safetensors")
         bad = [
@@ -86,7 +105,8 @@ def main():
             assert message in result.stderr, f"loupe {shown}: expected '{message}' in\n{result.stderr}"
             assert sorted(os.listdir(tmp)) == before, f"loupe {shown} left files: {set(os.listdir(tmp)) - set(before)}"
         assert digest(index) == kept, "a failed rerun changed the existing index"
-    print(f"check_cli: index + search, a truncated image skipped, {len(bad)} bad inputs refused with a message")
+    print(f"check_cli: index + search, progress rates, distill + a damaged cache remade, a truncated image skipped, "
+          f"{len(bad)} bad inputs refused with a message")
 
 
 if __name__ == "__main__":

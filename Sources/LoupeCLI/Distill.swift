@@ -161,12 +161,12 @@ struct Distill: AsyncParsableCommand {
         let progress = ProgressBar(quiet: quiet || json)
         let start = Date()
         var set: DistillationSet
-        if let cached = DistillationSet(contentsOf: url(features), key: key(features)) {
+        if let cached = cachedSet(url(features), key: key(features)) {
             set = cached
             printError("cached RoI features and teacher targets: \(url(features).path)")
         } else {
             // the teacher's targets of another feature kind's set are reused: only the detector runs
-            let targets = FeaturePyramid.Pooling.allCases.lazy.compactMap { DistillationSet(contentsOf: url($0), key: key($0)) }.first
+            let targets = FeaturePyramid.Pooling.allCases.lazy.compactMap { cachedSet(url($0), key: key($0)) }.first
             if targets != nil { printError("reusing cached teacher targets; computing \(features.rawValue) RoI features") }
             do {
                 set = try distillationSet(files, teacher: teacherEmbedder, detector: detector, features: features, targets: targets, progress: progress)
@@ -187,7 +187,7 @@ struct Distill: AsyncParsableCommand {
                 + (matchDetections ? "|matched" : "")
             let augURL = URL(fileURLWithPath: cache).appendingPathComponent("augmented-\(fnv1a(augKey)).safetensors")
             let made: DistillationSet
-            if let cached = DistillationSet(contentsOf: augURL, key: augKey) { made = cached } else {
+            if let cached = cachedSet(augURL, key: augKey) { made = cached } else {
                 made = try augmentedDistillationSet(files, base: set, detector: detector, proposal: teacherEmbedder.proposal, viewsPerImage: counts,
                                                     seed: viewSeed, features: features, style: augmentStyle,
                                                     matchDetections: matchDetections, progress: progress)
@@ -233,6 +233,16 @@ struct Distill: AsyncParsableCommand {
         if json { try printJSON(history) }
     }
 
+
+    /// The cached set at `url`, or `nil`; says why when a file is there but cannot be used (it is
+    /// then made again and replaces it).
+    func cachedSet(_ url: URL, key: String) -> DistillationSet? {
+        if let set = DistillationSet(contentsOf: url, key: key) { return set }
+        if FileManager.default.fileExists(atPath: url.path) {
+            printError("\(url.path) cannot be used (damaged, made with other settings, or over 2 GiB from a Loupe whose large files were corrupt): making it again")
+        }
+        return nil
+    }
 
     /// Training loss (red) and held-out 1 − cosine (blue) per epoch on a shared axis from 0.
     func lossCurve(_ history: [EpochReport]) -> Image {
