@@ -237,31 +237,23 @@ extension SafetensorsFile {
         }
     }
 
+    /// The header, then each tensor's storage as it lies (F32 little-endian is the host's layout);
+    /// a big-endian host writes the in-memory encoding instead.
     private static func streamF32(_ tensors: [String: Tensor], metadata: [String: String], to url: URL) throws(FileWriteError) {
-        let names = tensors.keys.sorted()
         let file = try AtomicFile(url)
+        #if _endian(little)
+        let names = tensors.keys.sorted()
         try file.write(header(names.map { ($0, tensors[$0]!.shape) }, metadata: metadata))
         for name in names {
-            let t = tensors[name]!
             var failure: FileWriteError?
-            t.withUnsafeBufferPointer { b in
-                do throws(FileWriteError) {
-                    #if _endian(little)
-                    try file.write(UnsafeRawBufferPointer(b))
-                    #else
-                    var chunk = [UInt32](repeating: 0, count: 1 << 16)
-                    var start = 0
-                    while start < b.count {
-                        let n = min(chunk.count, b.count - start)
-                        for i in 0..<n { chunk[i] = b[start + i].bitPattern.littleEndian }
-                        try chunk.withUnsafeBytes { raw throws(FileWriteError) in try file.write(UnsafeRawBufferPointer(rebasing: raw.prefix(4 * n))) }
-                        start += n
-                    }
-                    #endif
-                } catch { failure = error }
+            tensors[name]!.withUnsafeBufferPointer { b in
+                do throws(FileWriteError) { try file.write(UnsafeRawBufferPointer(b)) } catch { failure = error }
             }
             if let failure { throw failure }
         }
+        #else
+        try file.write(encode(tensors, metadata: metadata))
+        #endif
         try file.commit()
     }
 
