@@ -12,10 +12,16 @@ func safetensorsBytes(header: String, data: [UInt8], declaredLength: UInt64? = n
     return out
 }
 
+/// A new empty folder under the temporary directory (the caller removes it).
+func emptyFolder() throws -> URL {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("loupe-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    return folder
+}
+
 @Suite struct SafetensorsTests {
     @Test func roundTripThroughAFile() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("loupe-st-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let folder = try emptyFolder()
         defer { try? FileManager.default.removeItem(at: folder) }
         let url = folder.appendingPathComponent("w.safetensors")
         let a = Tensor(randomUniform: [3, 4, 5], seed: 1), b = Tensor(shape: [2], scalars: [.infinity, -0.0])
@@ -39,8 +45,7 @@ func safetensorsBytes(header: String, data: [UInt8], declaredLength: UInt64? = n
     /// the values just before and after that boundary, and the tensor stored after the big one,
     /// read back as written.
     @Test func filesOver2GiBAreWrittenWhole() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("loupe-st-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let folder = try emptyFolder()
         defer { try? FileManager.default.removeItem(at: folder) }
         let url = folder.appendingPathComponent("big.safetensors")
         let count = (1 << 29) + 1000  // 2 GiB + 4,000 bytes
@@ -65,8 +70,7 @@ func safetensorsBytes(header: String, data: [UInt8], declaredLength: UInt64? = n
     /// The writer under every file: nothing reaches the destination before `commit()`; an
     /// abandoned write leaves the old file byte for byte and no temporary; a commit replaces it.
     @Test func atomicFileReplacesOnlyOnCommit() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("loupe-af-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let folder = try emptyFolder()
         defer { try? FileManager.default.removeItem(at: folder) }
         let url = folder.appendingPathComponent("f.bin")
         try Data("old".utf8).write(to: url)
