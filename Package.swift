@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "LoupeDetection", targets: ["LoupeDetection"]),
         .library(name: "LoupeWhitening", targets: ["LoupeWhitening"]),
         .library(name: "LoupeRetrieval", targets: ["LoupeRetrieval"]),
+        .library(name: "LoupeEmbedding", targets: ["LoupeEmbedding"]),
         .library(name: "LoupeDistillation", targets: ["LoupeDistillation"]),
         .library(name: "Loupe", targets: ["Loupe"]),
     ],
@@ -51,9 +52,14 @@ let package = Package(
         .target(name: "LoupeDetection", dependencies: ["LoupeTensor", "LoupeImage", "LoupeModels"]),
         .target(name: "LoupeWhitening", dependencies: ["LoupeTensor"]),
         .target(name: "LoupeRetrieval", dependencies: ["LoupeTensor"]),
-        .target(name: "LoupeDistillation", dependencies: ["LoupeTensor", "LoupeDetection"]),
-        .target(name: "Loupe", dependencies: ["LoupeTensor", "LoupeImage", "LoupeModels", "LoupeDetection", "LoupeWhitening", "LoupeRetrieval",
-                                              "LoupeDistillation"]),
+        // the pipeline: embedders, region proposals, recipes rebuilt into embedders, collection
+        // indexing, the recipe sweep and evaluation
+        .target(name: "LoupeEmbedding", dependencies: ["LoupeTensor", "LoupeImage", "LoupeModels", "LoupeDetection",
+                                                       "LoupeWhitening", "LoupeRetrieval"]),
+        // training only: pair sets, augmentation, losses, Adam, the trainer
+        .target(name: "LoupeDistillation", dependencies: ["LoupeTensor", "LoupeDetection", "LoupeEmbedding"]),
+        // the umbrella: re-exports, nothing else
+        .target(name: "Loupe", dependencies: ["LoupeEmbedding", "LoupeDistillation"]),
 
         .executableTarget(
             name: "LoupeCLI",
@@ -70,7 +76,7 @@ let package = Package(
         .testTarget(name: "LoupeRetrievalTests", dependencies: ["LoupeRetrieval"]),
         .testTarget(name: "LoupeTests", dependencies: ["Loupe"]),
         .testTarget(name: "LoupeDetectionTests", dependencies: ["LoupeDetection"]),
-        .testTarget(name: "LoupeDistillationTests", dependencies: ["LoupeDistillation"]),
+        .testTarget(name: "LoupeDistillationTests", dependencies: ["LoupeDistillation", "LoupeEmbedding"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -33,28 +33,6 @@ public func reluBackward(output y: Tensor, gradient: Tensor) -> Tensor {
     return out
 }
 
-/// GeM over groups of `cells` consecutive rows: `[N·cells, C]` → `[N, C]`,
-/// `y = (mean max(x, ε)^p)^(1/p)` per column (the RoI's cells are its rows).
-public func generalizedMeanOverCells(_ x: Tensor, cells: Int, p: Float = 3, epsilon: Float = 1e-6) -> Tensor {
-    precondition(x.rank == 2 && cells >= 1 && x.shape[0] % cells == 0, "GeM over cells: \(x.shape) is not a multiple of \(cells) rows")
-    let n = x.shape[0] / cells, c = x.shape[1]
-    var out = [Float](repeating: 0, count: n * c)
-    x.withUnsafeBufferPointer { v in
-        for i in 0..<n {
-            for j in 0..<c {
-                var s: Double = 0
-                if p == 3 {  // the default, without pow
-                    for k in 0..<cells { let t = Double(max(v[(i * cells + k) * c + j], epsilon)); s += t * t * t }
-                } else {
-                    for k in 0..<cells { s += Double(pow(max(v[(i * cells + k) * c + j], epsilon), p)) }
-                }
-                out[i * c + j] = Float(pow(s / Double(cells), 1 / Double(p)))
-            }
-        }
-    }
-    return Tensor(shape: [n, c], scalars: out)
-}
-
 /// The gradient of ``generalizedMeanOverCells(_:cells:p:epsilon:)``:
 /// `∂y/∂xₖ = y^(1−p) · xₖ^(p−1) / cells` where `xₖ > ε`, else 0.
 public func generalizedMeanOverCellsBackward(_ x: Tensor, output y: Tensor, gradient: Tensor, cells: Int,

@@ -1,6 +1,7 @@
 internal import Foundation
 public import LoupeTensor
 public import LoupeDetection
+public import LoupeEmbedding
 
 /// Training pairs: each region's frozen RoI features on the detector and the teacher's embedding
 /// of the same region.

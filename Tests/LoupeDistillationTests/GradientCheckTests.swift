@@ -1,5 +1,6 @@
 import Foundation
 import LoupeDistillation
+import LoupeEmbedding
 import LoupeTensor
 import Testing
 
@@ -49,9 +50,9 @@ func expectClose(_ analytic: Tensor, _ numeric: [(index: Int, value: Double)], t
 
     @Test func generalizedMeanOverCells() {
         let x = Tensor(randomUniform: [3 * 9, 4], in: 0.2...1.5, seed: 7), g = Tensor(randomUniform: [3, 4], in: -1...1, seed: 8)
-        let y = LoupeDistillation.generalizedMeanOverCells(x, cells: 9)
+        let y = LoupeEmbedding.generalizedMeanOverCells(x, cells: 9)
         let analytic = generalizedMeanOverCellsBackward(x, output: y, gradient: g, cells: 9)
-        expectClose(analytic, numericGradient(x, samples: 60, step: 1e-3) { weightedSum(LoupeDistillation.generalizedMeanOverCells($0, cells: 9), g) })
+        expectClose(analytic, numericGradient(x, samples: 60, step: 1e-3) { weightedSum(LoupeEmbedding.generalizedMeanOverCells($0, cells: 9), g) })
     }
 
     @Test func l2Normalization() {

@@ -4,10 +4,14 @@ import LoupeTensor
 import Testing
 
 @Suite struct DecodeTests {
-    /// Every image of the shared retrieval sets decodes (2,717 files: 940 JPEG, 1,777 PNG).
+    /// Every image under ../shared/data decodes: 3,809 files (1,486 JPEG, 2,323 PNG) — the 2,717
+    /// of the retrieval sets and mask-photos' 546 COCO photos with their 546 instance-mask PNGs.
     @Test func everySharedImageDecodes() throws {
         let files = imageFiles(under: sharedData)
-        #expect(files.count == 2717, "expected the 2,717 images of ../shared/data, found \(files.count)")
+        let masks = files.filter { $0.path.contains("/mask-photos/") }
+        #expect(files.count - masks.count == 2717, "expected the 2,717 images of the retrieval sets, found \(files.count - masks.count)")
+        #expect(masks.count == 1092, "expected mask-photos' 546 photos and 546 masks, found \(masks.count)")
+        #expect(files.filter { $0.pathExtension.lowercased() == "jpg" }.count == 1486)
         var failures: [String] = []
         for url in files {
             do {

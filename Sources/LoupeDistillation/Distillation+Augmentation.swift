@@ -1,4 +1,5 @@
 public import Foundation
+public import LoupeEmbedding
 
 /// Extra training pairs that ask the student for invariance: each training image is pasted, at a
 /// random scale and place and with a random brightness, into another training image (a "splice",

@@ -112,21 +112,6 @@ public struct StudentHead: Sendable {
         let z = linear(h, weight: p["fc2.weight"]!, bias: p["fc2.bias"]!)
         return Trace(cells: rows, conv1: a1, conv2: a2, pooled: g, fc1: h, fc2: z, output: z.l2NormalizedRows())
     }
-
-    /// ∂L/∂parameter for every parameter, from ∂L/∂output.
-    public func backward(_ t: Trace, gradient: Tensor) -> [String: Tensor] {
-        let p = parameters
-        let cells = configuration.bins * configuration.bins
-        let dz = l2NormalizeBackward(t.fc2, output: t.output, gradient: gradient)
-        let fc2 = linearBackward(t.fc1, weight: p["fc2.weight"]!, gradient: dz)
-        let fc1 = linearBackward(t.pooled, weight: p["fc1.weight"]!, gradient: reluBackward(output: t.fc1, gradient: fc2.input!))
-        let dA2 = generalizedMeanOverCellsBackward(t.conv2, output: t.pooled, gradient: fc1.input!, cells: cells)
-        let conv2 = linearBackward(t.conv1, weight: p["conv2.weight"]!, gradient: reluBackward(output: t.conv2, gradient: dA2))
-        let conv1 = linearBackward(t.cells, weight: p["conv1.weight"]!, gradient: reluBackward(output: t.conv1, gradient: conv2.input!),
-                                   needsInput: false)
-        return ["fc2.weight": fc2.weight, "fc2.bias": fc2.bias, "fc1.weight": fc1.weight, "fc1.bias": fc1.bias,
-                "conv2.weight": conv2.weight, "conv2.bias": conv2.bias, "conv1.weight": conv1.weight, "conv1.bias": conv1.bias]
-    }
 }
 
 extension StudentHead {
@@ -164,4 +149,26 @@ extension StudentHead {
         }
         return (try StudentHead(configuration: configuration, parameters: parameters), file.metadata)
     }
+}
+
+/// GeM over groups of `cells` consecutive rows: `[N·cells, C]` → `[N, C]`,
+/// `y = (mean max(x, ε)^p)^(1/p)` per column (the RoI's cells are its rows).
+public func generalizedMeanOverCells(_ x: Tensor, cells: Int, p: Float = 3, epsilon: Float = 1e-6) -> Tensor {
+    precondition(x.rank == 2 && cells >= 1 && x.shape[0] % cells == 0, "GeM over cells: \(x.shape) is not a multiple of \(cells) rows")
+    let n = x.shape[0] / cells, c = x.shape[1]
+    var out = [Float](repeating: 0, count: n * c)
+    x.withUnsafeBufferPointer { v in
+        for i in 0..<n {
+            for j in 0..<c {
+                var s: Double = 0
+                if p == 3 {  // the default, without pow
+                    for k in 0..<cells { let t = Double(max(v[(i * cells + k) * c + j], epsilon)); s += t * t * t }
+                } else {
+                    for k in 0..<cells { s += Double(pow(max(v[(i * cells + k) * c + j], epsilon), p)) }
+                }
+                out[i * c + j] = Float(pow(s / Double(cells), 1 / Double(p)))
+            }
+        }
+    }
+    return Tensor(shape: [n, c], scalars: out)
 }
