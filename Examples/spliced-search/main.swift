@@ -20,11 +20,11 @@ try FileManager.default.createDirectory(at: output, withIntermediateDirectories:
 // 1. The embedders: MobileNetV2 + GeM at 1024 px (a pasted object spans a few cells of a 512-px
 //    map; at 1024 px it has four times as many); YOLOX-Nano's 10 best boxes (these photos are
 //    busy: horses.jpg alone holds five horses) as hard attention on the same map.
-let (backbone, checksum) = try BackboneLoader.load(model: "mobilenet_v2", weights: backboneWeights)
+let backbone = try WeightStore.backbone(.classifier(.mobileNetV2), file: backboneWeights)
 let detector = try YOLOX(contentsOf: detectorWeights)
 let labels = (try? readLabels(detectorWeights.deletingLastPathComponent().appendingPathComponent("coco.names")))
     ?? (try? readLabels(data.appendingPathComponent("coco.names"))) ?? []
-let global = try GlobalEmbedder(backbone: backbone, weightsChecksum: checksum, maxSize: 1024)
+let global = try GlobalEmbedder(backbone: backbone, maxSize: 1024)
 let embedder = try ObjectEmbedder(embedder: global, detector: detector, proposal: RegionProposal(maximumObjects: 10),
                                   method: .hardAttention(.roiAlign(bins: 7)), labels: labels)
 
@@ -33,7 +33,7 @@ let sources = ["dog", "eagle", "giraffe", "horses", "kite", "person", "scream"].
 let others = ((try? FileManager.default.contentsOfDirectory(at: morePhotos, includingPropertiesForKeys: nil)) ?? [])
     .filter { ["png", "jpg"].contains($0.pathExtension) }.sorted { $0.path < $1.path }
 var gallery: [String: Image] = [:]
-var index = ObjectIndex(recipe: embedder.recipe, settings: embedder.proposal.settings)
+var index = ObjectIndex(for: embedder)
 for url in sources + others {
     let name = url.deletingPathExtension().lastPathComponent
     let image = try Image(contentsOf: url)

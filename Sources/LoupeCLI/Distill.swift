@@ -154,7 +154,7 @@ struct Distill: AsyncParsableCommand {
         guard let detector = teacherEmbedder.detector else { throw ValidationError("distillation needs detector boxes: --max-objects must be at least 1") }
 
         // features and targets, cached by everything that determines them
-        let base = [teacherEmbedder.recipe.json, teacherEmbedder.proposal.settings.sorted { $0.key < $1.key }.description,
+        let base = [teacherEmbedder.recipe.json,
                     files.map(\.path).joined(separator: "\n"), "bins=7"].joined(separator: "|")
         func key(_ kind: FeaturePyramid.Pooling) -> String { kind == .stems ? base : base + "|features=\(kind.rawValue)" }
         func url(_ kind: FeaturePyramid.Pooling) -> URL { URL(fileURLWithPath: cache).appendingPathComponent("set-\(fnv1a(key(kind))).safetensors") }
@@ -198,7 +198,7 @@ struct Distill: AsyncParsableCommand {
         if let whitening = whitened.whitening { set.targets = try whitening.apply(set.targets) }
         let extraction = Date().timeIntervalSince(start)
         printError(String(format: "%d images, %d regions, %d-d teacher (%@, whitening %@), RoI features %@; %.1f s", files.count, set.count,
-                          set.targets.shape[1], teacherRecipe.mode, teacherRecipe.whitening, set.features.shape.dropFirst().description, extraction))
+                          set.targets.shape[1], teacherRecipe.mode.description, teacherRecipe.whitening?.description ?? "none", set.features.shape.dropFirst().description, extraction))
 
         var options = TrainingOptions()
         (options.epochs, options.batchSize, options.learningRate, options.loss) = (epochs, batchSize, learningRate, loss)
@@ -222,7 +222,8 @@ struct Distill: AsyncParsableCommand {
             "validationCosine": String(history.last?.validationCosine ?? .nan), "trainingSeconds": String(format: "%.1f", training),
             "extractionSeconds": String(format: "%.1f", extraction), "loss": loss.rawValue, "seed": String(seed),
         ]
-        var metadata = teacherEmbedder.proposal.settings
+        var metadata: [String: String] = [:]
+        metadata["proposal"] = String(decoding: try JSONEncoder().encode(teacherEmbedder.proposal), as: UTF8.self)
         metadata["teacher"] = teacherRecipe.json
         metadata["checksum"] = fnv1a(checksumSource)
         metadata["training"] = String(decoding: try JSONEncoder().encode(summary), as: UTF8.self)

@@ -41,7 +41,7 @@ struct Index: AsyncParsableCommand {
         if objects.objects || objects.student != nil {
             return try indexObjects(files, embedder: objects.regionEmbedder({ embedder }), progress: progress)
         }
-        var index = FlatIndex(recipe: embedder.recipe)
+        var index = FlatIndex(for: embedder)
         var timing = StageClock()
         var vectors: [Tensor] = [], paths: [String] = [], failures: [String] = []
         for (i, url) in files.enumerated() {
@@ -69,9 +69,8 @@ struct Index: AsyncParsableCommand {
 extension Index {
     /// Object mode: each image as its whole-image vector plus one per region, with boxes.
     func indexObjects(_ files: [URL], embedder: any RegionEmbedder, progress: ProgressBar) throws {
-        var settings = embedder.proposal.settings
-        if let student = objects.student { settings["student-head"] = URL(fileURLWithPath: student).path }
-        var index = ObjectIndex(recipe: embedder.recipe, settings: settings)
+        var index = ObjectIndex(for: embedder)
+        if let student = objects.student { index.studentHeadLocation = URL(fileURLWithPath: student).path }
         var timing = StageClock()
         var batch: [(vectors: Tensor, regions: [ObjectRegion], path: String)] = [], failures: [String] = []
         for (i, url) in files.enumerated() {

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import LoupeTensor
+import Loupe
 
 @main
 struct LoupeCommand: AsyncParsableCommand {
@@ -62,4 +62,19 @@ func printJSON<T: Encodable>(_ value: T) throws {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
     print(String(decoding: try encoder.encode(value), as: UTF8.self))
+}
+
+extension WeightStore {
+    /// The library's standard store, plus the caches beside the running binary's checkout (so
+    /// that `.build/release/loupe` finds `.cache/models` and `../shared/models` from anywhere).
+    static func cli() -> WeightStore {
+        var store = WeightStore.standard()
+        for cache in Cache.candidates {
+            store.folders.append(cache.appendingPathComponent("models"))
+            store.folders.append(cache.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/models"))
+        }
+        var seen = Set<String>()
+        store.folders = store.folders.filter { seen.insert($0.standardizedFileURL.path).inserted }
+        return store
+    }
 }

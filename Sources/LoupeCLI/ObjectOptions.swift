@@ -43,9 +43,9 @@ struct ObjectOptions: ParsableArguments {
         return .hardAttention(sampling)
     }
 
-    /// The proposal: command-line values over `stored` settings (an index's) over the defaults.
-    func proposal(stored: [String: String] = [:]) -> RegionProposal {
-        var p = RegionProposal(settings: stored)
+    /// The proposal: command-line values over `base` (an index's or a head's) over the defaults.
+    func proposal(base: RegionProposal = .init()) -> RegionProposal {
+        var p = base
         if let maxObjects { p.maximumObjects = maxObjects }
         if let objectThreshold { p.scoreThreshold = objectThreshold }
         if let objectNms { p.nmsThreshold = objectNms }
@@ -53,35 +53,37 @@ struct ObjectOptions: ParsableArguments {
         return p
     }
 
-    func embedder(_ global: GlobalEmbedder, method: ObjectEmbedder.Method? = nil, stored: [String: String] = [:],
-                  needsDetector: Bool = true) throws -> ObjectEmbedder {
-        let proposal = proposal(stored: stored)
+    /// The weight store with `--detector-weights` given for the detector.
+    var store: WeightStore {
+        var store = WeightStore.cli()
+        if let detectorWeights { store.paths[ModelIdentifier.yolox(.nano).name] = URL(fileURLWithPath: detectorWeights) }
+        return store
+    }
+
+    func embedder(_ global: GlobalEmbedder, method: ObjectEmbedder.Method? = nil, needsDetector: Bool = true) throws -> ObjectEmbedder {
+        let proposal = proposal()
+        try proposal.validate()
         var detector: YOLOX?
-        var labels: [String] = []
-        if needsDetector && proposal.maximumObjects > 0 {
-            let url = try DetectorFiles.weights(detectorWeights)
-            detector = try YOLOX(contentsOf: url)
-            labels = DetectorFiles.labels(beside: url)
-        }
+        if needsDetector && proposal.maximumObjects > 0 { detector = try store.detector(proposal.detector) }
         return try ObjectEmbedder(embedder: global, detector: detector, proposal: proposal, method: method ?? self.method(),
-                                  labels: labels)
+                                  labels: store.detectorLabels(proposal.detector))
     }
 }
 
 extension ObjectOptions {
-    /// The region embedder these options ask for: the student when `--student` is given (or an
-    /// index recorded one), else hard attention / crop teacher over `global()`.
-    func regionEmbedder(_ global: () throws -> GlobalEmbedder, stored: [String: String] = [:], method: ObjectEmbedder.Method? = nil,
-                        needsDetector: Bool = true) throws -> any RegionEmbedder {
-        if let headPath = student ?? stored["student-head"] {
-            let url = try DetectorFiles.weights(detectorWeights)
-            let head = URL(fileURLWithPath: headPath)
-            // the proposal the head was trained with, under an index's stored one, under the command line
-            let trained = try StudentEmbedder.trainedProposal(headFile: head).settings
-            return try StudentEmbedder(detector: YOLOX(contentsOf: url), headFile: head,
-                                       proposal: proposal(stored: trained.merging(stored) { $1 }), labels: DetectorFiles.labels(beside: url))
+    /// The region embedder these options ask for: the student when `--student` is given, else
+    /// hard attention / crop teacher over `global()`.
+    func regionEmbedder(_ global: () throws -> GlobalEmbedder) throws -> any RegionEmbedder {
+        if let student {
+            let head = URL(fileURLWithPath: student)
+            let loaded = try StudentHead.load(contentsOf: head)
+            // the command line over the proposal the head was trained with
+            let proposal = proposal(base: try StudentEmbedder.trainedProposal(metadata: loaded.metadata))
+            try proposal.validate()
+            return try StudentEmbedder(detector: store.detector(proposal.detector), head: loaded.head, file: head, metadata: loaded.metadata,
+                                       proposal: proposal, labels: store.detectorLabels(proposal.detector))
         }
-        return try embedder(global(), method: method, stored: stored, needsDetector: needsDetector)
+        return try embedder(global())
     }
 }
 

@@ -32,14 +32,13 @@ struct PipelineOptions: ParsableArguments {
             throw ValidationError("--scales must be comma-separated numbers, got '\(scales)'")
         }
         let parts = model.split(separator: ":", maxSplits: 1).map(String.init)
-        let name = parts[0], stage = parts.count > 1 ? parts[1] : layer
-        let url: URL
-        if let weights { url = URL(fileURLWithPath: weights) }
-        else if name.hasPrefix("yolox_") { url = try DetectorFiles.weights(nil) }
-        else { url = Cache.find("models/\(name).safetensors") ?? URL(fileURLWithPath: ".cache/models/\(name).safetensors") }
-        let (backbone, checksum) = try BackboneLoader.load(model: name, weights: url)
+        let stage = parts.count > 1 ? parts[1] : layer
+        guard let identifier = ModelIdentifier(name: parts[0]) else {
+            throw ValidationError("unknown model '\(parts[0])'; known: \(ModelIdentifier.allCases.map(\.name).joined(separator: ", "))")
+        }
+        let backbone = try weights.map { try WeightStore.backbone(identifier, file: URL(fileURLWithPath: $0)) }
+            ?? WeightStore.cli().backbone(identifier)
         let white = try loadWhitening ? whitening.map { try Whitening(contentsOf: URL(fileURLWithPath: $0)) } : nil
-        return try GlobalEmbedder(backbone: backbone, weightsChecksum: checksum, stage: stage, pooling: pooling,
-                                  scales: scaleValues, maxSize: maxSize, whitening: white)
+        return try GlobalEmbedder(backbone: backbone, stage: stage, pooling: pooling, scales: scaleValues, maxSize: maxSize, whitening: white)
     }
 }

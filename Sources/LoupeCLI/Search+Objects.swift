@@ -15,21 +15,17 @@ extension Search {
         guard qe == 0 else { throw ValidationError("--qe applies to global indexes; an object query matches region by region") }
         let url = URL(fileURLWithPath: index)
         let objectIndex = try ObjectIndex(contentsOf: url)
-        let recipe = objectIndex.recipe
-        let mode = String(recipe.mode.dropFirst("objects:".count))
-        let isStudent = mode.hasPrefix("student:")
-        guard recipe.mode.hasPrefix("objects:"), isStudent || ObjectEmbedder.Method(mode) != nil else {
-            throw ValidationError("\(index): unknown object mode '\(recipe.mode)'")
-        }
         let given = try boxes.map { text -> BoundingBox in
             guard let box = BoundingBox(parsing: text) else { throw ValidationError("--box must be x0,y0,x1,y1 with x1 > x0 and y1 > y0, got '\(text)'") }
             return box
         }
-        var objectOptions = try ObjectOptions.parse([])
-        objectOptions.detectorWeights = detectorWeights
-        objectOptions.student = student
-        let embedder = try objectOptions.regionEmbedder({ try queryPipeline(for: recipe).embedder() }, stored: objectIndex.settings,
-                                                        method: ObjectEmbedder.Method(mode), needsDetector: detect)
+        var proposal = objectIndex.recipe.mode.proposal ?? RegionProposal()
+        if !detect, case .objects = objectIndex.recipe.mode { proposal.maximumObjects = 0 }  // no detector is loaded
+        var store = store(for: objectIndex.recipe)
+        if let location = objectIndex.studentHeadLocation, case let .student(head, _) = objectIndex.recipe.mode, store.paths[head.fileName] == nil {
+            store.paths[head.fileName] = URL(fileURLWithPath: location)
+        }
+        let embedder = try objectIndex.recipe.makeRegionEmbedder(weights: store, whitening: whitening(or: objectIndex.whitening), proposal: proposal)
         let (outputs, failed) = eachQuery { path in
             let image = try Image(contentsOf: URL(fileURLWithPath: path))
             var clock = StageClock()

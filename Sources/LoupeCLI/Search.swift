@@ -75,8 +75,7 @@ struct Search: AsyncParsableCommand {
         if ObjectIndex.isObjectIndex(URL(fileURLWithPath: index)) { return try searchObjects() }
         guard boxes.isEmpty else { throw ValidationError("--box needs an object index (loupe index --objects)") }
         let flat = try FlatIndex(contentsOf: URL(fileURLWithPath: index))
-        let pipeline = try queryPipeline(for: flat.recipe)
-        let embedder = try pipeline.embedder()
+        let embedder = try flat.recipe.makeGlobalEmbedder(weights: store(for: flat.recipe), whitening: whitening(or: flat.whitening))
         let expansion: QueryExpansion = qe == 0 ? .none : (qeAlpha == 0 ? .average(n: qe) : .alpha(n: qe, alpha: qeAlpha))
         let (outputs, failed) = eachQuery { path in
             let vector = try embedder.embedding(of: Image(contentsOf: URL(fileURLWithPath: path)))
@@ -106,17 +105,21 @@ struct Search: AsyncParsableCommand {
         return (results, failed)
     }
 
-    /// The index's recipe as pipeline options, with this command's weights and whitening.
-    func queryPipeline(for recipe: EmbeddingRecipe) throws -> PipelineOptions {
-        var pipeline = try PipelineOptions.parse([])
-        pipeline.model = recipe.model
-        pipeline.weights = weights
-        pipeline.layer = recipe.stage
-        pipeline.pooling = recipe.pooling  // GlobalPooling parses its own description
-        pipeline.scales = recipe.scales.map { String($0) }.joined(separator: ",")
-        pipeline.maxSize = recipe.maxSize
-        pipeline.whitening = whitening
-        return pipeline
+    /// Where the index's weights are looked for: `--weights` for its model (and
+    /// `--detector-weights` for YOLOX), then the standard folders.
+    func store(for recipe: EmbeddingRecipe) -> WeightStore {
+        var store = WeightStore.cli()
+        if let weights { store.paths[recipe.model.name] = URL(fileURLWithPath: weights) }
+        if let detectorWeights, let proposal = recipe.mode.proposal {
+            store.paths[ModelIdentifier.yolox(proposal.detector).name] = URL(fileURLWithPath: detectorWeights)
+        }
+        if let student, case let .student(head, _) = recipe.mode { store.paths[head.fileName] = URL(fileURLWithPath: student) }
+        return store
+    }
+
+    /// `--whitening` when given (an index written before indexes carried their whitening), else the index's own.
+    func whitening(or stored: Whitening?) throws -> Whitening? {
+        try whitening.map { try Whitening(contentsOf: URL(fileURLWithPath: $0)) } ?? stored
     }
 
     /// One row per query: the query (red frame), then its results in rank order (grey frames).

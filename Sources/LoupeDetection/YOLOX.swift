@@ -3,6 +3,13 @@ internal import LoupeImage
 public import LoupeModels
 public import LoupeTensor
 
+/// Depth and width multipliers of the released models.
+extension YOLOXVariant {
+    var depth: Double { switch self { case .nano, .tiny, .s: 0.33; case .m: 0.67; case .l: 1.0; case .x: 1.33 } }
+    var width: Double { switch self { case .nano: 0.25; case .tiny: 0.375; case .s: 0.5; case .m: 0.75; case .l: 1.0; case .x: 1.25 } }
+    var depthwise: Bool { self == .nano }
+}
+
 /// YOLOX (Ge et al., 2021): CSPDarknet with a Focus stem and SPP, a PAFPN neck, and a decoupled
 /// head per level (strides 8, 16, 32), for any depth/width multiplier.
 ///
@@ -13,13 +20,8 @@ public import LoupeTensor
 /// σ(class logits)…]`, levels in stride order, cells row-major — what ONNX Runtime returns for
 /// `yolox_nano.onnx`.
 public struct YOLOX: Sendable {
-    /// Depth and width multipliers of the released models.
-    public enum Size: String, Sendable, CaseIterable {
-        case nano, tiny, s, m, l, x
-        var depth: Double { switch self { case .nano, .tiny, .s: 0.33; case .m: 0.67; case .l: 1.0; case .x: 1.33 } }
-        var width: Double { switch self { case .nano: 0.25; case .tiny: 0.375; case .s: 0.5; case .m: 0.75; case .l: 1.0; case .x: 1.25 } }
-        var depthwise: Bool { self == .nano }
-    }
+    /// The released variants (`nano` … `x`), named in LoupeModels so that recipes can name them.
+    public typealias Size = YOLOXVariant
 
     public let size: Size
     public let classCount: Int

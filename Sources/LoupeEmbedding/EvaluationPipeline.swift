@@ -57,7 +57,9 @@ public func embed(_ paths: [URL], with embedder: GlobalEmbedder, progress: (any 
     var rows: [Tensor] = []
     rows.reserveCapacity(paths.count)
     for (i, path) in paths.enumerated() {
-        rows.append(try embedder.embedding(of: Image(contentsOf: path)))
+        let image: Image
+        do { image = try Image(contentsOf: path) } catch { throw EmbedderError.image(file: path, error) }
+        rows.append(try embedder.embedding(of: image))
         progress?.update(done: i + 1, total: paths.count, label: label)
     }
     guard !rows.isEmpty else { return Tensor(zeros: [0, embedder.recipe.dimension]) }
@@ -78,7 +80,7 @@ public func evaluate(_ dataset: RetrievalDataset, with embedder: any RegionEmbed
         let query: ImageObjects
         if let own = q.databaseIndex {
             let rows = index.rowRanges[own]
-            query = ImageObjects(regions: Array(index.regions[rows]), vectors: index.vectors.sliced(along: 0, rows))
+            query = ImageObjects(regions: Array(index.regions[rows]), vectors: index.vectors(ofImage: own))
         } else {
             var image = try Image(contentsOf: q.path)
             if let box = q.box { image = image.cropped(toBox: box) }
@@ -97,17 +99,13 @@ public func evaluate(_ dataset: RetrievalDataset, with embedder: any RegionEmbed
                      groups: groups, databaseImages: index.count, start: start)
 }
 
-/// Embeds image files as their regions into a new `ObjectIndex` (settings: the region proposal).
+/// Embeds image files as their regions into a new `ObjectIndex`. Evaluation needs every
+/// database image: the first file that cannot be read or embedded throws, naming it.
 public func buildObjectIndex(_ paths: [URL], with embedder: any RegionEmbedder, progress: (any ProgressObserver)? = nil,
                              label: String = "images") throws -> ObjectIndex {
-    var index = ObjectIndex(recipe: embedder.recipe, settings: embedder.proposal.settings)
-    var batch: [(vectors: Tensor, regions: [ObjectRegion], path: String)] = []
-    for (i, path) in paths.enumerated() {
-        let objects = try embedder.objects(in: Image(contentsOf: path))
-        batch.append((objects.vectors, objects.regions, path.path))
-        progress?.update(done: i + 1, total: paths.count, label: label)
-    }
-    try index.add(batch)
+    var index = ObjectIndex(for: embedder)
+    let report = try index.add(paths, with: embedder, progress: progress)
+    if let (file, error) = report.skipped.first { throw EmbedderError.invalidOption("\(file.path): \(error)") }
     return index
 }
 

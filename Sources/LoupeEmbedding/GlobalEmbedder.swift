@@ -2,13 +2,31 @@ public import Foundation
 
 /// Why an embedder could not be built.
 public enum EmbedderError: Error, CustomStringConvertible {
+    /// A value the embedder cannot work with (what and why).
     case invalidOption(String)
+    /// The whitening does not fit.
     case whitening(WhiteningError)
+    /// The weights a recipe names could not be found or loaded.
+    case weights(WeightStoreError)
+    /// A stored recipe could not be read.
+    case recipe(RecipeError)
+    /// The recipe is of another mode than the embedder asked for (e.g. a global recipe given to
+    /// make a region embedder).
+    case wrongMode(expected: String, got: EmbeddingMode)
+    /// The recipe names a whitening, and none with that identity was given.
+    case whiteningMissing(WhiteningIdentity)
+    /// An image could not be read (its file and the decoder's error).
+    case image(file: URL, ImageError)
 
     public var description: String {
         switch self {
         case let .invalidOption(why): why
         case let .whitening(error): error.description
+        case let .weights(error): error.description
+        case let .recipe(error): error.description
+        case let .wrongMode(expected, got): "the recipe is \(got), expected \(expected)"
+        case let .whiteningMissing(identity): "the recipe's vectors are whitened (\(identity)); give that whitening"
+        case let .image(file, error): "\(file.path): \(error)"
         }
     }
 }
@@ -20,44 +38,57 @@ public enum EmbedderError: Error, CustomStringConvertible {
 /// → `GlobalPooling` → L2-normalise; several scales are combined by a power mean (exponent p
 /// of GeM, else 1) and L2-normalised again; then optional `Whitening` (+ L2-normalise).
 public struct GlobalEmbedder: Sendable {
-    public let backbone: any FeatureBackbone
+    /// The network, as the weight store loaded it (model, checksum, file).
+    public let loaded: LoadedBackbone
+    public var backbone: any FeatureBackbone { loaded.network }
+    public var weightsChecksum: String { loaded.checksum }
     public let stage: String
     public let pooling: GlobalPooling
     public let scales: [Float]
     public let maxSize: Int
     public let whitening: Whitening?
-    public let weightsChecksum: String
     /// Channels of the pooled stage, found once at init with a tiny forward pass.
     public let unwhitenedDimension: Int
+    /// Input pixels per cell of the pooled stage's map, found by the same probe pass.
+    public let stride: Int
     /// The recipe of the vectors this embedder makes (computed once: it checksums the whitening).
     public let recipe: EmbeddingRecipe
 
-    public init(backbone: any FeatureBackbone, weightsChecksum: String, stage: String? = nil,
-                pooling: GlobalPooling = .gem(p: 3), scales: [Float] = [1], maxSize: Int = 1024,
-                whitening: Whitening? = nil) throws(EmbedderError) {
-        let requested = stage ?? backbone.defaultStage
-        guard let resolved = backbone.resolve(stage: requested) else {
-            throw .invalidOption(BackboneError.unknownStage(requested, model: backbone.name, known: backbone.stageNames).description)
+    /// - Parameters:
+    ///   - backbone: a network from a ``WeightStore`` (which records its checksum in the recipe).
+    ///   - stage: the stage to pool, or an alias (`last`); `nil`: the backbone's default.
+    ///   - pooling: GeM with p = 3 by default, cirtorch's and the paper's choice.
+    ///   - scales: several scales are combined by a power mean.
+    ///   - maxSize: the longer side images are resized to. 1024 is cirtorch's test size.
+    ///   - whitening: applied to every vector; it must have been learned on this recipe's
+    ///     unwhitened vectors.
+    public init(backbone: LoadedBackbone, stage: String? = nil, pooling: GlobalPooling = .gem(p: 3), scales: [Float] = [1],
+                maxSize: Int = 1024, whitening: Whitening? = nil) throws(EmbedderError) {
+        let network = backbone.network
+        let requested = stage ?? network.defaultStage
+        guard let resolved = network.resolve(stage: requested) else {
+            throw .invalidOption(BackboneError.unknownStage(requested, model: network.name, known: network.stageNames).description)
         }
         guard !scales.isEmpty, scales.allSatisfy({ $0 > 0 && $0.isFinite }) else { throw .invalidOption("scales must be positive numbers") }
         guard maxSize >= 32 else { throw .invalidOption("max size must be at least 32 pixels, got \(maxSize)") }
-        (self.backbone, self.weightsChecksum, self.stage, self.pooling) = (backbone, weightsChecksum, resolved, pooling)
+        if case let .gem(p) = pooling, !(p > 0 && p.isFinite) { throw .invalidOption("the GeM exponent must be a positive number, got \(p)") }
+        (self.loaded, self.stage, self.pooling) = (backbone, resolved, pooling)
         (self.scales, self.maxSize, self.whitening) = (scales, maxSize, whitening)
-        unwhitenedDimension = backbone.featureMap(Tensor(zeros: [1, 3, 64, 64]), at: resolved).shape[1]
-        recipe = EmbeddingRecipe(model: backbone.name, weightsChecksum: weightsChecksum, stage: resolved,
-                                 pooling: pooling.description, scales: scales, maxSize: maxSize,
-                                 whitening: whitening.map { "\($0.method.rawValue):\($0.outputDimension):\(Self.checksum(of: $0.projection))" } ?? "none",
+        (unwhitenedDimension, stride) = probe(network, stages: [resolved])[resolved]!
+        recipe = EmbeddingRecipe(model: backbone.model, weightsChecksum: backbone.checksum, stage: resolved, pooling: pooling,
+                                 scales: scales, maxSize: maxSize, whitening: whitening.map(WhiteningIdentity.init(of:)),
                                  dimension: whitening?.outputDimension ?? unwhitenedDimension)
         if let whitening {
             guard whitening.inputDimension == unwhitenedDimension else {
                 throw .whitening(.dimensionMismatch(expected: whitening.inputDimension, got: unwhitenedDimension))
             }
             // a whitening is only valid for the descriptors it was learned on
-            if let learnedFor = EmbeddingRecipe(json: whitening.recipe) {
-                var mine = recipe
-                mine.whitening = "none"
+            if !whitening.recipe.isEmpty {
+                let learnedFor: EmbeddingRecipe
+                do { learnedFor = try EmbeddingRecipe(json: whitening.recipe) } catch { throw .recipe(error) }
+                var mine = recipe.unwhitenedGlobal
                 mine.dimension = unwhitenedDimension
-                let differences = learnedFor.differences(from: mine)
+                let differences = learnedFor.unwhitenedGlobal.differences(from: mine)
                 guard differences.isEmpty else {
                     throw .invalidOption("the whitening was learned for other descriptors: \(differences.joined(separator: "; "))")
                 }
@@ -75,10 +106,7 @@ public struct GlobalEmbedder: Sendable {
     public func unwhitenedEmbedding(of image: Image, clock: inout StageClock) -> Tensor {
         func single(_ s: Float) -> Tensor {
             let side = max(32, Int((Float(maxSize) * s).rounded()))
-            let input = clock.measure("resize + normalise") {
-                image.resized(longerSide: side).padded(toMultipleOf: backbone.inputMultiple, value: backbone.paddingValue)
-                    .tensor(backbone.normalization)
-            }
+            let input = clock.measure("resize + normalise") { BackboneInput(image, longerSide: side, for: backbone) }.tensor
             let map = clock.measure("network") { backbone.featureMap(input, at: stage) }
             return clock.measure("pooling") { pooling(map).l2NormalizedRows() }
         }
@@ -106,38 +134,6 @@ public struct GlobalEmbedder: Sendable {
         let v = unwhitenedEmbedding(of: image, clock: &clock)
         guard let whitening else { return v }
         do { return try clock.measure("whitening") { () throws(WhiteningError) -> Tensor in try whitening.apply(v) } } catch { throw .whitening(error) }
-    }
-
-    /// FNV-1a over the float bits: a cheap identity for a whitening matrix in the recipe.
-    static func checksum(of t: Tensor) -> String {
-        var h = FNV1a()
-        t.withUnsafeBufferPointer { for v in $0 { h.combine(UInt64(v.bitPattern)) } }
-        return h.hex
-    }
-}
-
-/// Loads a backbone by name, finding its weights, and tells the checksum recorded for them.
-public enum BackboneLoader {
-    /// - Parameters:
-    ///   - model: a `BackboneKind` raw value.
-    ///   - weights: the safetensors file.
-    public static func load(model: String, weights: URL) throws -> (backbone: any FeatureBackbone, checksum: String) {
-        let yolo = model.hasPrefix("yolox_") ? YOLOX.Size(rawValue: String(model.dropFirst(6))) : nil
-        guard BackboneKind(rawValue: model) != nil || yolo != nil else { throw BackboneError.unknownModel(model) }
-        guard FileManager.default.fileExists(atPath: weights.path) else {
-            throw BackboneError.missingWeights(model: model, path: weights.path)
-        }
-        let file = try SafetensorsFile(contentsOf: weights)
-        var state: [String: Tensor] = [:]
-        for name in file.names { state[name] = try file.tensor(named: name) }
-        // the checkpoint's SHA-256 recorded by Scripts/loupe_weights.py, else FNV-1a of the file
-        let checksum = file.metadata["sha256"] ?? {
-            var h = FNV1a()
-            if let data = try? Data(contentsOf: weights, options: .alwaysMapped) { h.combine(bytes: data) }
-            return "fnv1a64:" + h.hex
-        }()
-        if let yolo { return (YOLOXBackbone(try YOLOX(StateDict(state), size: yolo)), checksum) }
-        return (try BackboneKind(rawValue: model)!.load(StateDict(state)), checksum)
     }
 }
 

@@ -1,33 +1,6 @@
 internal import Foundation
 
-/// Which regions become objects: the detector's boxes, kept class-agnostically.
-public struct RegionProposal: Sendable, Hashable {
-    /// Keep at most this many boxes, best first. 5 is the prototype's `top5` setting, the best
-    /// of those it measured on SMVS.
-    public var maximumObjects: Int
-    /// Minimum objectness × class probability. Low by default: YOLOX-Nano scores DVD covers,
-    /// paintings and other non-COCO objects low, yet their boxes are good regions; `maximumObjects`
-    /// bounds the count.
-    public var scoreThreshold: Float
-    /// IoU above which the lower-scoring box is suppressed, across classes.
-    public var nmsThreshold: Float
-    /// Boxes whose shorter side is below this many pixels of the original image are dropped.
-    public var minimumSide: Float
-    /// The detector's letterbox size.
-    public var inputSize: Int
-
-    public init(maximumObjects: Int = 5, scoreThreshold: Float = 0.01, nmsThreshold: Float = 0.45,
-                minimumSide: Float = 8, inputSize: Int = 416) {
-        (self.maximumObjects, self.scoreThreshold, self.nmsThreshold) = (maximumObjects, scoreThreshold, nmsThreshold)
-        (self.minimumSide, self.inputSize) = (minimumSide, inputSize)
-    }
-
-    /// As stored in an object index's settings, so that queries use the same proposal.
-    public var settings: [String: String] {
-        ["objects": String(maximumObjects), "object-threshold": String(scoreThreshold), "object-nms": String(nmsThreshold),
-         "object-min-side": String(minimumSide), "detector-size": String(inputSize)]
-    }
-
+extension RegionProposal {
     /// YOLOX settings for the proposal: class-agnostic, every box (``regions(of:given:detections:)`` cuts).
     public var detectionOptions: DetectionOptions {
         DetectionOptions(scoreThreshold: scoreThreshold, nmsThreshold: nmsThreshold, classAgnostic: true, maximumDetections: .max,
@@ -48,26 +21,9 @@ public struct RegionProposal: Sendable, Hashable {
         return out + kept.map { ObjectRegion(kind: .detected, box: $0.box, score: $0.score, label: $0.label) }
     }
 
-    /// Throws ``EmbedderError/invalidOption(_:)`` for a negative count, thresholds outside 0...1
-    /// or a detector size that is not a positive multiple of 32.
+    /// Throws ``EmbedderError/invalidOption(_:)`` naming the first of ``problems``.
     public func validate() throws(EmbedderError) {
-        guard maximumObjects >= 0 else { throw .invalidOption("the number of objects must be at least 0") }
-        guard (0...1).contains(scoreThreshold), (0...1).contains(nmsThreshold) else {
-            throw .invalidOption("object score and NMS thresholds must lie in 0...1")
-        }
-        guard inputSize >= 32, inputSize % 32 == 0 else {
-            throw .invalidOption("the detector size must be a positive multiple of 32, got \(inputSize)")
-        }
-    }
-
-    /// Reads ``settings`` back; missing keys keep `defaults`' values.
-    public init(settings: [String: String], defaults: RegionProposal = .init()) {
-        self = defaults
-        if let v = settings["objects"].flatMap(Int.init) { maximumObjects = v }
-        if let v = settings["object-threshold"].flatMap(Float.init) { scoreThreshold = v }
-        if let v = settings["object-nms"].flatMap(Float.init) { nmsThreshold = v }
-        if let v = settings["object-min-side"].flatMap(Float.init) { minimumSide = v }
-        if let v = settings["detector-size"].flatMap(Int.init) { inputSize = v }
+        if let problem = problems.first { throw .invalidOption(problem) }
     }
 }
 
@@ -91,28 +47,8 @@ public struct ImageObjects: Sendable {
 /// In both the whole image is region 0, embedded exactly as ``GlobalEmbedder`` does; all vectors
 /// are L2-normalised, whitened with the embedder's whitening and normalised again.
 public struct ObjectEmbedder: Sendable {
-    public enum Method: Sendable, Hashable, CustomStringConvertible {
-        case hardAttention(RegionSampling)
-        case cropTeacher(maxSize: Int)
-
-        public var description: String {
-            switch self {
-            case let .hardAttention(sampling): "attention:\(sampling)"
-            case let .cropTeacher(maxSize): "teacher:\(maxSize)"
-            }
-        }
-
-        /// Parses ``description`` (as stored in a recipe's mode after `objects:`).
-        public init?(_ text: String) {
-            if text.hasPrefix("attention:"), let sampling = RegionSampling(String(text.dropFirst("attention:".count))) {
-                self = .hardAttention(sampling)
-            } else if text.hasPrefix("teacher:"), let size = Int(text.dropFirst("teacher:".count)), size >= 32 {
-                self = .cropTeacher(maxSize: size)
-            } else {
-                return nil
-            }
-        }
-    }
+    /// How regions are embedded (``ObjectMethod``).
+    public typealias Method = ObjectMethod
 
     /// The global pipeline: backbone, stage, pooling, size, whitening.
     public let embedder: GlobalEmbedder
@@ -122,10 +58,10 @@ public struct ObjectEmbedder: Sendable {
     public let method: Method
     /// Detector class names (for the regions' labels).
     public let labels: [String]
-    /// `embedder.recipe` with `mode` = `objects:<method>`.
+    /// `embedder.recipe` with the mode `.objects(method, proposal:)`.
     public let recipe: EmbeddingRecipe
     /// Input pixels per map cell of the pooled stage.
-    public let stride: Int
+    public var stride: Int { embedder.stride }
     private let teacher: GlobalEmbedder?
 
     public init(embedder: GlobalEmbedder, detector: YOLOX?, proposal: RegionProposal = .init(),
@@ -133,11 +69,8 @@ public struct ObjectEmbedder: Sendable {
         try proposal.validate()
         (self.embedder, self.detector, self.proposal, self.method, self.labels) = (embedder, detector, proposal, method, labels)
         var recipe = embedder.recipe
-        recipe.mode = "objects:\(method)"
+        recipe.mode = .objects(method, proposal: proposal)
         self.recipe = recipe
-        let probe = 128
-        let map = embedder.backbone.featureMap(Tensor(zeros: [1, 3, probe, probe]), at: embedder.stage)
-        stride = max(1, probe / map.shape[3])
         switch method {
         case let .hardAttention(.roiAlign(bins)):
             guard bins >= 1 else { throw .invalidOption("RoIAlign needs at least one bin") }
@@ -145,8 +78,8 @@ public struct ObjectEmbedder: Sendable {
         case .hardAttention(.cells):
             teacher = nil
         case let .cropTeacher(maxSize):
-            teacher = try GlobalEmbedder(backbone: embedder.backbone, weightsChecksum: embedder.weightsChecksum,
-                                         stage: embedder.stage, pooling: embedder.pooling, scales: embedder.scales,
+            guard maxSize >= 32 else { throw .invalidOption("the crop teacher's size must be at least 32 pixels, got \(maxSize)") }
+            teacher = try GlobalEmbedder(backbone: embedder.loaded, stage: embedder.stage, pooling: embedder.pooling, scales: embedder.scales,
                                          maxSize: maxSize, whitening: nil)
         }
     }
@@ -208,18 +141,14 @@ public struct ObjectEmbedder: Sendable {
     private func hardAttention(_ image: Image, boxes: [BoundingBox], sampling: RegionSampling, clock: inout StageClock) -> Tensor {
         let backbone = embedder.backbone
         let side = max(32, Int((Float(embedder.maxSize) * embedder.scales[0]).rounded()))
-        let resized = clock.measure("resize + normalise") { image.resized(longerSide: side) }
-        let input = clock.measure("resize + normalise") {
-            resized.padded(toMultipleOf: backbone.inputMultiple, value: backbone.paddingValue).tensor(backbone.normalization)
-        }
-        let map = clock.measure("network") { backbone.featureMap(input, at: embedder.stage) }
+        let input = clock.measure("resize + normalise") { BackboneInput(image, longerSide: side, for: backbone) }
+        let map = clock.measure("network") { backbone.featureMap(input.tensor, at: embedder.stage) }
         // several scales: the global row is the embedder's own multi-scale vector (extra passes)
         let global = embedder.scales.count == 1
             ? clock.measure("pooling") { embedder.pooling(map).l2NormalizedRows() }
             : embedder.unwhitenedEmbedding(of: image, clock: &clock)
         guard !boxes.isEmpty else { return global }
-        let sx = Float(resized.width) / Float(image.width), sy = Float(resized.height) / Float(image.height)
-        let scaled = boxes.map { BoundingBox(x0: $0.x0 * sx, y0: $0.y0 * sy, x1: $0.x1 * sx, y1: $0.y1 * sy) }
+        let scaled = input.scaled(boxes)
         let objects = clock.measure("region pooling") {
             embedder.pooling(map, boxes: scaled, spatialScale: 1 / Float(stride), sampling: sampling).l2NormalizedRows()
         }

@@ -48,12 +48,11 @@ public struct RecipeSweep: Sendable {
             }
             if !resolved.contains(r) { resolved.append(r) }
         }
-        let probe = 128
-        let maps = backbone.features(Tensor(zeros: [1, 3, probe, probe]), at: Set(resolved))
+        let probed = probe(backbone, stages: Set(resolved))
         (self.backbone, self.stages, self.poolings) = (backbone, resolved, poolings)
         (self.maxSize, self.teacherSize, self.sampling) = (maxSize, teacherSize, sampling)
-        strides = maps.mapValues { max(1, probe / $0.shape[3]) }
-        channels = maps.mapValues { $0.shape[1] }
+        strides = probed.mapValues(\.stride)
+        channels = probed.mapValues(\.channels)
     }
 
     /// The global vector of every cell: `[1, C]`, L2-normalised.
@@ -78,11 +77,9 @@ public struct RecipeSweep: Sendable {
     }
 
     private func pooled(_ image: Image, side: Int, boxes: [BoundingBox]) -> [Cell: Tensor] {
-        let resized = image.resized(longerSide: max(32, side))
-        let input = resized.padded(toMultipleOf: backbone.inputMultiple, value: backbone.paddingValue).tensor(backbone.normalization)
-        let maps = backbone.features(input, at: Set(stages))
-        let sx = Float(resized.width) / Float(image.width), sy = Float(resized.height) / Float(image.height)
-        let scaled = boxes.map { BoundingBox(x0: $0.x0 * sx, y0: $0.y0 * sy, x1: $0.x1 * sx, y1: $0.y1 * sy) }
+        let input = BackboneInput(image, longerSide: side, for: backbone)
+        let maps = backbone.features(input.tensor, at: Set(stages))
+        let scaled = input.scaled(boxes)
         var out: [Cell: Tensor] = [:]
         for cell in cells {
             let map = maps[cell.stage]!

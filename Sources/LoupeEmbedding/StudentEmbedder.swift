@@ -5,8 +5,10 @@ public import Foundation
 public protocol RegionEmbedder: Sendable {
     /// What the vectors mean; an `ObjectIndex` records it and refuses other queries.
     var recipe: EmbeddingRecipe { get }
-    /// How boxes are proposed (stored in the index's settings).
+    /// How boxes are proposed (part of the recipe).
     var proposal: RegionProposal { get }
+    /// The whitening every vector goes through, if any (the one `recipe.whitening` names).
+    var whitening: Whitening? { get }
     /// Region 0 is the whole image, then `given` boxes, then (when `detect`) the detector's.
     func objects(in image: Image, given: [BoundingBox], detect: Bool, clock: inout StageClock) throws(EmbedderError) -> ImageObjects
 }
@@ -19,7 +21,9 @@ extension RegionEmbedder {
     }
 }
 
-extension ObjectEmbedder: RegionEmbedder {}
+extension ObjectEmbedder: RegionEmbedder {
+    public var whitening: Whitening? { embedder.whitening }
+}
 
 /// Object embeddings from the detector alone (the paper's §3 student): one YOLOX pass gives the
 /// boxes and the pyramid; each region's RoI features (MultiScaleRoIAlign on the head's stem maps)
@@ -29,17 +33,17 @@ public struct StudentEmbedder: Sendable {
     public let head: StudentHead
     public let proposal: RegionProposal
     public let labels: [String]
-    /// The teacher's recipe with `mode` = `objects:student:<head checksum>`.
+    /// The teacher's recipe with the mode `.student(head, proposal:)`.
     public let recipe: EmbeddingRecipe
 
     /// - Parameters:
     ///   - detector: the YOLOX whose stems the head reads.
     ///   - head: the trained head.
     ///   - teacherRecipe: the recipe of the vectors the head was trained to produce (stored in its file).
-    ///   - headChecksum: identifies the head in the recipe's mode.
+    ///   - headIdentity: the head's file name and checksum, for the recipe.
     ///   - proposal: how boxes are proposed.
     ///   - labels: detector class names, for the regions.
-    public init(detector: YOLOX, head: StudentHead, teacherRecipe: EmbeddingRecipe, headChecksum: String,
+    public init(detector: YOLOX, head: StudentHead, teacherRecipe: EmbeddingRecipe, headIdentity: StudentHeadIdentity,
                 proposal: RegionProposal = .init(), labels: [String] = []) throws(EmbedderError) {
         try proposal.validate()
         guard head.configuration.dimension == teacherRecipe.dimension else {
@@ -53,24 +57,41 @@ public struct StudentEmbedder: Sendable {
         }
         (self.detector, self.head, self.proposal, self.labels) = (detector, head, proposal, labels)
         var recipe = teacherRecipe
-        recipe.mode = "objects:student:\(headChecksum)"
+        recipe.mode = .student(headIdentity, proposal: proposal)
         self.recipe = recipe
     }
 
-    /// Loads a head file written by `loupe distill` (which records the teacher's recipe).
-    public init(detector: YOLOX, headFile: URL, proposal: RegionProposal = .init(), labels: [String] = []) throws {
-        let (head, metadata) = try StudentHead.load(contentsOf: headFile)
-        guard let teacher = metadata["teacher"].flatMap(EmbeddingRecipe.init(json:)) else {
-            throw EmbedderError.invalidOption("\(headFile.path) does not record its teacher's recipe")
-        }
-        try self.init(detector: detector, head: head, teacherRecipe: teacher, headChecksum: metadata["checksum"] ?? "unknown",
-                      proposal: proposal, labels: labels)
+    /// A head loaded from a file written by `loupe distill` (which records the teacher's recipe,
+    /// the head's checksum and the proposal it was trained with); `proposal` defaults to that one.
+    public init(detector: YOLOX, head: StudentHead, file: URL, metadata: [String: String], proposal: RegionProposal? = nil,
+                labels: [String] = []) throws(EmbedderError) {
+        guard let teacherJSON = metadata["teacher"] else { throw .invalidOption("\(file.path) does not record its teacher's recipe") }
+        let teacher: EmbeddingRecipe
+        do { teacher = try EmbeddingRecipe(json: teacherJSON, settings: metadata) } catch { throw .recipe(error) }
+        let identity = StudentHeadIdentity(fileName: file.lastPathComponent, checksum: metadata["checksum"] ?? "unknown")
+        let chosen: RegionProposal
+        if let proposal { chosen = proposal } else { chosen = try Self.trainedProposal(metadata: metadata) }
+        try self.init(detector: detector, head: head, teacherRecipe: teacher, headIdentity: identity, proposal: chosen, labels: labels)
     }
 
-    /// The region proposal a head file records (`loupe distill` stores the one its pairs came
-    /// from, detector size included); settings it lacks keep ``RegionProposal``'s defaults.
-    public static func trainedProposal(headFile: URL) throws -> RegionProposal {
-        RegionProposal(settings: try StudentHead.load(contentsOf: headFile).metadata)
+    /// Loads a head file written by `loupe distill`.
+    public init(detector: YOLOX, headFile: URL, proposal: RegionProposal? = nil, labels: [String] = []) throws(EmbedderError) {
+        let loaded: (head: StudentHead, metadata: [String: String])
+        do { loaded = try StudentHead.load(contentsOf: headFile) } catch { throw .weights(.unreadable(file: headFile, underlying: error)) }
+        try self.init(detector: detector, head: loaded.head, file: headFile, metadata: loaded.metadata, proposal: proposal, labels: labels)
+    }
+
+    /// The region proposal a head file's metadata records (`loupe distill` stores the one its
+    /// pairs came from, detector size included; files before the typed recipe stored it as
+    /// settings, whose missing keys keep ``RegionProposal``'s defaults).
+    public static func trainedProposal(metadata: [String: String]) throws(EmbedderError) -> RegionProposal {
+        if let json = metadata["proposal"] {
+            guard let proposal = try? JSONDecoder().decode(RegionProposal.self, from: Data(json.utf8)) else {
+                throw .recipe(.malformed("the head's proposal: \(json)"))
+            }
+            return proposal
+        }
+        do { return try RegionProposal(legacySettings: metadata) } catch { throw .recipe(error) }
     }
 
     public func objects(in image: Image, given: [BoundingBox], detect: Bool, clock: inout StageClock) throws(EmbedderError) -> ImageObjects {
@@ -92,4 +113,7 @@ public struct StudentEmbedder: Sendable {
     }
 }
 
-extension StudentEmbedder: RegionEmbedder {}
+extension StudentEmbedder: RegionEmbedder {
+    /// The student outputs its teacher's unwhitened space; whitening is the caller's.
+    public var whitening: Whitening? { nil }
+}

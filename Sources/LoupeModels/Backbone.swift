@@ -70,7 +70,7 @@ extension FeatureBackbone {
 }
 
 /// The classification backbones Loupe implements, by their checkpoint file stems.
-public enum BackboneKind: String, Sendable, CaseIterable {
+public enum BackboneKind: String, Sendable, Hashable, Codable, CaseIterable {
     case mobileNetV2 = "mobilenet_v2"
     case efficientNetLite0 = "efficientnet_lite0", efficientNetLite1 = "efficientnet_lite1"
     case efficientNetLite2 = "efficientnet_lite2", efficientNetLite3 = "efficientnet_lite3"

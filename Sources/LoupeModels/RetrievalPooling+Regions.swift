@@ -1,7 +1,7 @@
 public import LoupeTensor
 
 /// How a box is cut out of a feature map before it is pooled (the paper's hard attention).
-public enum RegionSampling: Sendable, Hashable, CustomStringConvertible {
+public enum RegionSampling: Sendable, Hashable, Codable, CustomStringConvertible {
     /// RoIAlign (torchvision semantics, `aligned = true`) to `bins × bins` cells, then the pooling
     /// over those cells. Sub-cell box positions count, which matters on a stride-32 map where an
     /// object may span only three or four cells. 7 × 7 is Mask R-CNN's box-head size.

@@ -1,5 +1,6 @@
 public import Foundation
 public import LoupeTensor
+public import LoupeWhitening
 
 /// Why an index operation failed.
 public enum IndexError: Error, Equatable, CustomStringConvertible {
@@ -44,38 +45,55 @@ public enum QueryExpansion: Sendable, Hashable {
 
 /// Exact inner-product index over L2-normalised vectors, with the image path of each row and the
 /// recipe that made them (faiss's `IndexFlatIP` contract: `dimension`, `count`, `add`, `search`).
+///
+/// `add` is amortised O(1) per row (see the vectors' chunked store), so an index can be grown
+/// image by image. The whitening the vectors went through, when the recipe has one, travels
+/// with the index, so that the embedder can be rebuilt from the file alone.
 public struct FlatIndex: Sendable {
-    /// `[N, D]`.
-    public private(set) var vectors: Tensor
+    private var store: RowStore
     /// One per row.
     public private(set) var paths: [String]
     /// How the vectors were made.
     public let recipe: EmbeddingRecipe
+    /// The whitening named by `recipe.whitening`, when it is known.
+    public let whitening: Whitening?
 
-    public var dimension: Int { vectors.shape[1] }
-    public var count: Int { vectors.shape[0] }
+    public var dimension: Int { recipe.dimension }
+    public var count: Int { store.count }
+    /// `[N, D]`: every row (a copy once the index has grown past one block).
+    public var vectors: Tensor { store.all }
 
-    /// An empty index for vectors of `recipe`.
-    public init(recipe: EmbeddingRecipe) {
+    /// An empty index for vectors of `recipe`, with the whitening they go through (checked
+    /// against `recipe.whitening`).
+    public init(recipe: EmbeddingRecipe, whitening: Whitening? = nil) throws(IndexError) {
+        try Self.check(whitening, against: recipe)
         self.recipe = recipe
-        vectors = Tensor(zeros: [0, recipe.dimension])
+        self.whitening = whitening
+        store = RowStore(dimension: recipe.dimension)
         paths = []
     }
 
-    /// Appends `vectors` `[n, D]` with their paths.
+    static func check(_ whitening: Whitening?, against recipe: EmbeddingRecipe) throws(IndexError) {
+        guard let whitening else { return }
+        guard recipe.whitening == WhiteningIdentity(of: whitening) else {
+            throw .file("the whitening \(WhiteningIdentity(of: whitening)) is not the recipe's (\(recipe.whitening.map(\.description) ?? "none"))")
+        }
+    }
+
+    /// Appends `vectors` `[n, D]` with their paths: amortised O(n), whatever the index holds.
     public mutating func add(_ new: Tensor, paths newPaths: [String]) throws(IndexError) {
         guard new.rank == 2, new.shape[1] == dimension else { throw .dimensionMismatch(expected: dimension, got: new.rank == 2 ? new.shape[1] : -1) }
         guard new.shape[0] == newPaths.count else { throw .countMismatch(vectors: new.shape[0], paths: newPaths.count) }
         guard new.withUnsafeBufferPointer({ $0.allSatisfy(\.isFinite) }) else { throw .notFinite }
-        vectors = count == 0 ? new : Tensor.concatenated([vectors, new], along: 0)
+        store.append(new)
         paths += newPaths
     }
 
     /// The `k` nearest rows of each query `[Q, D]`, optionally with query expansion. The queries
-    /// must come from the same recipe (pass it to have it checked).
+    /// must come from a compatible recipe (pass it to have it checked).
     public func search(_ queries: Tensor, k: Int, expansion: QueryExpansion = .none,
                        recipe queryRecipe: EmbeddingRecipe? = nil) throws(IndexError) -> [[SearchHit]] {
-        if let queryRecipe, queryRecipe != recipe { throw .recipeMismatch(queryRecipe.differences(from: recipe)) }
+        if let queryRecipe, !queryRecipe.isCompatible(with: recipe) { throw .recipeMismatch(queryRecipe.differences(from: recipe)) }
         guard k >= 1 else { throw .invalidK(k) }
         guard queries.rank == 2, queries.shape[1] == dimension else {
             throw .dimensionMismatch(expected: dimension, got: queries.rank == 2 ? queries.shape[1] : -1)
@@ -88,9 +106,18 @@ public struct FlatIndex: Sendable {
         case let .average(n): q = expand(queries, n: n, alpha: 0)
         case let .alpha(n, alpha): q = expand(queries, n: n, alpha: alpha)
         }
-        let top = nearestNeighbors(of: q, in: vectors, k: min(k, count))
-        return (0..<queries.shape[0]).map { i in
-            top.results(forQuery: i).map { SearchHit(id: $0.index, score: $0.score, path: paths[$0.index]) }
+        return nearest(q, k: min(k, count)).map { $0.map { SearchHit(id: $0.index, score: $0.score, path: paths[$0.index]) } }
+    }
+
+    /// The `k` best rows of each query over every block, best first (ties: the lower row first).
+    func nearest(_ queries: Tensor, k: Int) -> [[(index: Int, score: Float)]] {
+        var merged = Array(repeating: [(index: Int, score: Float)](), count: queries.shape[0])
+        store.forEachBlock { first, rows in
+            let top = nearestNeighbors(of: queries, in: rows, k: min(k, rows.shape[0]))
+            for qi in merged.indices { merged[qi] += top.results(forQuery: qi).map { (first + $0.index, $0.score) } }
+        }
+        return merged.map { hits in
+            Array(hits.sorted { $0.score != $1.score ? $0.score > $1.score : $0.index < $1.index }.prefix(k))
         }
     }
 
@@ -98,15 +125,15 @@ public struct FlatIndex: Sendable {
     /// and the query).
     func expand(_ queries: Tensor, n: Int, alpha: Float) -> Tensor {
         guard n >= 1 else { return queries }
-        let top = nearestNeighbors(of: queries, in: vectors, k: min(n, count))
+        let top = nearest(queries, k: min(n, count))
         let d = dimension
         var out = queries
-        let db = vectors.scalars
         out.withUnsafeMutableBufferPointer { p in
             for qi in 0..<queries.shape[0] {
-                for (index, score) in top.results(forQuery: qi) {
+                for (index, score) in top[qi] {
                     let w = alpha == 0 ? 1 : pow(max(score, 0), alpha)
-                    for j in 0..<d { p[qi * d + j] += w * db[index * d + j] }
+                    let row = store.rows(index..<(index + 1)).scalars
+                    for j in 0..<d { p[qi * d + j] += w * row[j] }
                 }
             }
         }
@@ -115,29 +142,27 @@ public struct FlatIndex: Sendable {
 }
 
 extension FlatIndex {
-    /// File format version; bumped on incompatible changes.
-    public static let formatVersion = "1"
+    /// File format version; bumped on incompatible changes. Version 2 holds the typed recipe and
+    /// the whitening; version 1 files are read and converted.
+    public static let formatVersion = "2"
 
-    /// Saves as safetensors (`vectors`) with the recipe and paths in the metadata, atomically
-    /// (a temporary file renamed into place: an interrupted save leaves the old index intact).
+    /// Saves as safetensors (`vectors`, and `whitening.mean` / `whitening.projection` when there is
+    /// one) with the recipe and paths in the metadata, atomically (a temporary file renamed into
+    /// place: an interrupted save leaves the old index intact).
     public func write(to url: URL) throws(IndexError) {
         let pathsJSON = String(decoding: (try? JSONEncoder().encode(paths)) ?? Data("[]".utf8), as: UTF8.self)
-        do {
-            try SafetensorsFile.write(["vectors": vectors], metadata: [
-                "format": "loupe-flat-index", "version": Self.formatVersion, "recipe": recipe.json, "paths": pathsJSON,
-            ], to: url)
-        } catch { throw .file("cannot write index \(url.path): \(error)") }
+        var tensors = ["vectors": vectors]
+        var metadata = ["format": "loupe-flat-index", "version": Self.formatVersion, "recipe": recipe.json, "paths": pathsJSON]
+        IndexFile.add(whitening, to: &tensors, metadata: &metadata)
+        do { try SafetensorsFile.write(tensors, metadata: metadata, to: url) } catch { throw .file("cannot write index \(url.path): \(error)") }
     }
 
-    /// Loads an index written by ``write(to:)``, checking its format, version and consistency.
+    /// Loads an index written by ``write(to:)`` (or by version 1, converting its recipe),
+    /// checking its format, version and consistency.
     public init(contentsOf url: URL) throws(IndexError) {
-        let file: SafetensorsFile
-        do { file = try SafetensorsFile(contentsOf: url) } catch { throw .file("cannot read index \(url.path): \(error)") }
-        guard file.metadata["format"] == "loupe-flat-index" else { throw .file("\(url.path) is not a Loupe index") }
-        guard file.metadata["version"] == Self.formatVersion else {
-            throw .file("\(url.path) has index format version \(file.metadata["version"] ?? "?"), this Loupe reads \(Self.formatVersion)")
-        }
-        guard let recipe = file.metadata["recipe"].flatMap(EmbeddingRecipe.init(json:)) else { throw .file("\(url.path): missing recipe") }
+        let file = try IndexFile.open(url, format: "loupe-flat-index")
+        let recipe = try IndexFile.recipe(file, url)
+        guard case .global = recipe.mode else { throw .file("\(url.path): a flat index holds a global recipe, this one is \(recipe.mode)") }
         guard let data = file.metadata["paths"]?.data(using: .utf8), let paths = try? JSONDecoder().decode([String].self, from: data) else {
             throw .file("\(url.path): missing paths")
         }
@@ -148,7 +173,58 @@ extension FlatIndex {
         }
         guard vectors.shape[0] == paths.count else { throw .countMismatch(vectors: vectors.shape[0], paths: paths.count) }
         self.recipe = recipe
-        self.vectors = vectors
+        whitening = try IndexFile.whitening(file, url, recipe: recipe)
+        store = RowStore(vectors)
         self.paths = paths
+    }
+}
+
+/// What the two index formats share on disk: the format check, the recipe, the whitening.
+enum IndexFile {
+    static func open(_ url: URL, format: String) throws(IndexError) -> SafetensorsFile {
+        let file: SafetensorsFile
+        do { file = try SafetensorsFile(contentsOf: url) } catch { throw .file("cannot read index \(url.path): \(error)") }
+        let found = file.metadata["format"]
+        guard found == format else {
+            switch found {
+            case "loupe-flat-index": throw .file("\(url.path) is a global index, not an object index")
+            case "loupe-object-index": throw .file("\(url.path) is an object index, not a global index")
+            default: throw .file("\(url.path) is not a Loupe index")
+            }
+        }
+        guard file.metadata["version"] == "1" || file.metadata["version"] == "2" else {
+            throw .file("\(url.path) has index format version \(file.metadata["version"] ?? "?"); this Loupe reads 1 and 2: rebuild it with `loupe index`")
+        }
+        return file
+    }
+
+    static func recipe(_ file: SafetensorsFile, _ url: URL) throws(IndexError) -> EmbeddingRecipe {
+        guard let json = file.metadata["recipe"] else { throw .file("\(url.path): missing recipe") }
+        var settings: [String: String] = [:]
+        if file.metadata["version"] == "1", let data = file.metadata["settings"]?.data(using: .utf8) {
+            settings = (try? JSONDecoder().decode([String: String].self, from: data)) ?? [:]
+        }
+        do { return try EmbeddingRecipe(json: json, settings: settings) } catch { throw .file("\(url.path): \(error)") }
+    }
+
+    static func add(_ whitening: Whitening?, to tensors: inout [String: Tensor], metadata: inout [String: String]) {
+        guard let whitening else { return }
+        tensors["whitening.mean"] = whitening.mean
+        tensors["whitening.projection"] = whitening.projection
+        metadata["whitening-method"] = whitening.method.rawValue
+        metadata["whitening-recipe"] = whitening.recipe
+    }
+
+    static func whitening(_ file: SafetensorsFile, _ url: URL, recipe: EmbeddingRecipe) throws(IndexError) -> Whitening? {
+        guard file.names.contains("whitening.projection") else { return nil }
+        do {
+            let w = Whitening(method: file.metadata["whitening-method"].flatMap(Whitening.Method.init(rawValue:)) ?? .pca,
+                              mean: try file.tensor(named: "whitening.mean"), projection: try file.tensor(named: "whitening.projection"),
+                              recipe: file.metadata["whitening-recipe"] ?? "")
+            guard w.projection.rank == 2, w.mean.shape == [w.projection.shape[1]], recipe.whitening == WhiteningIdentity(of: w) else {
+                throw IndexError.file("\(url.path): the stored whitening does not match the recipe's")
+            }
+            return w
+        } catch let error as IndexError { throw error } catch { throw .file("\(url.path): \(error)") }
     }
 }

@@ -1,5 +1,6 @@
 public import Foundation
 public import LoupeTensor
+public import LoupeWhitening
 
 /// One region of an image that has its own vector in an ``ObjectIndex``.
 public struct ObjectRegion: Sendable, Hashable, Codable {
@@ -95,8 +96,10 @@ public struct ObjectHit: Sendable, Equatable, Codable {
 /// with their boxes. Search scores an image by its best-matching region pair (or mean-of-max) and
 /// tells which pair matched. Exact: one blocked matrix product over all region vectors.
 public struct ObjectIndex: Sendable {
-    /// `[R, D]`: every region of every image, image after image.
-    public private(set) var vectors: Tensor
+    private var store: RowStore
+    /// `[R, D]`: every region of every image, image after image (a copy once the index has grown
+    /// past one block; ``vectors(ofImage:)`` reads one image's rows).
+    public var vectors: Tensor { store.all }
     /// One per row of `vectors`.
     public private(set) var regions: [ObjectRegion]
     /// The image each row belongs to.
@@ -105,30 +108,40 @@ public struct ObjectIndex: Sendable {
     public private(set) var paths: [String]
     /// Rows of each image.
     public private(set) var rowRanges: [Range<Int>]
-    /// How the vectors were made.
+    /// How the vectors were made: an object or student recipe, whose region proposal queries reuse.
     public let recipe: EmbeddingRecipe
-    /// Settings the query side should reuse (region proposal parameters, …), stored with the file.
-    public var settings: [String: String]
+    /// The whitening named by `recipe.whitening`, when it is known.
+    public let whitening: Whitening?
+    /// Where the student head was when the index was made (a hint for finding it again; the
+    /// recipe's checksum decides whether a file is the head).
+    public var studentHeadLocation: String?
 
-    public var dimension: Int { vectors.shape[1] }
+    public var dimension: Int { recipe.dimension }
     /// Images.
     public var count: Int { paths.count }
     /// Region vectors.
-    public var regionCount: Int { vectors.shape[0] }
+    public var regionCount: Int { store.count }
 
-    public init(recipe: EmbeddingRecipe, settings: [String: String] = [:]) {
+    /// An empty index for region vectors of `recipe` (an object or student mode), with the
+    /// whitening they go through (checked against `recipe.whitening`).
+    public init(recipe: EmbeddingRecipe, whitening: Whitening? = nil) throws(IndexError) {
+        guard recipe.mode.proposal != nil else { throw .file("an object index needs an object or student recipe, got \(recipe.mode)") }
+        try FlatIndex.check(whitening, against: recipe)
         self.recipe = recipe
-        self.settings = settings
-        vectors = Tensor(zeros: [0, recipe.dimension])
+        self.whitening = whitening
+        store = RowStore(dimension: recipe.dimension)
         (regions, imageOfRow, paths, rowRanges) = ([], [], [], [])
     }
+
+    /// The region vectors of image `image` `[r, D]`.
+    public func vectors(ofImage image: Int) -> Tensor { store.rows(rowRanges[image]) }
 
     /// Adds one image: its region vectors `[r, D]` (r ≥ 1, L2-normalised) and their regions.
     public mutating func add(_ new: Tensor, regions newRegions: [ObjectRegion], path: String) throws(IndexError) {
         try add([(new, newRegions, path)])
     }
 
-    /// Adds several images at once (one concatenation).
+    /// Adds several images at once: amortised O(rows added), whatever the index holds.
     public mutating func add(_ images: [(vectors: Tensor, regions: [ObjectRegion], path: String)]) throws(IndexError) {
         for (v, r, _) in images {
             guard v.rank == 2, v.shape[1] == dimension else { throw .dimensionMismatch(expected: dimension, got: v.rank == 2 ? v.shape[1] : -1) }
@@ -136,8 +149,8 @@ public struct ObjectIndex: Sendable {
             guard v.withUnsafeBufferPointer({ $0.allSatisfy(\.isFinite) }) else { throw .notFinite }
         }
         guard !images.isEmpty else { return }
-        vectors = Tensor.concatenated((regionCount == 0 ? [] : [vectors]) + images.map(\.vectors), along: 0)
         for (v, r, path) in images {
+            store.append(v)
             let start = regions.count
             rowRanges.append(start..<(start + v.shape[0]))
             imageOfRow += Array(repeating: Int32(paths.count), count: r.count)
@@ -158,7 +171,7 @@ public struct ObjectIndex: Sendable {
     public func search(_ query: Tensor, regions queryRegions: [ObjectRegion], k: Int,
                        options: ObjectSearchOptions = .init(), excluding: Int? = nil,
                        recipe queryRecipe: EmbeddingRecipe? = nil) throws(IndexError) -> [ObjectHit] {
-        if let queryRecipe, queryRecipe != recipe { throw .recipeMismatch(queryRecipe.differences(from: recipe)) }
+        if let queryRecipe, !queryRecipe.isCompatible(with: recipe) { throw .recipeMismatch(queryRecipe.differences(from: recipe)) }
         guard k >= 1 else { throw .invalidK(k) }
         guard query.rank == 2, query.shape[1] == dimension else {
             throw .dimensionMismatch(expected: dimension, got: query.rank == 2 ? query.shape[1] : -1)
@@ -190,11 +203,9 @@ public struct ObjectIndex: Sendable {
         // an image none of whose regions the selection admits falls back to all of them
         var imageAdmits = Array(repeating: false, count: count)
         for (row, image) in imageOfRow.enumerated() where allowed[row] { imageAdmits[Int(image)] = true }
-        let block = 32_768
-        var start = 0
-        while start < regionCount {
-            let end = min(regionCount, start + block)
-            let sims = matmul(q, vectors.sliced(along: 0, start..<end), transposingB: true)  // [nq, rows]
+        store.forEachBlock { start, rows in
+            let end = start + rows.shape[0]
+            let sims = matmul(q, rows, transposingB: true)  // [nq, rows]
             sims.withUnsafeBufferPointer { s in
                 for row in start..<end {
                     let image = Int(imageOfRow[row])
@@ -205,7 +216,6 @@ public struct ObjectIndex: Sendable {
                     }
                 }
             }
-            start = end
         }
         return (0..<count).map { image in
             var top = (score: -Float.infinity, queryRow: 0, databaseRow: rowRanges[image].lowerBound)
@@ -222,11 +232,14 @@ public struct ObjectIndex: Sendable {
 }
 
 extension ObjectIndex {
-    /// File format version; bumped on incompatible changes.
-    public static let formatVersion = "1"
+    /// File format version; bumped on incompatible changes. Version 2 holds the typed recipe (with
+    /// its region proposal) and the whitening; version 1 files (recipe strings and a settings
+    /// dictionary) are read and converted.
+    public static let formatVersion = "2"
 
-    /// Saves as safetensors (`vectors` `[R, D]`, `boxes` `[R, 4]`, `images` `[R]`) with recipe,
-    /// regions' kinds, scores and labels, paths and settings in the metadata, atomically.
+    /// Saves as safetensors (`vectors` `[R, D]`, `boxes` `[R, 4]`, `images` `[R]`, and the
+    /// whitening's tensors) with recipe, regions' kinds, scores and labels and paths in the
+    /// metadata, atomically.
     public func write(to url: URL) throws(IndexError) {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
@@ -234,12 +247,12 @@ extension ObjectIndex {
         let boxes = Tensor(shape: [regionCount, 4], scalars: regions.flatMap { [$0.box.x0, $0.box.y0, $0.box.x1, $0.box.y1] })
         let images = Tensor(shape: [regionCount], scalars: imageOfRow.map(Float.init))
         let details = regions.map { RegionDetails(kind: $0.kind, score: $0.score, label: $0.label) }
-        do {
-            try SafetensorsFile.write(["vectors": vectors, "boxes": boxes, "images": images], metadata: [
-                "format": "loupe-object-index", "version": Self.formatVersion, "recipe": recipe.json,
-                "paths": json(paths), "regions": json(details), "settings": json(settings),
-            ], to: url)
-        } catch { throw .file("cannot write index \(url.path): \(error)") }
+        var tensors = ["vectors": vectors, "boxes": boxes, "images": images]
+        var metadata = ["format": "loupe-object-index", "version": Self.formatVersion, "recipe": recipe.json,
+                        "paths": json(paths), "regions": json(details)]
+        if let studentHeadLocation { metadata["student-head"] = studentHeadLocation }
+        IndexFile.add(whitening, to: &tensors, metadata: &metadata)
+        do { try SafetensorsFile.write(tensors, metadata: metadata, to: url) } catch { throw .file("cannot write index \(url.path): \(error)") }
     }
 
     /// Whether a file is an object index (as opposed to a ``FlatIndex``), from its header alone.
@@ -247,28 +260,21 @@ extension ObjectIndex {
         (try? SafetensorsFile(contentsOf: url))?.metadata["format"] == "loupe-object-index"
     }
 
-    /// Loads an index written by ``write(to:)``, checking format, version and consistency.
+    /// Loads an index written by ``write(to:)`` (or by version 1, converting its recipe and
+    /// settings), checking format, version and consistency.
     public init(contentsOf url: URL) throws(IndexError) {
-        let file: SafetensorsFile
-        do { file = try SafetensorsFile(contentsOf: url) } catch { throw .file("cannot read index \(url.path): \(error)") }
+        let file = try IndexFile.open(url, format: "loupe-object-index")
         let meta = file.metadata
-        guard meta["format"] == "loupe-object-index" else {
-            throw .file(meta["format"] == "loupe-flat-index" ? "\(url.path) is a global index: search it without --objects"
-                                                            : "\(url.path) is not a Loupe object index")
-        }
-        guard meta["version"] == Self.formatVersion else {
-            throw .file("\(url.path) has object index format version \(meta["version"] ?? "?"), this Loupe reads \(Self.formatVersion)")
-        }
         func decode<T: Decodable>(_ key: String, as: T.Type) throws(IndexError) -> T {
             guard let data = meta[key]?.data(using: .utf8), let value = try? JSONDecoder().decode(T.self, from: data) else {
                 throw .file("\(url.path): missing or malformed \(key)")
             }
             return value
         }
-        guard let recipe = meta["recipe"].flatMap(EmbeddingRecipe.init(json:)) else { throw .file("\(url.path): missing recipe") }
+        let recipe = try IndexFile.recipe(file, url)
+        guard recipe.mode.proposal != nil else { throw .file("\(url.path): an object index holds an object recipe, this one is \(recipe.mode)") }
         let paths = try decode("paths", as: [String].self)
         let details = try decode("regions", as: [RegionDetails].self)
-        let settings = try decode("settings", as: [String: String].self)
         let vectors: Tensor, boxes: Tensor, images: Tensor
         do {
             vectors = try file.tensor(named: "vectors")
@@ -294,8 +300,10 @@ extension ObjectIndex {
         guard ranges.count == paths.count else { throw .countMismatch(vectors: ranges.count, paths: paths.count) }
         let b = boxes.scalars
         self.recipe = recipe
-        self.settings = settings
-        self.vectors = vectors
+        whitening = try IndexFile.whitening(file, url, recipe: recipe)
+        studentHeadLocation = meta["student-head"]
+            ?? (meta["version"] == "1" ? (try? decode("settings", as: [String: String].self))?["student-head"] : nil)
+        store = RowStore(vectors)
         self.paths = paths
         rowRanges = ranges
         imageOfRow = ids.map { Int32($0) }

@@ -166,12 +166,16 @@ public struct Whitening: Sendable, Equatable {
 }
 
 extension Whitening {
+    /// File format version. Version 2 stores a typed (versioned) embedding recipe; version 1
+    /// files are read too, their recipe converted by whoever reads it (LoupeEmbedding).
+    public static let formatVersion = "2"
+
     /// Saves as safetensors (`mean`, `projection`) with the method and recipe in the metadata,
     /// atomically.
     public func write(to url: URL) throws(WhiteningError) {
         do {
             try SafetensorsFile.write(["mean": mean, "projection": projection],
-                                      metadata: ["format": "loupe-whitening", "version": "1", "method": method.rawValue, "recipe": recipe],
+                                      metadata: ["format": "loupe-whitening", "version": Self.formatVersion, "method": method.rawValue, "recipe": recipe],
                                       to: url)
         } catch { throw .file("cannot write whitening to \(url.path): \(error)") }
     }
@@ -182,6 +186,9 @@ extension Whitening {
             let file = try SafetensorsFile(contentsOf: url)
             guard file.metadata["format"] == "loupe-whitening", let method = file.metadata["method"].flatMap(Method.init(rawValue:)) else {
                 throw WhiteningError.file("\(url.path) is not a Loupe whitening file")
+            }
+            guard let version = file.metadata["version"], version == "1" || version == Self.formatVersion else {
+                throw WhiteningError.file("\(url.path) has whitening format version \(file.metadata["version"] ?? "?"); this Loupe reads 1 and 2: fit it again with `loupe whiten fit`")
             }
             let mean = try file.tensor(named: "mean"), projection = try file.tensor(named: "projection")
             guard projection.rank == 2, mean.shape == [projection.shape[1]] else {

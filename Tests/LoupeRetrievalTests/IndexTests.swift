@@ -1,10 +1,17 @@
 import Foundation
+import LoupeModels
 import LoupeRetrieval
 import LoupeTensor
 import Testing
 
-func recipe(_ d: Int, pooling: String = "gem") -> EmbeddingRecipe {
-    EmbeddingRecipe(model: "m", weightsChecksum: "abc", stage: "s", pooling: pooling, scales: [1], maxSize: 512, whitening: "none", dimension: d)
+func recipe(_ d: Int, pooling: GlobalPooling = .gem(p: 3), mode: EmbeddingMode = .global) -> EmbeddingRecipe {
+    EmbeddingRecipe(model: .classifier(.mobileNetV2), weightsChecksum: "abc", stage: "s", pooling: pooling, scales: [1], maxSize: 512,
+                    dimension: d, mode: mode)
+}
+
+/// An object recipe (hard attention, RoIAlign 7×7) of dimension `d`.
+func objectRecipe(_ d: Int, objects: Int = 5) -> EmbeddingRecipe {
+    recipe(d, mode: .objects(.hardAttention(.roiAlign(bins: 7)), proposal: RegionProposal(maximumObjects: objects)))
 }
 
 /// Brute force: all scores, sorted by descending score then ascending index.
@@ -35,13 +42,13 @@ func bruteForce(_ q: Tensor, _ db: Tensor, k: Int) -> [[Int]] {
     }
 
     @Test func searchPersistAndRecipeChecks() throws {
-        var index = FlatIndex(recipe: recipe(8))
+        var index = try FlatIndex(recipe: recipe(8))
         let v = Tensor(randomUniform: [20, 8], seed: 3).l2NormalizedRows()
         try index.add(v, paths: (0..<20).map { "img\($0).jpg" })
         let hits = try index.search(v.sliced(along: 0, 4..<5), k: 3)
         #expect(hits[0][0].id == 4 && hits[0][0].path == "img4.jpg" && abs(hits[0][0].score - 1) < 1e-5)
         #expect(throws: IndexError.recipeMismatch(["pooling mac ≠ gem"])) {
-            try index.search(v.sliced(along: 0, 0..<1), k: 3, recipe: recipe(8, pooling: "mac"))
+            try index.search(v.sliced(along: 0, 0..<1), k: 3, recipe: recipe(8, pooling: .mac))
         }
         #expect(throws: IndexError.dimensionMismatch(expected: 8, got: 9)) { try index.search(Tensor(zeros: [1, 9]), k: 3) }
         #expect(throws: IndexError.countMismatch(vectors: 2, paths: 1)) { try index.add(Tensor(zeros: [2, 8]), paths: ["a"]) }
@@ -65,7 +72,7 @@ func bruteForce(_ q: Tensor, _ db: Tensor, k: Int) -> [[Int]] {
     }
 
     @Test func averageQueryExpansion() throws {
-        var index = FlatIndex(recipe: recipe(2))
+        var index = try FlatIndex(recipe: recipe(2))
         let rows = Tensor(shape: [3, 2], scalars: [1, 0, 0.8, 0.6, 0, 1])
         try index.add(rows, paths: ["a", "b", "c"])
         let q = Tensor(shape: [1, 2], scalars: [0.6, 0.8])

@@ -17,7 +17,7 @@ import Testing
 
     /// Three images: A = scene 0 with object 5; B = scene 1 with objects 6 and 7; C = scene 2 alone.
     func gallery() throws -> ObjectIndex {
-        var index = ObjectIndex(recipe: recipe(8), settings: ["objects": "5"])
+        var index = try ObjectIndex(recipe: objectRecipe(8))
         try index.add(rows([axis(0, mix: 1, weight: 0.3), axis(5)]),
                       regions: [.init(kind: .image, box: box(0, 0, 100, 80)), .init(kind: .detected, box: box(10, 10, 40, 50), score: 0.9, label: "dog")],
                       path: "A.jpg")
@@ -76,9 +76,9 @@ import Testing
         #expect(throws: IndexError.notFinite) { try index.add(Tensor(repeating: .nan, shape: [1, 8]), regions: one, path: "x") }
         #expect(throws: IndexError.notFinite) { try index.search(Tensor(repeating: .nan, shape: [1, 8]), regions: one, k: 1) }
         #expect(throws: IndexError.invalidK(0)) { try index.search(axis(0), regions: one, k: 0) }
-        #expect(throws: IndexError.self) { try index.search(axis(0), regions: one, k: 1, recipe: recipe(8, pooling: "mac")) }
+        #expect(throws: IndexError.self) { try index.search(axis(0), regions: one, k: 1, recipe: recipe(8, pooling: .mac)) }
         #expect(index.count == 3)  // nothing was added by the failed calls
-        #expect(try ObjectIndex(recipe: recipe(8)).search(axis(0), regions: one, k: 5).isEmpty)
+        #expect(try ObjectIndex(recipe: objectRecipe(8)).search(axis(0), regions: one, k: 5).isEmpty)
     }
 
     @Test func roundTripsThroughAFileAndRefusesMalformedOnes() throws {
@@ -91,10 +91,12 @@ import Testing
         #expect(ObjectIndex.isObjectIndex(url))
         let back = try ObjectIndex(contentsOf: url)
         #expect(back.paths == index.paths && back.regions == index.regions && back.rowRanges == index.rowRanges)
-        #expect(back.vectors.scalars == index.vectors.scalars && back.recipe == index.recipe && back.settings == ["objects": "5"])
+        #expect(back.vectors.scalars == index.vectors.scalars && back.recipe == index.recipe && back.recipe.mode.proposal?.maximumObjects == 5)
         // a flat index is not an object index, and says so
         let flatURL = dir.appendingPathComponent("flat.index")
         try FlatIndex(recipe: recipe(8)).write(to: flatURL)
+        // a flat index of an object recipe, or an object index of a global one, cannot be made
+        #expect(throws: IndexError.self) { try ObjectIndex(recipe: recipe(8)) }
         #expect(!ObjectIndex.isObjectIndex(flatURL))
         #expect(throws: IndexError.self) { try ObjectIndex(contentsOf: flatURL) }
         // rows not grouped by image

@@ -14,8 +14,8 @@ func cosine(_ a: Tensor, _ b: Tensor) -> Float {
     let detector: YOLOX
 
     init() throws {
-        let (backbone, checksum) = try BackboneLoader.load(model: "mobilenet_v2", weights: mobilenet)
-        global = try GlobalEmbedder(backbone: backbone, weightsChecksum: checksum, maxSize: 512)
+        let backbone = try WeightStore.backbone(.classifier(.mobileNetV2), file: mobilenet)
+        global = try GlobalEmbedder(backbone: backbone, maxSize: 512)
         detector = try YOLOX(contentsOf: yoloxWeights)
     }
 
@@ -35,9 +35,9 @@ func cosine(_ a: Tensor, _ b: Tensor) -> Float {
         // the crop teacher's whole-image box is the image embedded at the teacher's size
         let teacher = try ObjectEmbedder(embedder: global, detector: nil, method: .cropTeacher(maxSize: 384))
         let t = try teacher.objects(in: image, given: [whole])
-        let at384 = try GlobalEmbedder(backbone: global.backbone, weightsChecksum: global.weightsChecksum, maxSize: 384).embedding(of: image)
+        let at384 = try GlobalEmbedder(backbone: global.loaded, maxSize: 384).embedding(of: image)
         #expect(zip(t.vectors.sliced(along: 0, 1..<2).scalars, at384.scalars).allSatisfy { abs($0 - $1) < 1e-6 })
-        #expect(teacher.recipe.mode == "objects:teacher:384" && cells.recipe.mode == "objects:attention:cells")
+        #expect(teacher.recipe.mode.description == "objects:teacher:384" && cells.recipe.mode.description == "objects:attention:cells")
         // a box outside the image is refused, not silently pooled
         #expect(throws: EmbedderError.self) { try cells.objects(in: image, given: [BoundingBox(x0: 5000, y0: 0, x1: 6000, y1: 10)]) }
     }
@@ -63,7 +63,7 @@ func cosine(_ a: Tensor, _ b: Tensor) -> Float {
         let names = ["dog", "eagle", "giraffe", "horses", "kite", "person"]
         let images = try names.map { try Image(contentsOf: darknet.appendingPathComponent("\($0).jpg")) }
         let embedder = try ObjectEmbedder(embedder: global, detector: detector, labels: [])
-        var index = ObjectIndex(recipe: embedder.recipe)
+        var index = ObjectIndex(for: embedder)
         for (name, image) in zip(names, images) {
             let o = try embedder.objects(in: image)
             try index.add(o.vectors, regions: o.regions, path: name)

@@ -5,11 +5,12 @@ import Testing
 /// One sweep pass must give, for every stage × pooling, the vectors the single-recipe embedders
 /// give: the analysis grid's numbers are then the numbers `loupe eval` reports.
 @Suite(.serialized) struct RecipeSweepTests {
-    let backbone: any FeatureBackbone
+    let backbone: LoadedBackbone
     let checksum: String
 
     init() throws {
-        (backbone, checksum) = try BackboneLoader.load(model: "mobilenet_v2", weights: mobilenet)
+        backbone = try WeightStore.backbone(.classifier(.mobileNetV2), file: mobilenet)
+        checksum = backbone.checksum
     }
 
     func maxDifference(_ a: Tensor, _ b: Tensor) -> Float {
@@ -21,14 +22,14 @@ import Testing
         let image = try Image(contentsOf: darknet.appendingPathComponent("person.jpg"))
         let boxes = [BoundingBox(x0: 180, y0: 90, x1: 330, y1: 380), BoundingBox(x0: 400.5, y0: 100.2, x1: 590.7, y1: 350.9)]
         let poolings: [GlobalPooling] = [.mac, .spoc, .gem(p: 3), .rmac(levels: 3)]
-        let sweep = try RecipeSweep(backbone: backbone, stages: ["features.13", "last"], poolings: poolings,
+        let sweep = try RecipeSweep(backbone: backbone.network, stages: ["features.13", "last"], poolings: poolings,
                                     maxSize: 320, teacherSize: 224)
         #expect(sweep.stages == ["features.13", "features.18"] && sweep.cells.count == 8)
         #expect(sweep.strides == ["features.13": 16, "features.18": 32] && sweep.channels["features.13"] == 96)
         let global = sweep.global(image), attention = sweep.hardAttention(image, boxes: boxes)
         let teacher = sweep.cropTeacher(image, boxes: boxes)
         for cell in sweep.cells {
-            let embedder = try GlobalEmbedder(backbone: backbone, weightsChecksum: checksum, stage: cell.stage,
+            let embedder = try GlobalEmbedder(backbone: backbone, stage: cell.stage,
                                               pooling: cell.pooling, maxSize: 320)
             #expect(maxDifference(global[cell]!, try embedder.embedding(of: image)) < 1e-6, "global \(cell)")
             let regions = [ObjectRegion(kind: .image, box: .whole(width: image.width, height: image.height))]
@@ -40,7 +41,7 @@ import Testing
                 .embed(image, regions: regions, clock: &clock)
             #expect(maxDifference(teacher[cell]!, t.vectors) < 1e-6, "teacher \(cell)")
         }
-        #expect(throws: EmbedderError.self) { try RecipeSweep(backbone: backbone, stages: ["conv9"], poolings: poolings) }
-        #expect(throws: EmbedderError.self) { try RecipeSweep(backbone: backbone, stages: ["last"], poolings: []) }
+        #expect(throws: EmbedderError.self) { try RecipeSweep(backbone: backbone.network, stages: ["conv9"], poolings: poolings) }
+        #expect(throws: EmbedderError.self) { try RecipeSweep(backbone: backbone.network, stages: ["last"], poolings: []) }
     }
 }

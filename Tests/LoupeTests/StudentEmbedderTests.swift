@@ -7,8 +7,8 @@ import Testing
     /// vectors for the detector's regions; a head trained on them loads back from its file and
     /// embeds images as unit vectors in the teacher's space, one detector pass, no classifier.
     @Test func distillTrainSaveLoadAndEmbed() throws {
-        let (backbone, checksum) = try BackboneLoader.load(model: "mobilenet_v2", weights: mobilenet)
-        let global = try GlobalEmbedder(backbone: backbone, weightsChecksum: checksum, maxSize: 256)
+        let backbone = try WeightStore.backbone(.classifier(.mobileNetV2), file: mobilenet)
+        let global = try GlobalEmbedder(backbone: backbone, maxSize: 256)
         let detector = try YOLOX(contentsOf: yoloxWeights)
         let teacher = try ObjectEmbedder(embedder: global, detector: detector, proposal: RegionProposal(maximumObjects: 3))
         let paths = ["dog", "person"].map { darknet.appendingPathComponent("\($0).jpg") }
@@ -73,7 +73,7 @@ import Testing
         let headURL = dir.appendingPathComponent("head.safetensors")
         try head.write(to: headURL, metadata: ["teacher": teacher.recipe.json, "checksum": "abc"])
         let student = try StudentEmbedder(detector: detector, headFile: headURL, proposal: RegionProposal(maximumObjects: 3))
-        #expect(student.recipe.mode == "objects:student:abc" && student.recipe.model == "mobilenet_v2")
+        #expect(student.recipe.mode.description == "objects:student:abc" && student.recipe.model == .classifier(.mobileNetV2))
         let objects = try student.objects(in: Image(contentsOf: paths[0]))
         #expect(objects.regions.map(\.kind) == [.image, .detected, .detected, .detected] && objects.vectors.shape == [4, 1280])
         for r in 0..<4 {
@@ -85,19 +85,22 @@ import Testing
         // a head for another dimension is refused
         var other = teacher.recipe
         other.dimension = 64
-        #expect(throws: EmbedderError.self) { try StudentEmbedder(detector: detector, head: head, teacherRecipe: other, headChecksum: "x") }
+        #expect(throws: EmbedderError.self) { try StudentEmbedder(detector: detector, head: head, teacherRecipe: other, headIdentity: StudentHeadIdentity(fileName: "x.safetensors", checksum: "x")) }
         // a head for other detector features is refused with the channel counts, not trapped on later
         let wide = StudentHead(configuration: .init(inputChannels: 10, dimension: 1280))
-        #expect(throws: EmbedderError.self) { try StudentEmbedder(detector: detector, head: wide, teacherRecipe: teacher.recipe, headChecksum: "x") }
+        #expect(throws: EmbedderError.self) { try StudentEmbedder(detector: detector, head: wide, teacherRecipe: teacher.recipe, headIdentity: StudentHeadIdentity(fileName: "x.safetensors", checksum: "x")) }
         // the proposal a head was trained with (detector size included) is read back from its file
-        #expect(try StudentEmbedder.trainedProposal(headFile: headURL) == RegionProposal())
+        #expect(try StudentEmbedder.trainedProposal(metadata: StudentHead.load(contentsOf: headURL).metadata) == RegionProposal())
         let trained = RegionProposal(maximumObjects: 3, scoreThreshold: 0.2, inputSize: 640)
         let headURL640 = dir.appendingPathComponent("head640.safetensors")
-        try head.write(to: headURL640, metadata: trained.settings.merging(["teacher": teacher.recipe.json]) { $1 })
-        #expect(try StudentEmbedder.trainedProposal(headFile: headURL640) == trained)
+        try head.write(to: headURL640, metadata: ["teacher": teacher.recipe.json, "proposal": String(decoding: try JSONEncoder().encode(trained), as: UTF8.self)])
+        #expect(try StudentEmbedder.trainedProposal(metadata: StudentHead.load(contentsOf: headURL640).metadata) == trained)
+        // heads written before the typed recipe kept the proposal as settings
+        let legacy = ["objects": "3", "object-threshold": "0.2", "detector-size": "640"]
+        #expect(try StudentEmbedder.trainedProposal(metadata: legacy) == trained)
         // a detector size that is not a multiple of 32 is refused
         #expect(throws: EmbedderError.self) {
-            try StudentEmbedder(detector: detector, head: head, teacherRecipe: teacher.recipe, headChecksum: "x",
+            try StudentEmbedder(detector: detector, head: head, teacherRecipe: teacher.recipe, headIdentity: StudentHeadIdentity(fileName: "x.safetensors", checksum: "x"),
                                 proposal: RegionProposal(inputSize: 600))
         }
     }

@@ -96,7 +96,9 @@ struct Analysis: ParsableCommand {
         for name in list(backbones) {
             let weights = name.hasPrefix("yolox") ? URL(fileURLWithPath: detectorWeights)
                 : URL(fileURLWithPath: models).appendingPathComponent(name + ".safetensors")
-            let (backbone, checksum) = try BackboneLoader.load(model: name, weights: weights)
+            guard let model = ModelIdentifier(name: name) else { throw ValidationError("unknown backbone '\(name)'") }
+            let loaded = try WeightStore.backbone(model, file: weights)
+            let (backbone, checksum) = (loaded.network, loaded.checksum)
             let stages = overrides[name] ?? defaultStages(of: backbone)
             let spec = BackboneSpec(backbone: backbone, checksum: checksum, stages: stages,
                                     family: name.hasPrefix("yolox") ? "detection" : "classification")
@@ -105,7 +107,7 @@ struct Analysis: ParsableCommand {
         }
         let detectorURL = URL(fileURLWithPath: detectorWeights)
         let detector = try YOLOX(contentsOf: detectorURL)
-        let detectorChecksum = try BackboneLoader.load(model: "yolox_nano", weights: detectorURL).checksum
+        let detectorChecksum = try WeightStore.backbone(.yolox(.nano), file: detectorURL).checksum
         let proposal = RegionProposal(maximumObjects: maxObjects)
         var students: [(name: String, embedder: StudentEmbedder)] = []
         if modeList.contains(.student) {
@@ -169,10 +171,10 @@ struct Analysis: ParsableCommand {
             for s in students {
                 let vectors = try extractor.load(d, recipe: extractor.studentKey(s.name), cells: ["student"])
                 let teacher = s.embedder.recipe
-                let spec = specs.first { $0.name == teacher.model && $0.stages.contains(teacher.stage) }
+                let spec = specs.first { $0.name == teacher.model.name && $0.stages.contains(teacher.stage) }
                 let cell = "\(teacher.stage)|\(teacher.pooling)"
                 var full: Whitening?
-                if let spec, extractor.cellNames(spec).contains(cell), teacher.whitening == "none" {
+                if let spec, extractor.cellNames(spec).contains(cell), teacher.whitening == nil {
                     let training = try trainers.map { t in
                         try extractor.load(t, recipe: extractor.recipeKey(spec, .global), cells: [cell]).cells[cell]!.sliced(along: 0, 0..<t.databaseCount)
                     }
@@ -184,7 +186,7 @@ struct Analysis: ParsableCommand {
                     if choice != .none && w == nil { continue }
                     let (summary, groups) = try score(d, vectors: vectors, cell: "student", whitening: w, objects: true)
                     rows.append(ResultRow(dataset: d.name, backbone: "student:\(s.name)", family: "detection", stage: "head",
-                                          stride: 0, channels: teacher.dimension, pooling: teacher.pooling, mode: Mode.student.rawValue,
+                                          stride: 0, channels: teacher.dimension, pooling: teacher.pooling.description, mode: Mode.student.rawValue,
                                           whitening: choice.description, dimension: w?.outputDimension ?? teacher.dimension,
                                           meanAP: summary.meanAP, meanTrapezoidAP: summary.meanTrapezoidAP,
                                           recallAt1: summary.recall(at: 1) ?? 0, groups: groups, queries: summary.queries))

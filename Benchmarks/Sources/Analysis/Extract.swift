@@ -28,7 +28,11 @@ struct Extractor {
     }
 
     var proposalKey: String {
-        "yolox \(detectorChecksum) " + proposal.settings.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        // the same text as before the typed recipe, so that cached grids stay valid
+        "yolox \(detectorChecksum) " + ["detector-size": String(proposal.inputSize), "object-min-side": String(proposal.minimumSide),
+                                        "object-nms": String(proposal.nmsThreshold), "object-threshold": String(proposal.scoreThreshold),
+                                        "objects": String(proposal.maximumObjects)]
+            .sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
     }
 
     func studentKey(_ name: String) -> String { "student-\(name)-\(fnv1a(proposalKey))" }

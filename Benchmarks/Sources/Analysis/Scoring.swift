@@ -147,8 +147,10 @@ func objectRankings(_ grid: GridDataset, rows: Tensor, starts: [Int], kinds: [Ob
 /// The same rankings through `ObjectIndex.search` (the library's path), for a self-check.
 func objectIndexRankings(_ grid: GridDataset, rows: Tensor, starts: [Int], v: RegionVectors, queries: Int) throws -> [[Int]] {
     let dataset = grid.dataset!, n = grid.databaseCount
-    var index = ObjectIndex(recipe: EmbeddingRecipe(model: "grid", weightsChecksum: "", stage: "", pooling: "", scales: [1],
-                                                    maxSize: 0, whitening: "", dimension: rows.shape[1]))
+    // a stand-in recipe: the grid's vectors are scored here, never rebuilt
+    var index = try ObjectIndex(recipe: EmbeddingRecipe(model: .classifier(.mobileNetV2), weightsChecksum: "grid", stage: "grid", pooling: .mac,
+                                                        maxSize: 32, dimension: rows.shape[1],
+                                                        mode: .objects(.hardAttention(.cells), proposal: RegionProposal())))
     let regions = zip(v.boxes, v.kinds).map { ObjectRegion(kind: $1, box: $0) }
     try index.add((0..<n).map { i in
         (rows.sliced(along: 0, starts[i]..<starts[i + 1]), Array(regions[starts[i]..<starts[i + 1]]), grid.items[i].key)

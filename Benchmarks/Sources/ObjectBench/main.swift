@@ -38,9 +38,9 @@ let files = try FileManager.default.contentsOfDirectory(at: URL(fileURLWithPath:
     .filter { ["jpg", "jpeg", "png"].contains($0.pathExtension.lowercased()) }.sorted { $0.path < $1.path }.prefix(count)
 let images = try files.map { try Image(contentsOf: $0) }
 guard !images.isEmpty else { fatalError("no images in \(imagesDir)") }
-let (backbone, checksum) = try BackboneLoader.load(model: "mobilenet_v2", weights: URL(fileURLWithPath: backboneWeights))
+let backbone = try WeightStore.backbone(.classifier(.mobileNetV2), file: URL(fileURLWithPath: backboneWeights))
 let detector = try YOLOX(contentsOf: URL(fileURLWithPath: detectorWeights))
-let global = try GlobalEmbedder(backbone: backbone, weightsChecksum: checksum, maxSize: maxSize)
+let global = try GlobalEmbedder(backbone: backbone, maxSize: maxSize)
 let proposal = RegionProposal(maximumObjects: objects)
 let attention = try ObjectEmbedder(embedder: global, detector: detector, proposal: proposal)
 let teacher = try ObjectEmbedder(embedder: global, detector: detector, proposal: proposal, method: .cropTeacher(maxSize: teacherSize))
@@ -49,7 +49,7 @@ if let studentHead {
     student = try StudentEmbedder(detector: detector, headFile: URL(fileURLWithPath: studentHead), proposal: proposal)
 } else {
     let head = StudentHead(configuration: .init(inputChannels: 64, dimension: global.recipe.dimension))
-    student = try StudentEmbedder(detector: detector, head: head, teacherRecipe: teacher.recipe, headChecksum: "random", proposal: proposal)
+    student = try StudentEmbedder(detector: detector, head: head, teacherRecipe: teacher.recipe, headIdentity: StudentHeadIdentity(fileName: "random.safetensors", checksum: "random"), proposal: proposal)
 }
 
 struct Row { var name: String; var perImage: [Double]; var regions: Int; var clock: StageClock }

@@ -1,0 +1,164 @@
+public import Foundation
+
+/// Why a folder could not be listed.
+public enum CollectionError: Error, Equatable, CustomStringConvertible {
+    /// Nothing exists at the path.
+    case notFound(URL)
+    /// The folder holds no PNG or JPEG file (at any depth).
+    case noImages(URL)
+    /// The folder (or a subfolder) could not be read.
+    case unreadable(URL, reason: String)
+
+    public var description: String {
+        switch self {
+        case let .notFound(url): "\(url.path) does not exist"
+        case let .noImages(url): "no PNG or JPEG images under \(url.path)"
+        case let .unreadable(url, reason): "cannot list \(url.path): \(reason)"
+        }
+    }
+}
+
+/// The PNG and JPEG files of a folder, at any depth, in a stable order (sorted by path).
+/// Symbolic links to files and to folders are followed (a folder reached twice, e.g. through a
+/// link cycle, is listed once). A single image file is a collection of one.
+public struct ImageCollection: Sendable, RandomAccessCollection {
+    /// The folder (or file) listed.
+    public let root: URL
+    /// The image files, sorted by path.
+    public let files: [URL]
+
+    /// File extensions taken, lower-cased.
+    public static let extensions: Set<String> = ["jpg", "jpeg", "png"]
+
+    public init(_ root: URL) throws(CollectionError) {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: root.path, isDirectory: &isDirectory) else { throw .notFound(root) }
+        self.root = root
+        if !isDirectory.boolValue {
+            files = [root]
+            return
+        }
+        var found: [URL] = [], visited = Set<String>()
+        try Self.walk(root, into: &found, visited: &visited)
+        guard !found.isEmpty else { throw .noImages(root) }
+        files = found.sorted { $0.path < $1.path }
+    }
+
+    private static func walk(_ folder: URL, into found: inout [URL], visited: inout Set<String>) throws(CollectionError) {
+        guard visited.insert(folder.resolvingSymlinksInPath().path).inserted else { return }
+        let names: [String]
+        do { names = try FileManager.default.contentsOfDirectory(atPath: folder.path) } catch {
+            throw .unreadable(folder, reason: (error as NSError).localizedFailureReason ?? "\(error)")
+        }
+        for name in names where !name.hasPrefix(".") {
+            let url = folder.appendingPathComponent(name)
+            var isDirectory: ObjCBool = false
+            // fileExists follows symbolic links: a link to a folder is walked, a dangling one skipped
+            guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else { continue }
+            if isDirectory.boolValue { try walk(url, into: &found, visited: &visited) }
+            else if extensions.contains(url.pathExtension.lowercased()) { found.append(url) }
+        }
+    }
+
+    public var startIndex: Int { files.startIndex }
+    public var endIndex: Int { files.endIndex }
+    public subscript(position: Int) -> URL { files[position] }
+}
+
+/// What indexing a list of files did: how many went in, and each file left out with its error.
+public struct IndexingReport: Sendable {
+    /// Images added to the index.
+    public var indexed: Int
+    /// Files that could not be read or embedded, in order, with why.
+    public var skipped: [(file: URL, error: EmbedderError)]
+    /// Wall time per stage (decode, network, pooling, …).
+    public var clock: StageClock
+}
+
+/// Decodes images one ahead of their use on a background thread, so that JPEG decoding overlaps
+/// the network (which keeps every compute thread busy while it runs). `body` sees each file in
+/// order with its decoded image or the decoder's error.
+func forEachDecoded(_ files: [URL], _ body: (Int, URL, Result<Image, ImageError>) -> Void) {
+    guard !files.isEmpty else { return }
+    final class Slot: @unchecked Sendable {  // written by the decoder before the semaphore, read after
+        var result: Result<Image, ImageError>?
+    }
+    let queue = DispatchQueue(label: "loupe.decode")
+    func start(_ url: URL) -> (Slot, DispatchSemaphore) {
+        let slot = Slot(), done = DispatchSemaphore(value: 0)
+        queue.async {
+            slot.result = Result { () throws(ImageError) -> Image in try Image(contentsOf: url) }
+            done.signal()
+        }
+        return (slot, done)
+    }
+    var next = start(files[0])
+    for (i, url) in files.enumerated() {
+        let (slot, done) = next
+        done.wait()
+        if i + 1 < files.count { next = start(files[i + 1]) }
+        body(i, url, slot.result!)
+    }
+}
+
+extension FlatIndex {
+    /// Embeds `files` with `embedder` and adds them in order. An unreadable or unembeddable file
+    /// is skipped and reported, never fatal; decoding runs one image ahead of the network.
+    ///
+    /// - Throws: only if the embedder's recipe is not this index's.
+    @discardableResult
+    public mutating func add(_ files: [URL], with embedder: GlobalEmbedder,
+                             progress: (any ProgressObserver)? = nil) throws(IndexError) -> IndexingReport {
+        guard embedder.recipe.isCompatible(with: recipe) else { throw .recipeMismatch(embedder.recipe.differences(from: recipe)) }
+        var report = IndexingReport(indexed: 0, skipped: [], clock: StageClock())
+        var failure: IndexError?
+        forEachDecoded(files) { i, url, decoded in
+            defer { progress?.update(done: i + 1, total: files.count, label: "indexing") }
+            guard failure == nil else { return }
+            do {
+                let vector = try embedder.embedding(of: decoded.get(), clock: &report.clock)
+                try report.clock.measure("add") { () throws(IndexError) in try add(vector, paths: [url.path]) }
+                report.indexed += 1
+            } catch let error as ImageError {
+                report.skipped.append((url, .image(file: url, error)))
+            } catch let error as EmbedderError {
+                report.skipped.append((url, error))
+            } catch let error as IndexError {
+                failure = error  // a vector the index refuses (NaN from the network): stop, keep what is in
+            } catch { report.skipped.append((url, .invalidOption("\(error)"))) }
+        }
+        if let failure { throw failure }
+        return report
+    }
+}
+
+extension ObjectIndex {
+    /// Embeds `files` as their regions with `embedder` and adds them in order. An unreadable or
+    /// unembeddable file is skipped and reported, never fatal; decoding runs one image ahead.
+    ///
+    /// - Throws: only if the embedder's recipe is not this index's.
+    @discardableResult
+    public mutating func add(_ files: [URL], with embedder: any RegionEmbedder,
+                             progress: (any ProgressObserver)? = nil) throws(IndexError) -> IndexingReport {
+        guard embedder.recipe.isCompatible(with: recipe) else { throw .recipeMismatch(embedder.recipe.differences(from: recipe)) }
+        var report = IndexingReport(indexed: 0, skipped: [], clock: StageClock())
+        var failure: IndexError?
+        forEachDecoded(files) { i, url, decoded in
+            defer { progress?.update(done: i + 1, total: files.count, label: "indexing objects") }
+            guard failure == nil else { return }
+            do {
+                let objects = try embedder.objects(in: decoded.get(), given: [], detect: true, clock: &report.clock)
+                try report.clock.measure("add") { () throws(IndexError) in try add(objects.vectors, regions: objects.regions, path: url.path) }
+                report.indexed += 1
+            } catch let error as ImageError {
+                report.skipped.append((url, .image(file: url, error)))
+            } catch let error as EmbedderError {
+                report.skipped.append((url, error))
+            } catch let error as IndexError {
+                failure = error
+            } catch { report.skipped.append((url, .invalidOption("\(error)"))) }
+        }
+        if let failure { throw failure }
+        return report
+    }
+}
