@@ -68,6 +68,9 @@ let package = Package(
 
         // Examples: tiny programs showing one query flow each.
         .executableTarget(name: "spliced-search", dependencies: ["Loupe"], path: "Examples/spliced-search"),
+        .executableTarget(name: "index-folder", dependencies: ["LoupeEmbedding"], path: "Examples/index-folder"),
+        .executableTarget(name: "search-box", dependencies: ["LoupeEmbedding"], path: "Examples/search-box"),
+        .executableTarget(name: "evaluate-dataset", dependencies: ["LoupeEmbedding"], path: "Examples/evaluate-dataset"),
 
         .testTarget(name: "LoupeTensorTests", dependencies: ["LoupeTensor"]),
         .testTarget(name: "LoupeImageTests", dependencies: ["LoupeImage"]),

@@ -95,7 +95,7 @@ def main():
             # a diverging run (learning rate 1e30) must not write its NaN head (its pair cache lives elsewhere)
             (["distill", imgs, "-o", head, "--max-size", "256", "--learning-rate", "1e30", "--epochs", "3", "--validation", "0",
               "--cache", os.path.join(cache_dir, "distill"), "--quiet"], "training diverged"),
-            (["whiten", "fit", empty, "-o", os.path.join(tmp, "w.safetensors")], "at least 2 images"),
+            (["whiten", "fit", empty, "-o", os.path.join(tmp, "w.safetensors")], "no PNG or JPEG images under"),
         ]
         for args, message in bad:
             before = sorted(os.listdir(tmp))

@@ -114,7 +114,7 @@ struct Distill: AsyncParsableCommand {
                 folder = String(argument[..<at])
                 folderPart = try parsePart(String(argument[argument.index(after: at)...]), option: "FOLDER@I/N")
             }
-            let found = imageFiles(under: URL(fileURLWithPath: folder))
+            let found = try imageFiles(under: URL(fileURLWithPath: folder))
             guard !found.isEmpty else { throw ValidationError("no PNG or JPEG images under \(folder)") }
             let taken = found.enumerated().filter { folderPart == nil || $0.offset % folderPart!.parts == folderPart!.part }.map(\.element)
             files += taken

@@ -34,73 +34,34 @@ struct Index: AsyncParsableCommand {
 
     func run() async throws {
         try compute.apply()
-        let files = imageFiles(under: URL(fileURLWithPath: folder))
-        guard !files.isEmpty else { throw ValidationError("no PNG or JPEG images under \(folder)") }
+        let files = try ImageCollection(URL(fileURLWithPath: folder)).files
         let embedder = try pipeline.embedder()
         let progress = ProgressBar(quiet: quiet)
+        let report: IndexingReport
+        let write: () throws -> String
         if objects.objects || objects.student != nil {
-            return try indexObjects(files, embedder: objects.regionEmbedder({ embedder }), progress: progress)
+            let regionEmbedder = try objects.regionEmbedder({ embedder })
+            var index = ObjectIndex(for: regionEmbedder)
+            if let student = objects.student { index.studentHeadLocation = URL(fileURLWithPath: student).path }
+            report = try index.add(files, with: regionEmbedder, progress: progress)
+            write = { try index.write(to: URL(fileURLWithPath: output)); return "\(index.count) images, \(index.regionCount) regions → \(output) (\(index.recipe))" }
+        } else {
+            var index = FlatIndex(for: embedder)
+            report = try index.add(files, with: embedder, progress: progress)
+            write = { try index.write(to: URL(fileURLWithPath: output)); return "\(index.count) images → \(output) (\(index.recipe))" }
         }
-        var index = FlatIndex(for: embedder)
-        var timing = StageClock()
-        var vectors: [Tensor] = [], paths: [String] = [], failures: [String] = []
-        for (i, url) in files.enumerated() {
-            do {
-                let image = try timing.measure("decode") { () throws(ImageError) -> Image in try Image(contentsOf: url) }
-                vectors.append(try embedder.embedding(of: image, clock: &timing))
-                paths.append(url.path)
-            } catch {
-                failures.append("\(url.path): \(error)")
-            }
-            progress.update(done: i + 1, total: files.count, label: "indexing")
+        for (file, error) in report.skipped {
+            let text = "\(error)"
+            printError("skipped " + (text.hasPrefix(file.path) ? text : "\(file.path): \(text)"))
         }
-        for f in failures { printError("skipped \(f)") }
-        guard !vectors.isEmpty else { throw ValidationError("no image could be embedded") }
-        let all = Tensor.concatenated(vectors, along: 0)
-        try timing.measure("add + write") { () throws(IndexError) in
-            try index.add(all, paths: paths)
-            try index.write(to: URL(fileURLWithPath: output))
-        }
-        printError("\(index.count) images → \(output) (\(index.recipe))")
-        printError(timing.report(items: index.count))
+        guard report.indexed > 0 else { throw ValidationError("no image could be embedded") }
+        var clock = report.clock
+        let summary = try clock.measure("write") { try write() }
+        printError(summary + (report.skipped.isEmpty ? "" : "; \(report.skipped.count) skipped"))
+        printError("weights: \(embedder.loaded.file.path)")
+        printError(clock.report(items: report.indexed))
     }
 }
 
-extension Index {
-    /// Object mode: each image as its whole-image vector plus one per region, with boxes.
-    func indexObjects(_ files: [URL], embedder: any RegionEmbedder, progress: ProgressBar) throws {
-        var index = ObjectIndex(for: embedder)
-        if let student = objects.student { index.studentHeadLocation = URL(fileURLWithPath: student).path }
-        var timing = StageClock()
-        var batch: [(vectors: Tensor, regions: [ObjectRegion], path: String)] = [], failures: [String] = []
-        for (i, url) in files.enumerated() {
-            do {
-                let image = try timing.measure("decode") { () throws(ImageError) -> Image in try Image(contentsOf: url) }
-                let objects = try embedder.objects(in: image, given: [], detect: true, clock: &timing)
-                batch.append((objects.vectors, objects.regions, url.path))
-            } catch {
-                failures.append("\(url.path): \(error)")
-            }
-            progress.update(done: i + 1, total: files.count, label: "indexing objects")
-        }
-        for f in failures { printError("skipped \(f)") }
-        guard !batch.isEmpty else { throw ValidationError("no image could be embedded") }
-        try timing.measure("add + write") { () throws(IndexError) in
-            try index.add(batch)
-            try index.write(to: URL(fileURLWithPath: output))
-        }
-        printError("\(index.count) images, \(index.regionCount) regions → \(output) (\(index.recipe))")
-        printError(timing.report(items: index.count))
-    }
-}
-
-/// PNG and JPEG files under a folder (or the file itself), sorted.
-func imageFiles(under url: URL) -> [URL] {
-    var isDirectory: ObjCBool = false
-    guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else { return [] }
-    if !isDirectory.boolValue { return [url] }
-    let walker = FileManager.default.enumerator(at: url, includingPropertiesForKeys: nil)
-    return (walker?.compactMap { $0 as? URL } ?? [])
-        .filter { ["jpg", "jpeg", "png"].contains($0.pathExtension.lowercased()) }
-        .sorted { $0.path < $1.path }
-}
+/// The PNG and JPEG files under a folder (or the file itself), sorted: the library's listing.
+func imageFiles(under url: URL) throws -> [URL] { try ImageCollection(url).files }

@@ -15,7 +15,7 @@ struct LoupeCommand: AsyncParsableCommand {
         which boxes matched, and `distill` trains a head inside YOLOX to produce those vectors \
         without the classifier. Every command has --help. To compare backbones, layers, poolings,         whitening dimensions and global / object / student embeddings over a whole dataset at once,         run the analysis grid: swift run -c release --package-path Benchmarks loupe-analysis --help.
         """,
-        subcommands: [Classify.self, Detect.self, Index.self, Search.self, Eval.self, Whiten.self, Distill.self])
+        subcommands: [Classify.self, Detect.self, Index.self, Search.self, Eval.self, Whiten.self, Distill.self, Models.self])
 }
 
 /// Options every command that runs networks shares.
@@ -70,8 +70,9 @@ extension WeightStore {
     static func cli() -> WeightStore {
         var store = WeightStore.standard()
         for cache in Cache.candidates {
-            store.folders.append(cache.appendingPathComponent("models"))
-            store.folders.append(cache.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/models"))
+            let beside = [cache.appendingPathComponent("models"),
+                          cache.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/models")]
+            store.folders += beside.filter { FileManager.default.fileExists(atPath: $0.path) }
         }
         var seen = Set<String>()
         store.folders = store.folders.filter { seen.insert($0.standardizedFileURL.path).inserted }

@@ -38,7 +38,7 @@ struct Whiten: AsyncParsableCommand {
 
         func run() async throws {
             try compute.apply()
-            let files = folders.flatMap { imageFiles(under: URL(fileURLWithPath: $0)) }
+            let files = try folders.flatMap { try imageFiles(under: URL(fileURLWithPath: $0)) }
             guard files.count >= 2 else { throw ValidationError("need at least 2 images, found \(files.count)") }
             var options = pipeline
             options.whitening = nil

@@ -14,10 +14,11 @@ public protocol RegionEmbedder: Sendable {
 }
 
 extension RegionEmbedder {
-    /// The regions of `image` (whole image + the detector's boxes) and their vectors.
-    public func objects(in image: Image) throws(EmbedderError) -> ImageObjects {
+    /// The regions of `image` — the whole image, the `given` boxes, then (when `detect`) the
+    /// detector's — and their vectors.
+    public func objects(in image: Image, given: [BoundingBox] = [], detect: Bool = true) throws(EmbedderError) -> ImageObjects {
         var clock = StageClock()
-        return try objects(in: image, given: [], detect: true, clock: &clock)
+        return try objects(in: image, given: given, detect: detect, clock: &clock)
     }
 }
 
