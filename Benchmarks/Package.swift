@@ -33,6 +33,10 @@ let package = Package(
             dependencies: [.product(name: "Loupe", package: "Loupe")],
             path: "Sources/ObjectBench"),
         .executableTarget(
+            name: "loupe-index-bench",
+            dependencies: [.product(name: "Loupe", package: "Loupe")],
+            path: "Sources/IndexBench"),
+        .executableTarget(
             name: "loupe-analysis",
             dependencies: [.product(name: "Loupe", package: "Loupe"),
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],

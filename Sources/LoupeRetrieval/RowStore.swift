@@ -1,53 +1,75 @@
 public import LoupeTensor
 
-/// The vectors of an index, `[count, dimension]`, kept so that appending is amortised O(1) per
-/// row: new rows go to a pending buffer (a Swift array, grown by doubling) that becomes a sealed
-/// chunk tensor once it holds ``chunkScalars`` floats. Searches walk the chunks in order; nothing
-/// ever re-concatenates the whole store on an add (which made indexing a folder image by image
-/// quadratic).
+/// The vectors of an index, `[count, dimension]`, kept so that appending costs the same whatever
+/// the store holds: rows are copied into an open chunk tensor allocated once at its full size
+/// (``chunkScalars`` floats); a full chunk is sealed as it is — no copy — and a new one opened.
+/// Searches walk the chunks in order; nothing ever re-concatenates the store on an add (which
+/// made indexing a folder image by image quadratic).
 struct RowStore: Sendable {
-    /// About 4 MiB of floats per sealed chunk: large enough for an efficient GEMM block, small
-    /// enough that sealing one costs little.
+    /// About 4 MiB of floats per chunk: large enough for an efficient GEMM block, small enough
+    /// that opening one costs little.
     static let chunkScalars = 1 << 20
 
     let dimension: Int
+    /// Rows per chunk.
+    let chunkRows: Int
     private(set) var chunks: [Tensor] = []
-    private var pending: [Float] = []
+    /// `[chunkRows, dimension]`, its first `openRows` rows written.
+    private var open: Tensor?
+    private var openRows = 0
     private(set) var count = 0
 
-    init(dimension: Int) { self.dimension = dimension }
+    init(dimension: Int) {
+        self.dimension = dimension
+        chunkRows = max(1, Self.chunkScalars / max(1, dimension))
+    }
 
     /// A store holding `rows` `[n, dimension]` as one chunk.
     init(_ rows: Tensor) {
-        dimension = rows.shape[1]
+        self.init(dimension: rows.shape[1])
         count = rows.shape[0]
         if count > 0 { chunks = [rows] }
     }
 
     /// Appends `rows` `[n, dimension]` (the caller checked the shape).
     mutating func append(_ rows: Tensor) {
-        guard rows.shape[0] > 0 else { return }
-        rows.withUnsafeBufferPointer { pending.append(contentsOf: $0) }
-        count += rows.shape[0]
-        if pending.count >= Self.chunkScalars {
-            chunks.append(Tensor(shape: [pending.count / dimension, dimension], scalars: pending))
-            pending.removeAll(keepingCapacity: true)
+        let n = rows.shape[0], d = dimension
+        var copied = 0
+        rows.withUnsafeBufferPointer { source in
+            while copied < n {
+                if open == nil {
+                    // every row is written before it is read: the chunk needs no zeroing
+                    open = Tensor(uninitializedShape: [chunkRows, d]) { _ in }
+                    openRows = 0
+                }
+                let take = min(n - copied, chunkRows - openRows)
+                open!.withUnsafeMutableBufferPointer { target in
+                    (target.baseAddress! + openRows * d).update(from: source.baseAddress! + copied * d, count: take * d)
+                }
+                (openRows, copied) = (openRows + take, copied + take)
+                if openRows == chunkRows {
+                    chunks.append(open!)
+                    open = nil
+                }
+            }
         }
+        count += n
     }
 
-    /// Every block of rows with the index of its first row, in order (sealed chunks, then the pending rows).
+    /// Every block of rows with the index of its first row, in order (sealed chunks, then the
+    /// open chunk's written rows).
     func forEachBlock(_ body: (_ firstRow: Int, _ rows: Tensor) -> Void) {
         var start = 0
         for chunk in chunks {
             body(start, chunk)
             start += chunk.shape[0]
         }
-        if !pending.isEmpty { body(start, Tensor(shape: [pending.count / dimension, dimension], scalars: pending)) }
+        if let open, openRows > 0 { body(start, open.sliced(along: 0, 0..<openRows)) }
     }
 
-    /// All rows as one tensor `[count, dimension]` (a copy when there is more than one block).
+    /// All rows as one tensor `[count, dimension]` (a copy unless the store is one sealed chunk).
     var all: Tensor {
-        if pending.isEmpty, chunks.count == 1 { return chunks[0] }
+        if openRows == 0 || open == nil, chunks.count == 1 { return chunks[0] }
         var blocks: [Tensor] = []
         forEachBlock { _, rows in blocks.append(rows) }
         return blocks.isEmpty ? Tensor(zeros: [0, dimension]) : Tensor.concatenated(blocks, along: 0)
@@ -56,10 +78,14 @@ struct RowStore: Sendable {
     /// Rows `range` as `[range.count, dimension]`.
     func rows(_ range: Range<Int>) -> Tensor {
         var parts: [Tensor] = []
-        forEachBlock { first, block in
-            let lo = max(range.lowerBound, first), hi = min(range.upperBound, first + block.shape[0])
-            if lo < hi { parts.append(block.sliced(along: 0, (lo - first)..<(hi - first))) }
+        var start = 0
+        func take(_ block: Tensor, rows: Int) {
+            let lo = max(range.lowerBound, start), hi = min(range.upperBound, start + rows)
+            if lo < hi { parts.append(block.sliced(along: 0, (lo - start)..<(hi - start))) }
+            start += rows
         }
+        for chunk in chunks { take(chunk, rows: chunk.shape[0]) }
+        if let open { take(open, rows: openRows) }
         return parts.isEmpty ? Tensor(zeros: [0, dimension]) : (parts.count == 1 ? parts[0] : Tensor.concatenated(parts, along: 0))
     }
 }
