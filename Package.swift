@@ -6,6 +6,12 @@
 // Only LoupeTensor (and, later, LoupeImage) import C; modules above are memory-safe Swift.
 import PackageDescription
 
+// Strict memory-safety checking (SE-0458) for the modules that hold no unsafe code: any unsafe
+// construct there is reported. The modules that wrap C (LoupeTensor, LoupeImage) and the numeric
+// loops over tensor buffers (LoupeModels, LoupeRetrieval, LoupeWhitening, LoupeDistillation) are
+// listed in Documentation/Architecture.md.
+let memorySafe: [SwiftSetting] = [.strictMemorySafety()]
+
 let package = Package(
     name: "Loupe",
     products: [
@@ -49,28 +55,33 @@ let package = Package(
 
         .target(name: "LoupeImage", dependencies: ["LoupeTensor", "LoupeKernels"]),
         .target(name: "LoupeModels", dependencies: ["LoupeTensor", "LoupeImage"]),
-        .target(name: "LoupeDetection", dependencies: ["LoupeTensor", "LoupeImage", "LoupeModels"]),
+        .target(name: "LoupeDetection", dependencies: ["LoupeTensor", "LoupeImage", "LoupeModels"], swiftSettings: memorySafe),
         .target(name: "LoupeWhitening", dependencies: ["LoupeTensor"]),
         .target(name: "LoupeRetrieval", dependencies: ["LoupeTensor", "LoupeModels", "LoupeWhitening"]),
         // the pipeline: embedders, region proposals, recipes rebuilt into embedders, collection
         // indexing, the recipe sweep and evaluation
         .target(name: "LoupeEmbedding", dependencies: ["LoupeTensor", "LoupeImage", "LoupeModels", "LoupeDetection",
-                                                       "LoupeWhitening", "LoupeRetrieval"]),
+                                                       "LoupeWhitening", "LoupeRetrieval"],
+                swiftSettings: memorySafe),
         // training only: pair sets, augmentation, losses, Adam, the trainer
         .target(name: "LoupeDistillation", dependencies: ["LoupeTensor", "LoupeDetection", "LoupeEmbedding"]),
         // the umbrella: re-exports, nothing else
-        .target(name: "Loupe", dependencies: ["LoupeEmbedding", "LoupeDistillation"]),
+        .target(name: "Loupe", dependencies: ["LoupeEmbedding", "LoupeDistillation"], swiftSettings: memorySafe),
 
         .executableTarget(
             name: "LoupeCLI",
             dependencies: ["Loupe", "LoupeDetection",
-                           .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: memorySafe),
 
         // Examples: tiny programs showing one query flow each.
         .executableTarget(name: "spliced-search", dependencies: ["Loupe"], path: "Examples/spliced-search"),
-        .executableTarget(name: "index-folder", dependencies: ["LoupeEmbedding"], path: "Examples/index-folder"),
-        .executableTarget(name: "search-box", dependencies: ["LoupeEmbedding"], path: "Examples/search-box"),
-        .executableTarget(name: "evaluate-dataset", dependencies: ["LoupeEmbedding"], path: "Examples/evaluate-dataset"),
+        .executableTarget(name: "index-folder", dependencies: ["LoupeEmbedding"], path: "Examples/index-folder",
+                          swiftSettings: memorySafe),
+        .executableTarget(name: "search-box", dependencies: ["LoupeEmbedding"], path: "Examples/search-box",
+                          swiftSettings: memorySafe),
+        .executableTarget(name: "evaluate-dataset", dependencies: ["LoupeEmbedding"], path: "Examples/evaluate-dataset",
+                          swiftSettings: memorySafe),
 
         .testTarget(name: "LoupeTensorTests", dependencies: ["LoupeTensor"]),
         .testTarget(name: "LoupeImageTests", dependencies: ["LoupeImage"]),

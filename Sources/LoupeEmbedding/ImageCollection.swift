@@ -31,10 +31,9 @@ public struct ImageCollection: Sendable, RandomAccessCollection {
     public static let extensions: Set<String> = ["jpg", "jpeg", "png"]
 
     public init(_ root: URL) throws(CollectionError) {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: root.path, isDirectory: &isDirectory) else { throw .notFound(root) }
+        guard let isDirectory = Self.isDirectory(root) else { throw .notFound(root) }
         self.root = root
-        if !isDirectory.boolValue {
+        if !isDirectory {
             files = [root]
             return
         }
@@ -52,12 +51,16 @@ public struct ImageCollection: Sendable, RandomAccessCollection {
         }
         for name in names where !name.hasPrefix(".") {
             let url = folder.appendingPathComponent(name)
-            var isDirectory: ObjCBool = false
-            // fileExists follows symbolic links: a link to a folder is walked, a dangling one skipped
-            guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else { continue }
-            if isDirectory.boolValue { try walk(url, into: &found, visited: &visited) }
+            // a link to a folder is walked, a dangling one skipped
+            guard let isDirectory = isDirectory(url) else { continue }
+            if isDirectory { try walk(url, into: &found, visited: &visited) }
             else if extensions.contains(url.pathExtension.lowercased()) { found.append(url) }
         }
+    }
+
+    /// Whether `url` is a folder, following symbolic links; `nil` when nothing is there.
+    private static func isDirectory(_ url: URL) -> Bool? {
+        (try? url.resolvingSymlinksInPath().resourceValues(forKeys: [.isDirectoryKey]))?.isDirectory
     }
 
     public var startIndex: Int { files.startIndex }

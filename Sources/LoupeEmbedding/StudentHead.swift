@@ -82,7 +82,7 @@ public struct StudentHead: Sendable {
         for (name, shape) in configuration.shapes {
             guard let t = parameters[name] else { throw .malformed("missing \(name)") }
             guard t.shape == shape else { throw .malformed("\(name) has shape \(t.shape), expected \(shape)") }
-            guard t.withUnsafeBufferPointer({ $0.allSatisfy(\.isFinite) }) else { throw .malformed("\(name) holds NaN or infinity") }
+            guard t.scalars.allSatisfy(\.isFinite) else { throw .malformed("\(name) holds NaN or infinity") }
         }
         let unexpected = Set(parameters.keys).subtracting(configuration.shapes.keys)
         guard unexpected.isEmpty else { throw .malformed("unexpected \(unexpected.sorted().joined(separator: ", "))") }
@@ -157,17 +157,16 @@ public func generalizedMeanOverCells(_ x: Tensor, cells: Int, p: Float = 3, epsi
     precondition(x.rank == 2 && cells >= 1 && x.shape[0] % cells == 0, "GeM over cells: \(x.shape) is not a multiple of \(cells) rows")
     let n = x.shape[0] / cells, c = x.shape[1]
     var out = [Float](repeating: 0, count: n * c)
-    x.withUnsafeBufferPointer { v in
-        for i in 0..<n {
-            for j in 0..<c {
-                var s: Double = 0
-                if p == 3 {  // the default, without pow
-                    for k in 0..<cells { let t = Double(max(v[(i * cells + k) * c + j], epsilon)); s += t * t * t }
-                } else {
-                    for k in 0..<cells { s += Double(pow(max(v[(i * cells + k) * c + j], epsilon), p)) }
-                }
-                out[i * c + j] = Float(pow(s / Double(cells), 1 / Double(p)))
+    let v = x.scalars
+    for i in 0..<n {
+        for j in 0..<c {
+            var s: Double = 0
+            if p == 3 {  // the default, without pow
+                for k in 0..<cells { let t = Double(max(v[(i * cells + k) * c + j], epsilon)); s += t * t * t }
+            } else {
+                for k in 0..<cells { s += Double(pow(max(v[(i * cells + k) * c + j], epsilon), p)) }
             }
+            out[i * c + j] = Float(pow(s / Double(cells), 1 / Double(p)))
         }
     }
     return Tensor(shape: [n, c], scalars: out)

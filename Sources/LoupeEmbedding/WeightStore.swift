@@ -25,7 +25,6 @@ public enum WeightStoreError: Error, CustomStringConvertible {
         switch self {
         case let .notFound(names, searched):
             "no \(names.joined(separator: " or ")) in \(searched.map(\.path).joined(separator: ", "))"
-                + " (make it with `loupe models fetch`, or give its path)"
         case let .checksumMismatch(name, expected, found):
             "\(name): the recipe was made with weights \(expected), but "
                 + found.map { "\($0.file.path) holds \($0.checksum)" }.joined(separator: "; ")

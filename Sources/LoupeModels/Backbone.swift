@@ -109,7 +109,7 @@ public enum BackboneError: Error, Equatable, CustomStringConvertible {
         case let .unknownModel(name):
             "unknown model '\(name)'; known: \(BackboneKind.allCases.map(\.rawValue).joined(separator: ", "))"
         case let .unknownStage(stage, model, known): "\(model) has no stage '\(stage)'; stages: \(known.joined(separator: ", "))"
-        case let .missingWeights(model, path): "no weights for \(model) at \(path) (run Scripts/setup.sh, or pass --weights)"
+        case let .missingWeights(model, path): "no weights for \(model) at \(path)"
         }
     }
 }

@@ -193,7 +193,7 @@ enum IndexFile {
             }
         }
         guard file.metadata["version"] == "1" || file.metadata["version"] == "2" else {
-            throw .file("\(url.path) has index format version \(file.metadata["version"] ?? "?"); this Loupe reads 1 and 2: rebuild it with `loupe index`")
+            throw .file("\(url.path) has index format version \(file.metadata["version"] ?? "?"); this Loupe reads 1 and 2: rebuild the index")
         }
         return file
     }

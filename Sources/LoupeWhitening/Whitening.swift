@@ -24,7 +24,7 @@ public enum WhiteningError: Error, Equatable, CustomStringConvertible {
         switch self {
         case let .tooFewSamples(n): "whitening needs at least 2 samples, got \(n)"
         case let .rankDeficient(requested, rank):
-            "covariance has rank \(rank), too low for \(requested) output dimensions (use more images or a smaller --dim)"
+            "covariance has rank \(rank), too low for \(requested) output dimensions (use more images or fewer output dimensions)"
         case let .invalidDimension(d, input): "output dimension \(d) is not in 1...\(input)"
         case let .dimensionMismatch(expected, got): "whitening expects \(expected)-d descriptors, got \(got)-d"
         case let .pairOutOfRange(i, n): "pair index \(i) is outside the \(n) descriptors"
@@ -188,7 +188,7 @@ extension Whitening {
                 throw WhiteningError.file("\(url.path) is not a Loupe whitening file")
             }
             guard let version = file.metadata["version"], version == "1" || version == Self.formatVersion else {
-                throw WhiteningError.file("\(url.path) has whitening format version \(file.metadata["version"] ?? "?"); this Loupe reads 1 and 2: fit it again with `loupe whiten fit`")
+                throw WhiteningError.file("\(url.path) has whitening format version \(file.metadata["version"] ?? "?"); this Loupe reads 1 and 2: fit the whitening again")
             }
             let mean = try file.tensor(named: "mean"), projection = try file.tensor(named: "projection")
             guard projection.rank == 2, mean.shape == [projection.shape[1]] else {
