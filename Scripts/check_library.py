@@ -34,6 +34,13 @@ def main():
     loupe = os.path.join(build, "loupe")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     darknet = os.path.join(root, ".cache", "darknet", "data")
+    # the README's program is Examples/index-folder, verbatim
+    readme = open(os.path.join(root, "README.md")).read()
+    section = readme[readme.index("## Using the library"):]
+    block = section[section.index("```swift\n") + len("```swift\n"):section.index("```\n", section.index("```swift\n") + 9)]
+    example = open(os.path.join(root, "Examples", "index-folder", "main.swift")).read()
+    assert block == example, "README's library program differs from Examples/index-folder/main.swift"
+    assert len(example.strip().split("\n")) <= 15, "the README's program must stay within 15 lines"
     with tempfile.TemporaryDirectory() as tmp:
         # 1. the README program, then the CLI on its index in a new process
         gallery = os.path.join(tmp, "gallery")

@@ -21,7 +21,7 @@ extension RegionProposal {
         return out + kept.map { ObjectRegion(kind: .detected, box: $0.box, score: $0.score, label: $0.label) }
     }
 
-    /// Throws ``EmbedderError/invalidOption(_:)`` naming the first of ``problems``.
+    /// Throws ``EmbedderError/invalidOption(_:)`` naming the first of `problems`.
     public func validate() throws(EmbedderError) {
         if let problem = problems.first { throw .invalidOption(problem) }
     }
@@ -37,17 +37,17 @@ public struct ImageObjects: Sendable {
 
 /// Object embeddings (the paper's §2): the image and each object region as its own vector.
 ///
-/// - ``Method/hardAttention(_:)``: one backbone pass; each box is projected onto the classifier's
+/// - `ObjectMethod.hardAttention`: one backbone pass; each box is projected onto the classifier's
 ///   feature map (box pixels × resize factor / stride) and pooled there (RoIAlign then GeM by
 ///   default) — the detector's boxes as hard attention over the classifier.
-/// - ``Method/cropTeacher(maxSize:)``: each box is cropped from the image, resized so its longer
+/// - `ObjectMethod.cropTeacher(maxSize:)`: each box is cropped from the image, resized so its longer
 ///   side is `maxSize` and run through the classifier on its own: one backbone pass per object,
 ///   the most discriminative and most expensive variant, and the distillation teacher.
 ///
 /// In both the whole image is region 0, embedded exactly as ``GlobalEmbedder`` does; all vectors
 /// are L2-normalised, whitened with the embedder's whitening and normalised again.
 public struct ObjectEmbedder: Sendable {
-    /// How regions are embedded (``ObjectMethod``).
+    /// How regions are embedded (`ObjectMethod`, LoupeRetrieval).
     public typealias Method = ObjectMethod
 
     /// The global pipeline: backbone, stage, pooling, size, whitening.

@@ -84,7 +84,7 @@ public struct StudentEmbedder: Sendable {
 
     /// The region proposal a head file's metadata records (`loupe distill` stores the one its
     /// pairs came from, detector size included; files before the typed recipe stored it as
-    /// settings, whose missing keys keep ``RegionProposal``'s defaults).
+    /// settings, whose missing keys keep `RegionProposal`'s defaults).
     public static func trainedProposal(metadata: [String: String]) throws(EmbedderError) -> RegionProposal {
         if let json = metadata["proposal"] {
             guard let proposal = try? JSONDecoder().decode(RegionProposal.self, from: Data(json.utf8)) else {

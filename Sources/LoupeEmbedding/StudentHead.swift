@@ -90,7 +90,7 @@ public struct StudentHead: Sendable {
         self.parameters = parameters
     }
 
-    /// The activations of one forward pass, kept for ``backward(_:gradient:)``.
+    /// The activations of one forward pass, kept for the backward pass (LoupeDistillation).
     public struct Trace: Sendable {
         public var cells, conv1, conv2, pooled, fc1, fc2, output: Tensor
     }

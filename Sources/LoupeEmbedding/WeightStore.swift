@@ -34,7 +34,7 @@ public enum WeightStoreError: Error, CustomStringConvertible {
 }
 
 /// Where Loupe finds weights files by name: files given for a name first, then folders, each
-/// holding `NAME.safetensors`. ``standard`` searches, in order, `$LOUPE_CACHE/models`,
+/// holding `NAME.safetensors`. ``standard(paths:environment:)`` searches, in order, `$LOUPE_CACHE/models`,
 /// `${XDG_CACHE_HOME:-~/.cache}/loupe/models`, `./.cache/models`, and the checkout Loupe was built
 /// from (its `.cache/models` and the `../shared/models` beside it).
 ///

@@ -1,6 +1,6 @@
 internal import Foundation
-public import LoupeModels
-public import LoupeWhitening
+internal import LoupeModels
+internal import LoupeWhitening
 
 /// Why a stored recipe could not be read.
 public enum RecipeError: Error, Equatable, CustomStringConvertible {

@@ -10,7 +10,7 @@ internal import LoupeTensor
 /// rebuild the embedder that made its vectors from it (LoupeEmbedding's `makeGlobalEmbedder` /
 /// `makeRegionEmbedder`).
 ///
-/// Stored as versioned JSON (``json``, ``init(json:)``); recipes written by Loupe before the
+/// Stored as versioned JSON (``json``, ``init(json:settings:)``); recipes written by Loupe before the
 /// typed recipe (version 1: strings such as `"objects:attention:roialign7"` and a settings
 /// dictionary beside them) are converted on load by ``init(legacyJSON:settings:)``.
 public struct EmbeddingRecipe: Sendable, Hashable, CustomStringConvertible {

@@ -1,4 +1,4 @@
-public import LoupeTensor
+internal import LoupeTensor
 
 /// The vectors of an index, `[count, dimension]`, kept so that appending costs the same whatever
 /// the store holds: rows are copied into an open chunk tensor allocated once at its full size
