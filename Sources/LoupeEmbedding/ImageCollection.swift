@@ -104,34 +104,45 @@ func forEachDecoded(_ files: [URL], _ body: (Int, URL, Result<Image, ImageError>
     }
 }
 
+/// Embeds and adds `files` in order through `add` (which throws `IndexError` for a vector the
+/// index refuses: that stops the run, keeping what is in); a file that cannot be read or embedded
+/// is skipped and reported.
+func addEach(_ files: [URL], progress: (any ProgressObserver)?, label: String,
+             _ add: (Image, URL, inout StageClock) throws -> Void) throws(IndexError) -> IndexingReport {
+    var report = IndexingReport(indexed: 0, skipped: [], clock: StageClock())
+    var failure: IndexError?
+    forEachDecoded(files) { i, url, decoded in
+        defer { progress?.update(done: i + 1, total: files.count, label: label) }
+        guard failure == nil else { return }
+        do {
+            try add(decoded.get(), url, &report.clock)
+            report.indexed += 1
+        } catch let error as ImageError {
+            report.skipped.append((url, .image(file: url, error)))
+        } catch let error as EmbedderError {
+            report.skipped.append((url, error))
+        } catch let error as IndexError {
+            failure = error
+        } catch { report.skipped.append((url, .invalidOption("\(error)"))) }
+    }
+    if let failure { throw failure }
+    return report
+}
+
 extension FlatIndex {
     /// Embeds `files` with `embedder` and adds them in order. An unreadable or unembeddable file
     /// is skipped and reported, never fatal; decoding runs one image ahead of the network.
     ///
-    /// - Throws: only if the embedder's recipe is not this index's.
+    /// - Throws: if the embedder's recipe is not this index's, or the index refuses a vector
+    ///   (NaN from the network); what was added before stays.
     @discardableResult
     public mutating func add(_ files: [URL], with embedder: GlobalEmbedder,
                              progress: (any ProgressObserver)? = nil) throws(IndexError) -> IndexingReport {
         guard embedder.recipe.isCompatible(with: recipe) else { throw .recipeMismatch(embedder.recipe.differences(from: recipe)) }
-        var report = IndexingReport(indexed: 0, skipped: [], clock: StageClock())
-        var failure: IndexError?
-        forEachDecoded(files) { i, url, decoded in
-            defer { progress?.update(done: i + 1, total: files.count, label: "indexing") }
-            guard failure == nil else { return }
-            do {
-                let vector = try embedder.embedding(of: decoded.get(), clock: &report.clock)
-                try report.clock.measure("add") { () throws(IndexError) in try add(vector, paths: [url.path]) }
-                report.indexed += 1
-            } catch let error as ImageError {
-                report.skipped.append((url, .image(file: url, error)))
-            } catch let error as EmbedderError {
-                report.skipped.append((url, error))
-            } catch let error as IndexError {
-                failure = error  // a vector the index refuses (NaN from the network): stop, keep what is in
-            } catch { report.skipped.append((url, .invalidOption("\(error)"))) }
+        return try addEach(files, progress: progress, label: "indexing") { image, url, clock in
+            let vector = try embedder.embedding(of: image, clock: &clock)
+            try clock.measure("add") { () throws(IndexError) in try add(vector, paths: [url.path]) }
         }
-        if let failure { throw failure }
-        return report
     }
 }
 
@@ -139,29 +150,15 @@ extension ObjectIndex {
     /// Embeds `files` as their regions with `embedder` and adds them in order. An unreadable or
     /// unembeddable file is skipped and reported, never fatal; decoding runs one image ahead.
     ///
-    /// - Throws: only if the embedder's recipe is not this index's.
+    /// - Throws: if the embedder's recipe is not this index's, or the index refuses a vector;
+    ///   what was added before stays.
     @discardableResult
     public mutating func add(_ files: [URL], with embedder: any RegionEmbedder,
                              progress: (any ProgressObserver)? = nil) throws(IndexError) -> IndexingReport {
         guard embedder.recipe.isCompatible(with: recipe) else { throw .recipeMismatch(embedder.recipe.differences(from: recipe)) }
-        var report = IndexingReport(indexed: 0, skipped: [], clock: StageClock())
-        var failure: IndexError?
-        forEachDecoded(files) { i, url, decoded in
-            defer { progress?.update(done: i + 1, total: files.count, label: "indexing objects") }
-            guard failure == nil else { return }
-            do {
-                let objects = try embedder.objects(in: decoded.get(), given: [], detect: true, clock: &report.clock)
-                try report.clock.measure("add") { () throws(IndexError) in try add(objects.vectors, regions: objects.regions, path: url.path) }
-                report.indexed += 1
-            } catch let error as ImageError {
-                report.skipped.append((url, .image(file: url, error)))
-            } catch let error as EmbedderError {
-                report.skipped.append((url, error))
-            } catch let error as IndexError {
-                failure = error
-            } catch { report.skipped.append((url, .invalidOption("\(error)"))) }
+        return try addEach(files, progress: progress, label: "indexing objects") { image, url, clock in
+            let objects = try embedder.objects(in: image, given: [], detect: true, clock: &clock)
+            try clock.measure("add") { () throws(IndexError) in try add(objects.vectors, regions: objects.regions, path: url.path) }
         }
-        if let failure { throw failure }
-        return report
     }
 }

@@ -2,14 +2,27 @@ public import Foundation
 public import LoupeTensor
 public import LoupeWhitening
 
-/// Why an index operation failed.
+/// Why an index operation failed. File cases name the file and carry the underlying error.
 public enum IndexError: Error, Equatable, CustomStringConvertible {
     case dimensionMismatch(expected: Int, got: Int)
     case countMismatch(vectors: Int, paths: Int)
     case recipeMismatch([String])
     case notFinite
     case invalidK(Int)
-    case file(String)
+    /// The recipe, or the whitening given with it, cannot make an index of this kind.
+    case invalidRecipe(String)
+    /// The file could not be read as safetensors.
+    case unreadable(URL, SafetensorsError)
+    /// The index could not be written (nothing replaced the old file).
+    case unwritable(URL, SafetensorsError)
+    /// The file is not an index of the kind asked for; `format` is what it says it is.
+    case wrongFormat(URL, format: String?)
+    /// Written by a Loupe whose index format this one does not read.
+    case unsupportedVersion(URL, version: String?)
+    /// The stored recipe could not be read.
+    case recipe(URL, RecipeError)
+    /// A part of the file is missing, malformed or inconsistent (which, and how).
+    case malformed(URL, String)
 
     public var description: String {
         switch self {
@@ -18,7 +31,19 @@ public enum IndexError: Error, Equatable, CustomStringConvertible {
         case let .recipeMismatch(d): "the query was embedded with another recipe than the index: \(d.joined(separator: "; "))"
         case .notFinite: "vectors hold NaN or infinity"
         case let .invalidK(k): "k must be at least 1, got \(k)"
-        case let .file(why): why
+        case let .invalidRecipe(why): why
+        case let .unreadable(url, error): "cannot read index \(url.path): \(error)"
+        case let .unwritable(url, error): "cannot write index \(url.path): \(error)"
+        case let .wrongFormat(url, format):
+            switch format {
+            case "loupe-flat-index": "\(url.path) is a global index, not an object index"
+            case "loupe-object-index": "\(url.path) is an object index, not a global index"
+            default: "\(url.path) is not a Loupe index"
+            }
+        case let .unsupportedVersion(url, version):
+            "\(url.path) has index format version \(version ?? "?"); this Loupe reads 1 and 2: rebuild the index"
+        case let .recipe(url, error): "\(url.path): \(error)"
+        case let .malformed(url, why): "\(url.path): \(why)"
         }
     }
 }
@@ -76,7 +101,7 @@ public struct FlatIndex: Sendable {
     static func check(_ whitening: Whitening?, against recipe: EmbeddingRecipe) throws(IndexError) {
         guard let whitening else { return }
         guard recipe.whitening == WhiteningIdentity(of: whitening) else {
-            throw .file("the whitening \(WhiteningIdentity(of: whitening)) is not the recipe's (\(recipe.whitening.map(\.description) ?? "none"))")
+            throw .invalidRecipe("the whitening \(WhiteningIdentity(of: whitening)) is not the recipe's (\(recipe.whitening.map(\.description) ?? "none"))")
         }
     }
 
@@ -154,7 +179,7 @@ extension FlatIndex {
         var tensors = ["vectors": vectors]
         var metadata = ["format": "loupe-flat-index", "version": Self.formatVersion, "recipe": recipe.json, "paths": pathsJSON]
         IndexFile.add(whitening, to: &tensors, metadata: &metadata)
-        do { try SafetensorsFile.write(tensors, metadata: metadata, to: url) } catch { throw .file("cannot write index \(url.path): \(error)") }
+        do { try SafetensorsFile.write(tensors, metadata: metadata, to: url) } catch { throw .unwritable(url, error) }
     }
 
     /// Loads an index written by ``write(to:)`` (or by version 1, converting its recipe),
@@ -162,14 +187,14 @@ extension FlatIndex {
     public init(contentsOf url: URL) throws(IndexError) {
         let file = try IndexFile.open(url, format: "loupe-flat-index")
         let recipe = try IndexFile.recipe(file, url)
-        guard case .global = recipe.mode else { throw .file("\(url.path): a flat index holds a global recipe, this one is \(recipe.mode)") }
+        guard case .global = recipe.mode else { throw .malformed(url, "a flat index holds a global recipe, this one is \(recipe.mode)") }
         guard let data = file.metadata["paths"]?.data(using: .utf8), let paths = try? JSONDecoder().decode([String].self, from: data) else {
-            throw .file("\(url.path): missing paths")
+            throw .malformed(url, "missing or malformed paths")
         }
         let vectors: Tensor
-        do { vectors = try file.tensor(named: "vectors") } catch { throw .file("\(url.path): \(error)") }
+        do { vectors = try file.tensor(named: "vectors") } catch { throw .unreadable(url, error) }
         guard vectors.rank == 2, vectors.shape[1] == recipe.dimension else {
-            throw .file("\(url.path): vectors \(vectors.shape) do not fit the recipe's dimension \(recipe.dimension)")
+            throw .malformed(url, "vectors \(vectors.shape) do not fit the recipe's dimension \(recipe.dimension)")
         }
         guard vectors.shape[0] == paths.count else { throw .countMismatch(vectors: vectors.shape[0], paths: paths.count) }
         self.recipe = recipe
@@ -183,28 +208,21 @@ extension FlatIndex {
 enum IndexFile {
     static func open(_ url: URL, format: String) throws(IndexError) -> SafetensorsFile {
         let file: SafetensorsFile
-        do { file = try SafetensorsFile(contentsOf: url) } catch { throw .file("cannot read index \(url.path): \(error)") }
-        let found = file.metadata["format"]
-        guard found == format else {
-            switch found {
-            case "loupe-flat-index": throw .file("\(url.path) is a global index, not an object index")
-            case "loupe-object-index": throw .file("\(url.path) is an object index, not a global index")
-            default: throw .file("\(url.path) is not a Loupe index")
-            }
-        }
+        do { file = try SafetensorsFile(contentsOf: url) } catch { throw .unreadable(url, error) }
+        guard file.metadata["format"] == format else { throw .wrongFormat(url, format: file.metadata["format"]) }
         guard file.metadata["version"] == "1" || file.metadata["version"] == "2" else {
-            throw .file("\(url.path) has index format version \(file.metadata["version"] ?? "?"); this Loupe reads 1 and 2: rebuild the index")
+            throw .unsupportedVersion(url, version: file.metadata["version"])
         }
         return file
     }
 
     static func recipe(_ file: SafetensorsFile, _ url: URL) throws(IndexError) -> EmbeddingRecipe {
-        guard let json = file.metadata["recipe"] else { throw .file("\(url.path): missing recipe") }
+        guard let json = file.metadata["recipe"] else { throw .malformed(url, "missing recipe") }
         var settings: [String: String] = [:]
         if file.metadata["version"] == "1", let data = file.metadata["settings"]?.data(using: .utf8) {
             settings = (try? JSONDecoder().decode([String: String].self, from: data)) ?? [:]
         }
-        do { return try EmbeddingRecipe(json: json, settings: settings) } catch { throw .file("\(url.path): \(error)") }
+        do { return try EmbeddingRecipe(json: json, settings: settings) } catch { throw .recipe(url, error) }
     }
 
     static func add(_ whitening: Whitening?, to tensors: inout [String: Tensor], metadata: inout [String: String]) {
@@ -222,9 +240,9 @@ enum IndexFile {
                               mean: try file.tensor(named: "whitening.mean"), projection: try file.tensor(named: "whitening.projection"),
                               recipe: file.metadata["whitening-recipe"] ?? "")
             guard w.projection.rank == 2, w.mean.shape == [w.projection.shape[1]], recipe.whitening == WhiteningIdentity(of: w) else {
-                throw IndexError.file("\(url.path): the stored whitening does not match the recipe's")
+                throw IndexError.malformed(url, "the stored whitening does not match the recipe's")
             }
             return w
-        } catch let error as IndexError { throw error } catch { throw .file("\(url.path): \(error)") }
+        } catch let error as IndexError { throw error } catch let error as SafetensorsError { throw .unreadable(url, error) } catch { throw .malformed(url, "\(error)") }
     }
 }

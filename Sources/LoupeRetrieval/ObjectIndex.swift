@@ -125,7 +125,7 @@ public struct ObjectIndex: Sendable {
     /// An empty index for region vectors of `recipe` (an object or student mode), with the
     /// whitening they go through (checked against `recipe.whitening`).
     public init(recipe: EmbeddingRecipe, whitening: Whitening? = nil) throws(IndexError) {
-        guard recipe.mode.proposal != nil else { throw .file("an object index needs an object or student recipe, got \(recipe.mode)") }
+        guard recipe.mode.proposal != nil else { throw .invalidRecipe("an object index needs an object or student recipe, got \(recipe.mode)") }
         try FlatIndex.check(whitening, against: recipe)
         self.recipe = recipe
         self.whitening = whitening
@@ -252,7 +252,7 @@ extension ObjectIndex {
                         "paths": json(paths), "regions": json(details)]
         if let studentHeadLocation { metadata["student-head"] = studentHeadLocation }
         IndexFile.add(whitening, to: &tensors, metadata: &metadata)
-        do { try SafetensorsFile.write(tensors, metadata: metadata, to: url) } catch { throw .file("cannot write index \(url.path): \(error)") }
+        do { try SafetensorsFile.write(tensors, metadata: metadata, to: url) } catch { throw .unwritable(url, error) }
     }
 
     /// Whether a file is an object index (as opposed to a ``FlatIndex``), from its header alone.
@@ -267,12 +267,12 @@ extension ObjectIndex {
         let meta = file.metadata
         func decode<T: Decodable>(_ key: String, as: T.Type) throws(IndexError) -> T {
             guard let data = meta[key]?.data(using: .utf8), let value = try? JSONDecoder().decode(T.self, from: data) else {
-                throw .file("\(url.path): missing or malformed \(key)")
+                throw .malformed(url, "missing or malformed \(key)")
             }
             return value
         }
         let recipe = try IndexFile.recipe(file, url)
-        guard recipe.mode.proposal != nil else { throw .file("\(url.path): an object index holds an object recipe, this one is \(recipe.mode)") }
+        guard recipe.mode.proposal != nil else { throw .malformed(url, "an object index holds an object recipe, this one is \(recipe.mode)") }
         let paths = try decode("paths", as: [String].self)
         let details = try decode("regions", as: [RegionDetails].self)
         let vectors: Tensor, boxes: Tensor, images: Tensor
@@ -280,19 +280,19 @@ extension ObjectIndex {
             vectors = try file.tensor(named: "vectors")
             boxes = try file.tensor(named: "boxes")
             images = try file.tensor(named: "images")
-        } catch { throw .file("\(url.path): \(error)") }
+        } catch { throw .unreadable(url, error) }
         let r = details.count
         guard vectors.rank == 2, vectors.shape == [r, recipe.dimension], boxes.shape == [r, 4], images.shape == [r] else {
-            throw .file("\(url.path): vectors \(vectors.shape), boxes \(boxes.shape), images \(images.shape) do not fit \(r) regions of dimension \(recipe.dimension)")
+            throw .malformed(url, "vectors \(vectors.shape), boxes \(boxes.shape), images \(images.shape) do not fit \(r) regions of dimension \(recipe.dimension)")
         }
-        guard vectors.withUnsafeBufferPointer({ $0.allSatisfy(\.isFinite) }) else { throw .file("\(url.path): vectors hold NaN or infinity") }
+        guard vectors.withUnsafeBufferPointer({ $0.allSatisfy(\.isFinite) }) else { throw .malformed(url, "vectors hold NaN or infinity") }
         // rows must be grouped by image, images numbered 0..<paths.count in order, each with a region
         let ids = images.scalars
         var ranges: [Range<Int>] = []
         var start = 0
         for row in 0...r where r > 0 {
             if row == r || (row > start && ids[row] != ids[start]) {
-                guard row > start, ids[start] == Float(ranges.count) else { throw .file("\(url.path): region rows are not grouped by image") }
+                guard row > start, ids[start] == Float(ranges.count) else { throw .malformed(url, "region rows are not grouped by image") }
                 ranges.append(start..<row)
                 start = row
             }

@@ -68,7 +68,7 @@ func bruteForce(_ q: Tensor, _ db: Tensor, k: Int) -> [[Int]] {
         try data.prefix(data.count / 2).write(to: url)
         #expect(throws: IndexError.self) { try FlatIndex(contentsOf: url) }
         try SafetensorsFile.write(["vectors": v], metadata: ["format": "something-else"], to: url)
-        #expect(throws: IndexError.file("\(url.path) is not a Loupe index")) { try FlatIndex(contentsOf: url) }
+        #expect(throws: IndexError.wrongFormat(url, format: "something-else")) { try FlatIndex(contentsOf: url) }
     }
 
     @Test func averageQueryExpansion() throws {

@@ -91,7 +91,7 @@ import Testing
         // a version this Loupe does not know is refused with what to do
         try SafetensorsFile.write(["vectors": v], metadata: ["format": "loupe-flat-index", "version": "7", "recipe": global, "paths": "[]"],
                                   to: flatURL)
-        #expect(throws: IndexError.file("\(flatURL.path) has index format version 7; this Loupe reads 1 and 2: rebuild the index")) {
+        #expect(throws: IndexError.unsupportedVersion(flatURL, version: "7")) {
             try FlatIndex(contentsOf: flatURL)
         }
     }

@@ -42,6 +42,21 @@ import Testing
         #expect(throws: EmbedderError.self) { try reopened.recipe.makeGlobalEmbedder(weights: store) }
     }
 
+    /// A whitening file from before the typed recipe names its descriptors in the version-1 form:
+    /// it is converted and checked like a new one.
+    @Test func versionOneWhiteningIsChecked() throws {
+        let backbone = try store.backbone(.classifier(.mobileNetV2))
+        let training = try embed(gallery + [query], with: GlobalEmbedder(backbone: backbone, maxSize: 320))
+        func v1(pooling: String) -> String {
+            #"{"dimension":1280,"maxSize":320,"mode":"global","model":"mobilenet_v2","pooling":"\#(pooling)","scales":[1],"#
+                + #""stage":"features.18","weightsChecksum":"\#(backbone.checksum)","whitening":"none"}"#
+        }
+        let fits = try Whitening.pca(fitting: training, dimension: 4, recipe: v1(pooling: "gem"))
+        #expect(try GlobalEmbedder(backbone: backbone, maxSize: 320, whitening: fits).recipe.dimension == 4)
+        let other = try Whitening.pca(fitting: training, dimension: 4, recipe: v1(pooling: "mac"))
+        #expect(throws: EmbedderError.self) { try GlobalEmbedder(backbone: backbone, maxSize: 320, whitening: other) }
+    }
+
     @Test(arguments: [ObjectMethod.hardAttention(.roiAlign(bins: 7)), .hardAttention(.cells), .cropTeacher(maxSize: 256)])
     func objectIndexRebuildsItsEmbedder(_ method: ObjectMethod) throws {
         let folder = try temporaryFolder()
