@@ -96,7 +96,18 @@ def main():
             (["distill", imgs, "-o", head, "--max-size", "256", "--learning-rate", "1e30", "--epochs", "3", "--validation", "0",
               "--cache", os.path.join(cache_dir, "distill"), "--quiet"], "training diverged"),
             (["whiten", "fit", empty, "-o", os.path.join(tmp, "w.safetensors")], "no PNG or JPEG images under"),
+            # outputs are checked before any work: never an input, a folder, another kind of file, or a missing folder
+            (["index", imgs, "-o", os.path.join(imgs, "a.jpg")], "is one of the input images"),
+            (["index", imgs, "-o", truncated], "is not a Loupe file"),
+            (["index", imgs, "-o", imgs], "is a folder"),
+            (["index", imgs, "-o", os.path.join(tmp, "nope", "x.idx")], "does not exist"),
+            (["detect", os.path.join(imgs, "a.jpg"), "--draw", os.path.join(imgs, "a.jpg")], "is one of the input images"),
+            (["search", index, os.path.join(imgs, "a.jpg"), "--montage", os.path.join(imgs, "b.jpg")], "is not a PNG"),
+            (["whiten", "fit", imgs, "-o", os.path.join(imgs, "b.jpg")], "is one of the input images"),
+            (["distill", imgs, "-o", garbage], "is not a Loupe file"),
         ]
+        images_before = {name: digest(os.path.join(imgs, name)) for name in os.listdir(imgs)}
+        garbage_before = digest(garbage)
         for args, message in bad:
             before = sorted(os.listdir(tmp))
             result = run(binary, *args)
@@ -105,6 +116,8 @@ def main():
             assert message in result.stderr, f"loupe {shown}: expected '{message}' in\n{result.stderr}"
             assert sorted(os.listdir(tmp)) == before, f"loupe {shown} left files: {set(os.listdir(tmp)) - set(before)}"
         assert digest(index) == kept, "a failed rerun changed the existing index"
+        assert {name: digest(os.path.join(imgs, name)) for name in os.listdir(imgs)} == images_before, "an input image changed"
+        assert digest(garbage) == garbage_before, "a file of another kind was overwritten"
     print(f"check_cli: index + search, progress rates, distill + a damaged cache remade, a truncated image skipped, "
           f"{len(bad)} bad inputs refused with a message")
 

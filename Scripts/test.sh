@@ -13,11 +13,11 @@ export PATH="$PWD/.venv/bin:$PATH"
 .venv/bin/python Scripts/onnx_reference.py fixtures --models .cache/models --darknet .cache/darknet/data --out .cache/fixtures/models
 swift test -c release "$@"
 # the loupe command line: a small index + search, and bad inputs refused with a message
-swift build -c release --product loupe
+# (one build of every product: loupe and the Examples/)
+swift build -c release
 .venv/bin/python Scripts/check_cli.py .build/release/loupe ../shared/data
 # the library as programs link it: the README's program and the other Examples/ on real images,
 # every mode's embedder rebuilt from its index in a new process, a copied binary with XDG_CACHE_HOME
-for product in index-folder search-box evaluate-dataset spliced-search; do swift build -c release --product "$product"; done
 .venv/bin/python Scripts/check_library.py .build/release ../shared/data
 # the analysis grid (Benchmarks/ loupe-analysis) end to end on a few real images
 swift build -c release --package-path Benchmarks --product loupe-analysis

@@ -45,6 +45,13 @@ struct Detect: AsyncParsableCommand {
         try compute.apply()
         guard let yoloSize = YOLOX.Size(rawValue: size) else { throw ValidationError("--size must be one of nano, tiny, s, m, l, x") }
         guard (0...1).contains(threshold), (0...1).contains(nms) else { throw ValidationError("--threshold and --nms must be in 0...1") }
+        if let draw {
+            let inputs = images.map { URL(fileURLWithPath: $0) }
+            for (i, _) in images.enumerated() {
+                let target = images.count == 1 ? draw : draw.replacingOccurrences(of: ".png", with: "-\(i + 1).png")
+                try OutputCheck.check(target, option: "--draw", replacing: .png, inputs: inputs)
+            }
+        }
         let weightsURL = try DetectorFiles.weights(weights)
         let model = try YOLOX(contentsOf: weightsURL, size: yoloSize)
         let labels = DetectorFiles.labels(beside: weightsURL)

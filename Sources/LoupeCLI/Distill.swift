@@ -103,6 +103,7 @@ struct Distill: AsyncParsableCommand {
         guard epochs >= 1, batchSize >= 1, hidden >= 1, fcHidden >= 1, learningRate > 0, (0..<1).contains(validation), augment >= 0 else {
             throw ValidationError("--epochs, --batch-size, --hidden and --fc-hidden must be at least 1, --learning-rate positive, --validation in [0, 1)")
         }
+        try OutputCheck.check(output, option: "-o", replacing: .loupeFile)
         var pipeline = pipeline
         if let teacher { pipeline.model = teacher }
         let part = try select.map { try parsePart($0, option: "--select") }

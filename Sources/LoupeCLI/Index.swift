@@ -35,6 +35,7 @@ struct Index: AsyncParsableCommand {
     func run() async throws {
         try compute.apply()
         let files = try ImageCollection(URL(fileURLWithPath: folder)).files
+        try OutputCheck.check(output, option: "-o", replacing: .loupeFile, inputs: files)
         let embedder = try pipeline.embedder()
         let progress = ProgressBar(quiet: quiet)
         let report: IndexingReport

@@ -72,6 +72,7 @@ struct Search: AsyncParsableCommand {
         try compute.apply()
         guard k >= 1 else { throw ValidationError("-k must be at least 1") }
         guard qe >= 0 else { throw ValidationError("--qe must be at least 0") }
+        if let montage { try OutputCheck.check(montage, option: "--montage", replacing: .png, inputs: queries.map { URL(fileURLWithPath: $0) }) }
         if ObjectIndex.isObjectIndex(URL(fileURLWithPath: index)) { return try searchObjects() }
         guard boxes.isEmpty else { throw ValidationError("--box needs an object index (loupe index --objects)") }
         let flat = try FlatIndex(contentsOf: URL(fileURLWithPath: index))

@@ -39,6 +39,7 @@ struct Whiten: AsyncParsableCommand {
         func run() async throws {
             try compute.apply()
             let files = try folders.flatMap { try imageFiles(under: URL(fileURLWithPath: $0)) }
+            try OutputCheck.check(output, option: "-o", replacing: .loupeFile, inputs: files)
             guard files.count >= 2 else { throw ValidationError("need at least 2 images, found \(files.count)") }
             var options = pipeline
             options.whitening = nil
