@@ -75,14 +75,14 @@ public func augmentedDistillationSet(_ paths: [URL], base: DistillationSet, dete
                 // each region's box: the bounding box of its warped corners
                 let sx = Float(w) / Float(source.width), sy = Float(h) / Float(source.height)
                 boxes = regions.map { r in
-                    warp.boundingBox(of: BoundingBox(x0: r.box.x0 * sx, y0: r.box.y0 * sy, x1: r.box.x1 * sx, y1: r.box.y1 * sy))
+                    warp.boundingBox(of: r.box.scaled(x: sx, y: sy))
                         .clipped(width: Float(canvas.width), height: Float(canvas.height))
                 }
             } else {
                 canvas.paste(pasted, x: x, y: y)
                 let sx = Float(w) / Float(source.width), sy = Float(h) / Float(source.height)
                 boxes = regions.map { r in
-                    BoundingBox(x0: Float(x) + r.box.x0 * sx, y0: Float(y) + r.box.y0 * sy, x1: Float(x) + r.box.x1 * sx, y1: Float(y) + r.box.y1 * sy)
+                    r.box.scaled(x: sx, y: sy, dx: Float(x), dy: Float(y))
                         .clipped(width: Float(canvas.width), height: Float(canvas.height))
                 }
             }

@@ -20,7 +20,7 @@ struct BackboneInput {
 
     /// `boxes` (original image pixels) in the resized image's pixels.
     func scaled(_ boxes: [BoundingBox]) -> [BoundingBox] {
-        boxes.map { BoundingBox(x0: $0.x0 * scaleX, y0: $0.y0 * scaleY, x1: $0.x1 * scaleX, y1: $0.y1 * scaleY) }
+        boxes.map { $0.scaled(x: scaleX, y: scaleY) }
     }
 }
 

@@ -31,6 +31,12 @@ public struct BoundingBox: Sendable, Hashable, Codable {
         BoundingBox(x0: x0 * factor, y0: y0 * factor, x1: x1 * factor, y1: y1 * factor)
     }
 
+    /// The box scaled by `x` horizontally and `y` vertically, then moved by `(dx, dy)`: how a box
+    /// follows an image that is resized (separate factors: resizing rounds each side) and pasted.
+    public func scaled(x sx: Float, y sy: Float, dx: Float = 0, dy: Float = 0) -> BoundingBox {
+        BoundingBox(x0: dx + x0 * sx, y0: dy + y0 * sy, x1: dx + x1 * sx, y1: dy + y1 * sy)
+    }
+
     /// The box clipped to `[0, width] × [0, height]`.
     public func clipped(width: Float, height: Float) -> BoundingBox {
         BoundingBox(x0: min(max(x0, 0), width), y0: min(max(y0, 0), height), x1: min(max(x1, 0), width), y1: min(max(y1, 0), height))

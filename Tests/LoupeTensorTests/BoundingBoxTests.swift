@@ -2,6 +2,13 @@ import LoupeTensor
 import Testing
 
 @Suite struct BoundingBoxTests {
+    /// Scaling per axis and moving, by hand: [10, 20, 30, 60] × (0.5, 2) + (3, 4) = [8, 44, 18, 124].
+    @Test func scaledPerAxisByHand() {
+        let box = BoundingBox(x0: 10, y0: 20, x1: 30, y1: 60)
+        #expect(box.scaled(x: 0.5, y: 2, dx: 3, dy: 4) == BoundingBox(x0: 8, y0: 44, x1: 18, y1: 124))
+        #expect(box.scaled(x: 2, y: 2) == box.scaled(by: 2))
+    }
+
     /// IoU and best-match by hand: a 10×10 box against shifted copies.
     @Test func bestMatchByHand() {
         let box = BoundingBox(x0: 0, y0: 0, x1: 10, y1: 10)
