@@ -73,6 +73,16 @@ def main():
         assert again.returncode == 0 and "cannot be used" in again.stderr, again.stderr
         assert os.path.getsize(cached) > 1000, "the damaged cache was not replaced"
 
+        # a version, and warnings for thread counts that cannot help
+        version = run(binary, "--version")
+        assert version.returncode == 0 and re.match(r"\d+\.\d+\.\d+ \(index format 2", version.stdout), version.stdout
+        warned = run(binary, "index", imgs, "-o", os.path.join(tmp, "t.idx"), "--threads", "999", "--quiet")
+        assert warned.returncode == 0 and "more than the" in warned.stderr, warned.stderr
+        env = dict(os.environ, LOUPE_THREADS="abc")
+        warned = subprocess.run([binary, "index", imgs, "-o", os.path.join(tmp, "t.idx"), "--quiet"], capture_output=True, text=True, env=env)
+        assert warned.returncode == 0 and "LOUPE_THREADS=abc is not a positive whole number" in warned.stderr, warned.stderr
+        os.remove(os.path.join(tmp, "t.idx"))
+
         head = os.path.join(tmp, "head.safetensors")
         bad = [
             (["index", empty, "-o", os.path.join(tmp, "o1.idx")], "no PNG or JPEG images"),

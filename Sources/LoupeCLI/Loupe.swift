@@ -15,7 +15,13 @@ struct LoupeCommand: AsyncParsableCommand {
         which boxes matched, and `distill` trains a head inside YOLOX to produce those vectors \
         without the classifier. Every command has --help. To compare backbones, layers, poolings,         whitening dimensions and global / object / student embeddings over a whole dataset at once,         run the analysis grid: swift run -c release --package-path Benchmarks loupe-analysis --help.
         """,
+        version: LoupeCommand.version,
         subcommands: [Classify.self, Detect.self, Index.self, Search.self, Eval.self, Whiten.self, Distill.self, Models.self])
+}
+
+extension LoupeCommand {
+    /// Loupe's version, printed by `loupe --version`; index files record their own format version.
+    static let version = "0.6.0 (index format 2, recipe format \(EmbeddingRecipe.formatVersion))"
 }
 
 /// Options every command that runs networks shares.
@@ -24,9 +30,15 @@ struct ComputeOptions: ParsableArguments {
     var threads: Int?
 
     func apply() throws {
+        let cores = ProcessInfo.processInfo.activeProcessorCount
         if let threads {
             guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+            if threads > cores {
+                printError("warning: --threads \(threads) is more than the \(cores) cores of this machine; it will run slower than with \(cores)")
+            }
             ComputeThreads.count = threads
+        } else if let text = ProcessInfo.processInfo.environment["LOUPE_THREADS"], Int(text).map({ $0 < 1 }) ?? true {
+            printError("warning: LOUPE_THREADS=\(text) is not a positive whole number; using \(ComputeThreads.count) threads")
         }
     }
 }
