@@ -7,7 +7,7 @@
 # embedded at 512). Object rows: the query's objects against every database region by the best
 # pair (Loupe's defaults). smvs-dvd canon/droid mAP and flowers17-dev leave-one-out R@1.
 # Every number comes from `loupe eval`; the commands are printed. About 25 minutes on 2 cores.
-#   Scripts/results_objects.sh [DATA_DIR] [OUT_DIR]
+#   Scripts/results_objects.sh [DATA_DIR] [OUT_DIR]      (MODELS="mobilenet_v2" for one backbone's rows)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${1:-../shared/data}
@@ -16,7 +16,7 @@ mkdir -p "$OUT"
 swift build -c release --product loupe >&2
 L=.build/release/loupe
 run() { echo "+ $*" >&2; "$@"; }
-for model in mobilenet_v2 efficientnet_lite0; do
+for model in ${MODELS:-mobilenet_v2 efficientnet_lite0}; do
   w="$OUT/whiten_${model}_gem.safetensors"
   [ -f "$w" ] || run $L whiten fit "$DATA/flowers17-dev" "$DATA/coil100-20deg" -o "$w" --model $model --max-size 512 --quiet
   whites=(pcaw); [ $model = mobilenet_v2 ] && whites=(none pcaw)
