@@ -115,6 +115,13 @@ def main():
             (["search", index, os.path.join(imgs, "a.jpg"), "--montage", os.path.join(imgs, "b.jpg")], "is not a PNG"),
             (["whiten", "fit", imgs, "-o", os.path.join(imgs, "b.jpg")], "is one of the input images"),
             (["distill", imgs, "-o", garbage], "is not a Loupe file"),
+            # options that do not apply are refused, not ignored; an image or folder in the wrong place is named
+            (["search", index, os.path.join(imgs, "a.jpg"), "--scoring", "mean-of-max"], "applies only to object indexes"),
+            (["search", index, os.path.join(imgs, "a.jpg"), "--no-detect", "--query-regions", "all"], "apply only to object indexes"),
+            (["search", index, os.path.join(imgs, "a.jpg"), "--qe-alpha", "3"], "give --qe N too"),
+            (["search", index, os.path.join(imgs, "a.jpg"), "--qe", "5"], "give at most 1"),
+            (["search", index, imgs], "is a folder"),
+            (["search", os.path.join(imgs, "a.jpg"), os.path.join(imgs, "b.jpg")], "is a JPEG image, not a Loupe index"),
         ]
         images_before = {name: digest(os.path.join(imgs, name)) for name in os.listdir(imgs)}
         garbage_before = digest(garbage)

@@ -67,7 +67,7 @@ struct Eval: AsyncParsableCommand {
             try printJSON(report)
             return
         }
-        print("\(report.dataset): \(report.recipe)" + (objectEmbedder != nil ? " (query \(scoring.queryRegions.rawValue), database \(scoring.databaseRegions.rawValue), \(scoring.scoring.rawValue))" : ""))
+        print("\(report.dataset): \(report.recipe)" + (objectEmbedder != nil ? " (query \(scoring.options.queryRegions.rawValue), database \(scoring.options.databaseRegions.rawValue), \(scoring.options.scoring.rawValue))" : ""))
         print("| queries | n | mAP | mAP (trap.) | R@1 | R@5 |")
         print("|---|---|---|---|---|---|")
         func row(_ name: String, _ s: Evaluation.Summary) {

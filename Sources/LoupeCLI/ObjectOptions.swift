@@ -90,15 +90,25 @@ extension ObjectOptions {
 /// How object searches compare regions (`search` and `eval`).
 struct ObjectScoringOptions: ParsableArguments {
     @Option(help: "Query regions compared: objects (default; the whole image when none is found), all, image.")
-    var queryRegions: RegionSelection = .objects
+    var queryRegions: RegionSelection?
 
     @Option(help: "Database regions compared: all (default), objects, image.")
-    var databaseRegions: RegionSelection = .all
+    var databaseRegions: RegionSelection?
 
-    @Option(help: "Image score: max (best region pair) or mean-of-max (each query region's best match, averaged).")
-    var scoring: ObjectScoring = .max
+    @Option(help: "Image score: max (best region pair, the default) or mean-of-max (each query region's best match, averaged).")
+    var scoring: ObjectScoring?
 
-    var options: ObjectSearchOptions { ObjectSearchOptions(scoring: scoring, queryRegions: queryRegions, databaseRegions: databaseRegions) }
+    var options: ObjectSearchOptions {
+        let defaults = ObjectSearchOptions()
+        return ObjectSearchOptions(scoring: scoring ?? defaults.scoring, queryRegions: queryRegions ?? defaults.queryRegions,
+                                   databaseRegions: databaseRegions ?? defaults.databaseRegions)
+    }
+
+    /// The options given on the command line, by flag (for refusing them where they do not apply).
+    var given: [String] {
+        [queryRegions.map { _ in "--query-regions" }, databaseRegions.map { _ in "--database-regions" }, scoring.map { _ in "--scoring" }]
+            .compactMap { $0 }
+    }
 }
 
 extension RegionSelection: ExpressibleByArgument {}

@@ -72,10 +72,22 @@ struct Search: AsyncParsableCommand {
         try compute.apply()
         guard k >= 1 else { throw ValidationError("-k must be at least 1") }
         guard qe >= 0 else { throw ValidationError("--qe must be at least 0") }
+        guard qeAlpha == 0 || qe > 0 else { throw ValidationError("--qe-alpha weights query expansion: give --qe N too") }
+        for query in queries where OutputCheck.isFolder(URL(fileURLWithPath: query)) {
+            throw ValidationError("the query \(query) is a folder; give image files (e.g. \(query)/*.jpg)")
+        }
         if let montage { try OutputCheck.check(montage, option: "--montage", replacing: .png, inputs: queries.map { URL(fileURLWithPath: $0) }) }
         if ObjectIndex.isObjectIndex(URL(fileURLWithPath: index)) { return try searchObjects() }
         guard boxes.isEmpty else { throw ValidationError("--box needs an object index (loupe index --objects)") }
+        let objectOnly = scoring.given + (detect ? [] : ["--no-detect"]) + (detectorWeights == nil ? [] : ["--detector-weights"])
+            + (student == nil ? [] : ["--student"])
+        guard objectOnly.isEmpty else {
+            throw ValidationError("\(objectOnly.joined(separator: ", ")) \(objectOnly.count == 1 ? "applies" : "apply") only to object indexes; \(index) is a global index")
+        }
         let flat = try FlatIndex(contentsOf: URL(fileURLWithPath: index))
+        guard qe < flat.count else {
+            throw ValidationError("--qe \(qe) averages the query with more results than the index's \(flat.count) images; give at most \(flat.count - 1)")
+        }
         let embedder = try flat.recipe.makeGlobalEmbedder(weights: store(for: flat.recipe), whitening: whitening(or: flat.whitening))
         let expansion: QueryExpansion = qe == 0 ? .none : (qeAlpha == 0 ? .average(n: qe) : .alpha(n: qe, alpha: qeAlpha))
         let (outputs, failed) = eachQuery { path in

@@ -38,6 +38,7 @@ public enum IndexError: Error, Equatable, CustomStringConvertible {
             switch format {
             case "loupe-flat-index": "\(url.path) is a global index, not an object index"
             case "loupe-object-index": "\(url.path) is an object index, not a global index"
+            case let format? where format.hasPrefix("a "): "\(url.path) is \(format), not a Loupe index"
             default: "\(url.path) is not a Loupe index"
             }
         case let .unsupportedVersion(url, version):
@@ -208,7 +209,13 @@ extension FlatIndex {
 enum IndexFile {
     static func open(_ url: URL, format: String) throws(IndexError) -> SafetensorsFile {
         let file: SafetensorsFile
-        do { file = try SafetensorsFile(contentsOf: url) } catch { throw .unreadable(url, error) }
+        do { file = try SafetensorsFile(contentsOf: url) } catch {
+            // an image given where an index belongs: say so, not what its bytes mean as a header
+            let head = (try? FileHandle(forReadingFrom: url))?.readData(ofLength: 4) ?? Data()
+            if head.starts(with: [0xFF, 0xD8, 0xFF]) { throw .wrongFormat(url, format: "a JPEG image") }
+            if head.starts(with: [0x89, 0x50, 0x4E, 0x47]) { throw .wrongFormat(url, format: "a PNG image") }
+            throw .unreadable(url, error)
+        }
         guard file.metadata["format"] == format else { throw .wrongFormat(url, format: file.metadata["format"]) }
         guard file.metadata["version"] == "1" || file.metadata["version"] == "2" else {
             throw .unsupportedVersion(url, version: file.metadata["version"])
