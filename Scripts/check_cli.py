@@ -122,12 +122,17 @@ def main():
             (["search", index, os.path.join(imgs, "a.jpg"), "--qe", "5"], "give at most 1"),
             (["search", index, imgs], "is a folder"),
             (["search", os.path.join(imgs, "a.jpg"), os.path.join(imgs, "b.jpg")], "is a JPEG image, not a Loupe index"),
+            # weights of another network: a short message that says so, not every tensor name
+            (["index", imgs, "-o", os.path.join(tmp, "w.idx"), "--model", "efficientnet_lite0",
+              "--weights", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".cache", "models", "mobilenet_v2.safetensors")],
+             "another network"),
         ]
         images_before = {name: digest(os.path.join(imgs, name)) for name in os.listdir(imgs)}
         garbage_before = digest(garbage)
         for args, message in bad:
             before = sorted(os.listdir(tmp))
             result = run(binary, *args)
+            assert len(result.stderr) < 2000, f"loupe {' '.join(args)}: {len(result.stderr)} characters of message"
             shown = " ".join(args)
             assert result.returncode > 0, f"loupe {shown}: exit status {result.returncode}\n{result.stderr}"
             assert message in result.stderr, f"loupe {shown}: expected '{message}' in\n{result.stderr}"

@@ -89,13 +89,20 @@ public struct WeightLoadingError: Error, Equatable, CustomStringConvertible {
         self.misshaped = misshaped
     }
 
+    /// Every key is in the value (``missing``, ``unexpected``, ``misshaped``); the description names
+    /// the first few of each, so that weights for another network read as one screen, not 14 KB.
     public var description: String {
-        var lines = ["weights do not fit the model:"]
-        if !missing.isEmpty { lines.append("  missing (\(missing.count)): \(missing.joined(separator: ", "))") }
-        if !misshaped.isEmpty {
-            lines.append("  mis-shaped (\(misshaped.count)): " + misshaped.map { "\($0.name) expected \($0.expected) found \($0.found)" }.joined(separator: ", "))
+        func first<T>(_ items: [T], _ text: (T) -> String) -> String {
+            let shown = items.prefix(6).map(text).joined(separator: ", ")
+            return items.count > 6 ? shown + ", … and \(items.count - 6) more" : shown
         }
-        if !unexpected.isEmpty { lines.append("  unexpected (\(unexpected.count)): \(unexpected.joined(separator: ", "))") }
+        var lines = ["weights do not fit the model:"]
+        if !missing.isEmpty { lines.append("  missing (\(missing.count)): " + first(missing) { $0 }) }
+        if !misshaped.isEmpty {
+            lines.append("  mis-shaped (\(misshaped.count)): " + first(misshaped) { "\($0.name) expected \($0.expected) found \($0.found)" })
+        }
+        if !unexpected.isEmpty { lines.append("  unexpected (\(unexpected.count)): " + first(unexpected) { $0 }) }
+        if !missing.isEmpty && missing.count + unexpected.count > 20 { lines.append("  (most keys differ: are these the weights of another network?)") }
         return lines.joined(separator: "\n")
     }
 }
