@@ -73,6 +73,12 @@ def main():
         assert again.returncode == 0 and "cannot be used" in again.stderr, again.stderr
         assert os.path.getsize(cached) > 1000, "the damaged cache was not replaced"
 
+        # help that pastes: a line ending in a backslash is a shell continuation inside an example
+        for command in ("classify", "detect", "index", "search", "eval", "whiten", "distill", "models"):
+            shown_help = run(binary, "help", command).stdout
+            stray = [l for l in shown_help.splitlines() if l.rstrip().endswith("\\") and not l.strip().startswith(("loupe", "--"))]
+            assert not stray, f"loupe help {command}: stray backslashes in {stray}"
+
         # a version, and warnings for thread counts that cannot help
         version = run(binary, "--version")
         assert version.returncode == 0 and re.match(r"\d+\.\d+\.\d+ \(index format 2", version.stdout), version.stdout

@@ -7,7 +7,7 @@ struct Detect: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Detect COCO objects with YOLOX.",
         discussion: """
-        Weights: yolox_nano_coco.safetensors (YOLOX module names, BatchNorm folded), looked up in \\
+        Weights: yolox_nano_coco.safetensors (YOLOX module names, BatchNorm folded), looked up in \
         ../shared/models, .cache/models, or given with --weights; labels from coco.names beside it.
 
         Example: loupe detect .cache/darknet/data/dog.jpg --draw boxes.png

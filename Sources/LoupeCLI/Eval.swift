@@ -6,8 +6,8 @@ struct Eval: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure retrieval quality on a dataset: mAP (plain and cirtorch trapezoid), Recall@1/5.",
         discussion: """
-        Layouts: `smvs` — reference/ as database, gt/queries.csv as queries (one relevant image each; \\
-        scores per camera and overall); `labels` — labels.csv + images/, leave-one-out (every image \\
+        Layouts: `smvs` — reference/ as database, gt/queries.csv as queries (one relevant image each; \
+        scores per camera and overall); `labels` — labels.csv + images/, leave-one-out (every image \
         queries all others, same class is relevant).
 
         Example: loupe eval smvs ../shared/data/smvs-dvd --pooling gem --max-size 512

@@ -6,12 +6,12 @@ struct Index: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Embed every PNG/JPEG under a folder into a searchable index file.",
         discussion: """
-        The index records the embedding recipe (model, weights checksum, stage, pooling, scales, \\
-        max size, whitening, dimension); `loupe search` refuses queries of another recipe. The file \\
+        The index records the embedding recipe (model, weights checksum, stage, pooling, scales, \
+        max size, whitening, dimension); `loupe search` refuses queries of another recipe. The file \
         is written to a temporary name and renamed into place.
 
-        With --objects, each image is kept as its whole-image vector plus one vector per object \\
-        region (YOLOX boxes, class-agnostic, at most --max-objects), pooled on the same backbone map \\
+        With --objects, each image is kept as its whole-image vector plus one vector per object \
+        region (YOLOX boxes, class-agnostic, at most --max-objects), pooled on the same backbone map \
         (--object-method roialign) or embedded crop by crop (--object-method teacher).
 
         Examples:

@@ -6,13 +6,15 @@ struct Search: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Find the images of an index that look most like the query images.",
         discussion: """
-        Queries are embedded with the index's own recipe (model, stage, pooling, scales, max size); \\
-        pass --whitening when the index was built with one, and --weights when it was built from a \\
-        weights file outside .cache/models.
+        Queries are embedded by the embedder the index was made with, rebuilt from the recipe it \
+        records (model, weights checksum, stage, pooling, scales, max size, whitening, and for an \
+        object index its region proposal or student head); the weights are found by name where \
+        `loupe models` says and checked by checksum (--weights gives the file). Indexes from \
+        before the typed recipe are converted on load; pass --whitening if such an index was whitened.
 
-        An object index (`loupe index --objects`) is searched region by region: the query's \\
-        regions (its detector boxes with the index's settings, --box regions, or both) against \\
-        every image's regions; each result names the pair of boxes that matched, and the montage \\
+        An object index (`loupe index --objects`) is searched region by region: the query's \
+        regions (its detector boxes with the index's settings, --box regions, or both) against \
+        every image's regions; each result names the pair of boxes that matched, and the montage \
         draws them.
 
         Examples:
@@ -35,10 +37,10 @@ struct Search: AsyncParsableCommand {
     @Option(help: "α for α-weighted query expansion (0: plain average).")
     var qeAlpha: Float = 0
 
-    @Option(help: "Weights file of the index's model (default: .cache/models/MODEL.safetensors).")
+    @Option(help: "Weights file of the index's model (default: found by name, see `loupe models`; its checksum must be the index's).")
     var weights: String?
 
-    @Option(help: "Whitening file the index was built with.")
+    @Option(help: "Whitening file, for an index written before indexes carried their whitening (format 1).")
     var whitening: String?
 
     @Option(help: "Write a PNG with each query and its top results.")

@@ -11,8 +11,8 @@ struct Whiten: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Learn PCA whitening from the images of one or more folders.",
             discussion: """
-            Learn it on images that are not your queries or database (e.g. flowers17-dev and \\
-            coil100-20deg for smvs-dvd), then pass the file to `index`, `search` and `eval` with \\
+            Learn it on images that are not your queries or database (e.g. flowers17-dev and \
+            coil100-20deg for smvs-dvd), then pass the file to `index`, `search` and `eval` with \
             --whitening. The recipe options must be the ones you will index with.
 
             Example: loupe whiten fit ../shared/data/flowers17-dev ../shared/data/coil100-20deg -o w.safetensors --max-size 512
