@@ -21,11 +21,7 @@ extension Search {
         }
         var proposal = objectIndex.recipe.mode.proposal ?? RegionProposal()
         if !detect, case .objects = objectIndex.recipe.mode { proposal.maximumObjects = 0 }  // no detector is loaded
-        var store = store(for: objectIndex.recipe)
-        if let location = objectIndex.studentHeadLocation, case let .student(head, _) = objectIndex.recipe.mode, store.paths[head.fileName] == nil {
-            store.paths[head.fileName] = URL(fileURLWithPath: location)
-        }
-        let embedder = try objectIndex.recipe.makeRegionEmbedder(weights: store, whitening: whitening(or: objectIndex.whitening), proposal: proposal)
+        let embedder = try objectIndex.makeEmbedder(weights: store(for: objectIndex.recipe), whitening: oldIndexWhitening(), proposal: proposal)
         let (outputs, failed) = eachQuery { path in
             let image = try Image(contentsOf: URL(fileURLWithPath: path))
             var clock = StageClock()

@@ -90,7 +90,7 @@ struct Search: AsyncParsableCommand {
         guard qe < flat.count else {
             throw ValidationError("--qe \(qe) averages the query with more results than the index's \(flat.count) images; give at most \(flat.count - 1)")
         }
-        let embedder = try flat.recipe.makeGlobalEmbedder(weights: store(for: flat.recipe), whitening: whitening(or: flat.whitening))
+        let embedder = try flat.makeEmbedder(weights: store(for: flat.recipe), whitening: oldIndexWhitening())
         let expansion: QueryExpansion = qe == 0 ? .none : (qeAlpha == 0 ? .average(n: qe) : .alpha(n: qe, alpha: qeAlpha))
         let (outputs, failed) = eachQuery { path in
             let vector = try embedder.embedding(of: Image(contentsOf: URL(fileURLWithPath: path)))
@@ -132,9 +132,9 @@ struct Search: AsyncParsableCommand {
         return store
     }
 
-    /// `--whitening` when given (an index written before indexes carried their whitening), else the index's own.
-    func whitening(or stored: Whitening?) throws -> Whitening? {
-        try whitening.map { try Whitening(contentsOf: URL(fileURLWithPath: $0)) } ?? stored
+    /// `--whitening`, for an index written before indexes carried their whitening.
+    func oldIndexWhitening() throws -> Whitening? {
+        try whitening.map { try Whitening(contentsOf: URL(fileURLWithPath: $0)) }
     }
 
     /// One row per query: the query (red frame), then its results in rank order (grey frames).

@@ -74,9 +74,10 @@ extension FlatIndex {
         try! self.init(recipe: embedder.recipe, whitening: embedder.whitening)
     }
 
-    /// The embedder that made this index's vectors, rebuilt from its recipe and whitening.
-    public func makeEmbedder(weights: WeightStore = .standard()) throws(EmbedderError) -> GlobalEmbedder {
-        try recipe.makeGlobalEmbedder(weights: weights, whitening: whitening)
+    /// The embedder that made this index's vectors, rebuilt from its recipe and whitening
+    /// (`whitening` only for an index from before indexes carried theirs).
+    public func makeEmbedder(weights: WeightStore = .standard(), whitening: Whitening? = nil) throws(EmbedderError) -> GlobalEmbedder {
+        try recipe.makeGlobalEmbedder(weights: weights, whitening: whitening ?? self.whitening)
     }
 }
 
@@ -88,12 +89,15 @@ extension ObjectIndex {
     }
 
     /// The region embedder that made this index's vectors, rebuilt from its recipe and
-    /// whitening; a student head is also looked for where the index says it was.
-    public func makeEmbedder(weights: WeightStore = .standard(), proposal: RegionProposal? = nil) throws(EmbedderError) -> any RegionEmbedder {
+    /// whitening (`whitening` only for an index from before indexes carried theirs), with the
+    /// recipe's proposal unless `proposal` replaces it; a student head is also looked for where
+    /// the index says it was, unless `weights` names a file for it.
+    public func makeEmbedder(weights: WeightStore = .standard(), whitening: Whitening? = nil,
+                             proposal: RegionProposal? = nil) throws(EmbedderError) -> any RegionEmbedder {
         var store = weights
         if let studentHeadLocation, case let .student(head, _) = recipe.mode, store.paths[head.fileName] == nil {
             store.paths[head.fileName] = URL(fileURLWithPath: studentHeadLocation)
         }
-        return try recipe.makeRegionEmbedder(weights: store, whitening: whitening, proposal: proposal)
+        return try recipe.makeRegionEmbedder(weights: store, whitening: whitening ?? self.whitening, proposal: proposal)
     }
 }
