@@ -19,6 +19,7 @@ public enum CollectionError: Error, Equatable, CustomStringConvertible {
 }
 
 /// The PNG and JPEG files of a folder, at any depth, in a stable order (sorted by path).
+/// Hidden files and folders (names starting with `.`) are left out, as `ls` does.
 /// Symbolic links to files and to folders are followed (a folder reached twice, e.g. through a
 /// link cycle, is listed once). A single image file is a collection of one.
 public struct ImageCollection: Sendable, RandomAccessCollection {

@@ -88,6 +88,8 @@ public struct FlatIndex: Sendable {
     public var count: Int { store.count }
     /// `[N, D]`: every row (a copy once the index has grown past one block).
     public var vectors: Tensor { store.all }
+    /// Rows `range` `[range.count, D]`, without materialising the whole store.
+    public func vectors(_ range: Range<Int>) -> Tensor { store.rows(range) }
 
     /// An empty index for vectors of `recipe`, with the whitening they go through (checked
     /// against `recipe.whitening`).

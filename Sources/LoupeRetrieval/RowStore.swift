@@ -2,13 +2,14 @@ internal import LoupeTensor
 
 /// The vectors of an index, `[count, dimension]`, kept so that appending costs the same whatever
 /// the store holds: rows are copied into an open chunk tensor allocated once at its full size
-/// (``chunkScalars`` floats); a full chunk is sealed as it is — no copy — and a new one opened.
+/// (`chunkScalars` floats); a full chunk is sealed as it is — no copy — and a new one opened.
 /// Searches walk the chunks in order; nothing ever re-concatenates the store on an add (which
 /// made indexing a folder image by image quadratic).
 struct RowStore: Sendable {
-    /// About 4 MiB of floats per chunk: large enough for an efficient GEMM block, small enough
-    /// that opening one costs little.
-    static let chunkScalars = 1 << 20
+    /// 16 MiB of floats per chunk (3,276 rows of 1280-d): few enough blocks that a search of a
+    /// grown index merges little, and opening one costs only an allocation (no zeroing: a
+    /// freshly mapped chunk's pages are touched only as rows arrive).
+    static let chunkScalars = 1 << 22
 
     let dimension: Int
     /// Rows per chunk.

@@ -117,7 +117,7 @@ import Testing
     /// Many small adds cross the store's chunk boundary; search, per-image rows and the file
     /// stay exactly what one concatenated store gives.
     @Test func growingPastAChunkKeepsResultsExact() throws {
-        let d = 512, images = 4_000  // 4,000 × (1–3 rows) × 512 floats: several 2^20-float chunks
+        let d = 1280, images = 4_000  // 4,000 × (1–3 rows) × 1280 floats: several 2^22-float chunks
         var flat = try FlatIndex(recipe: recipe(d))
         var objects = try ObjectIndex(recipe: objectRecipe(d))
         var all: [Tensor] = [], perImage: [Tensor] = []
@@ -134,6 +134,7 @@ import Testing
         #expect(db.scalarCount > 3 << 20)
         #expect(flat.vectors == db && objects.vectors == db)
         for i in [0, 1_000, 3_999] { #expect(objects.vectors(ofImage: i) == perImage[i]) }
+        #expect(flat.vectors(4_000..<4_010) == db.sliced(along: 0, 4_000..<4_010))
         let q = Tensor(randomUniform: [5, d], seed: 7).l2NormalizedRows()
         let hits = try flat.search(q, k: 20)
         let reference = bruteForce(q, db, k: 20)

@@ -112,7 +112,7 @@ let flatRow = try run("global") { batch in
     let before = flatIndex.count, t = now()
     try flatIndex.add(batch, with: global)
     let rows = (before..<flatIndex.count).map { i in
-        (flatIndex.vectors.sliced(along: 0, i..<(i + 1)), [ObjectRegion(kind: .image, box: .whole(width: side, height: side))], flatIndex.paths[i])
+        (flatIndex.vectors(i..<(i + 1)), [ObjectRegion(kind: .image, box: .whole(width: side, height: side))], flatIndex.paths[i])
     }
     return (now() - t, rows)
 }
