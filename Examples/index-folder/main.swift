@@ -8,7 +8,7 @@ let embedder = try ObjectEmbedder(embedder: GlobalEmbedder(backbone: weights.bac
                                   detector: weights.detector(.nano), labels: weights.detectorLabels(.nano))
 var index = ObjectIndex(for: embedder)
 let report = try index.add(ImageCollection(folder).files, with: embedder)
-for (file, error) in report.skipped { print("skipped \(file.lastPathComponent): \(error)") }
+for skip in report.skipped { print("skipped", skip) }
 if CommandLine.arguments.count > 3 { try index.write(to: URL(fileURLWithPath: CommandLine.arguments[3])) }
 let q = try embedder.objects(in: Image(contentsOf: query))
 for hit in try index.search(q.vectors, regions: q.regions, k: 5) { print(String(format: "%.6f", hit.score), hit.path) }

@@ -16,17 +16,24 @@ struct Detect: AsyncParsableCommand {
     @Argument(help: "PNG or JPEG files.")
     var images: [String]
 
-    @Option(help: "Minimum objectness × class probability.")
-    var threshold: Float = 0.3
+    @Option(help: "Minimum detector score (objectness × class probability).")
+    var objectThreshold: Float = 0.3
 
-    @Option(help: "NMS IoU threshold.")
-    var nms: Float = 0.45
+    @Option(help: "IoU above which overlapping boxes of a class are suppressed.")
+    var objectNms: Float = 0.45
 
     @Flag(help: "Suppress overlapping boxes across classes too.")
     var classAgnostic = false
 
-    @Option(help: "YOLOX size of the weights: nano, tiny, s, m, l, x.")
-    var size: String = "nano"
+    @Option(help: "YOLOX variant of the weights: nano, tiny, s, m, l, x.")
+    var detector: String = "nano"
+
+    @Option(help: "The detector's letterbox size, a multiple of 32 (YOLOX-Nano was trained at 416).")
+    var detectorSize: Int = 416
+
+    @Option(name: .customLong("threshold"), help: .hidden) var thresholdAlias: Float?
+    @Option(name: .customLong("nms"), help: .hidden) var nmsAlias: Float?
+    @Option(name: .customLong("size"), help: .hidden) var sizeAlias: String?
 
     @Option(help: "YOLOX safetensors weights.")
     var weights: String?
@@ -41,37 +48,40 @@ struct Detect: AsyncParsableCommand {
 
     struct Output: Codable { var image: String; var detections: [Detection] }
 
+    /// The file `--draw` writes for image `i`: the name itself for one image, NAME-1.png, … for several.
+    func drawTarget(_ draw: String, _ i: Int) -> String {
+        guard images.count > 1 else { return draw }
+        let url = URL(fileURLWithPath: draw)
+        return url.deletingPathExtension().path + "-\(i + 1)." + (url.pathExtension.isEmpty ? "png" : url.pathExtension)
+    }
+
     func run() async throws {
         try compute.apply()
-        guard let yoloSize = YOLOX.Size(rawValue: size) else { throw ValidationError("--size must be one of nano, tiny, s, m, l, x") }
-        guard (0...1).contains(threshold), (0...1).contains(nms) else { throw ValidationError("--threshold and --nms must be in 0...1") }
+        let variantName = sizeAlias ?? detector
+        guard let variant = YOLOX.Size(rawValue: variantName) else {
+            throw ValidationError("--detector must be one of \(YOLOXVariant.allCases.map(\.rawValue).joined(separator: ", ")), got '\(variantName)'")
+        }
+        let threshold = thresholdAlias ?? objectThreshold, nms = nmsAlias ?? objectNms
+        guard (0...1).contains(threshold), (0...1).contains(nms) else { throw ValidationError("--object-threshold and --object-nms must be in 0...1") }
+        guard detectorSize >= 32, detectorSize % 32 == 0 else { throw ValidationError("--detector-size must be a multiple of 32, got \(detectorSize)") }
         if let draw {
             let inputs = images.map { URL(fileURLWithPath: $0) }
-            for (i, _) in images.enumerated() {
-                let target = images.count == 1 ? draw : draw.replacingOccurrences(of: ".png", with: "-\(i + 1).png")
-                try OutputCheck.check(target, option: "--draw", replacing: .png, inputs: inputs)
-            }
+            for i in images.indices { try OutputCheck.check(drawTarget(draw, i), option: "--draw", replacing: .png, inputs: inputs) }
         }
-        let weightsURL = try DetectorFiles.weights(weights)
-        let model = try YOLOX(contentsOf: weightsURL, size: yoloSize)
-        let labels = DetectorFiles.labels(beside: weightsURL)
-        let options = DetectionOptions(scoreThreshold: threshold, nmsThreshold: nms, classAgnostic: classAgnostic)
-        var outputs: [Output] = []
-        var failed = false
-        for (i, path) in images.enumerated() {
-            do {
-                let image = try Image(contentsOf: URL(fileURLWithPath: path))
-                let found = model.detect(image, options: options, labels: labels)
-                outputs.append(Output(image: path, detections: found))
-                if let draw {
-                    let target = images.count == 1 ? draw : draw.replacingOccurrences(of: ".png", with: "-\(i + 1).png")
-                    try drawBoxes(found, on: image).writePNG(to: URL(fileURLWithPath: target))
-                    printError("boxes → \(target)")
-                }
-            } catch {
-                printError("\(path): \(error)")
-                failed = true
+        var store = WeightStore.cli()
+        if let weights { store.paths[ModelIdentifier.yolox(variant).name] = URL(fileURLWithPath: weights) }
+        let model = try store.detector(variant)
+        let labels = store.detectorLabels(variant)
+        let options = DetectionOptions(scoreThreshold: threshold, nmsThreshold: nms, classAgnostic: classAgnostic, inputSize: detectorSize)
+        let (outputs, failure) = forEachInput(images) { i, path in
+            let image = try Image(contentsOf: URL(fileURLWithPath: path))
+            let found = model.detect(image, options: options, labels: labels)
+            if let draw {
+                let target = drawTarget(draw, i)
+                try drawBoxes(found, on: image).writePNG(to: URL(fileURLWithPath: target))
+                printError("boxes → \(target)")
             }
+            return Output(image: path, detections: found)
         }
         if json { try printJSON(outputs) } else {
             for o in outputs {
@@ -82,7 +92,7 @@ struct Detect: AsyncParsableCommand {
                 }
             }
         }
-        if failed { throw ExitCode(1) }
+        if let failure { throw failure }
     }
 }
 
@@ -97,25 +107,4 @@ func drawBoxes(_ detections: [Detection], on image: Image) -> Image {
                           color: palette[d.classIndex % palette.count], thickness: thickness)
     }
     return out
-}
-
-enum DetectorFiles {
-    /// The YOLOX weights: the given path, or yolox_nano_coco.safetensors in the shared models
-    /// folder beside the checkout, or in the cache.
-    static func weights(_ given: String?) throws -> URL {
-        if let given { return URL(fileURLWithPath: given) }
-        let name = "yolox_nano_coco.safetensors"
-        let candidates = Cache.candidates.map { $0.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/models/\(name)") }
-            + Cache.candidates.map { $0.appendingPathComponent("models/\(name)") }
-        guard let found = candidates.first(where: { FileManager.default.fileExists(atPath: $0.path) }) else {
-            throw ValidationError("no \(name) found (looked in ../shared/models and .cache/models); pass --weights")
-        }
-        return found
-    }
-
-    /// COCO class names: coco.names beside the weights, else the darknet package's copy.
-    static func labels(beside weights: URL) -> [String] {
-        (try? readLabels(weights.deletingLastPathComponent().appendingPathComponent("coco.names")))
-            ?? (Cache.find("darknet/data/coco.names").flatMap { try? readLabels($0) }) ?? []
-    }
 }

@@ -24,6 +24,7 @@ struct Eval: AsyncParsableCommand {
     @OptionGroup var pipeline: PipelineOptions
     @OptionGroup(title: "Object mode") var objects: ObjectOptions
     @OptionGroup(title: "Object scoring") var scoring: ObjectScoringOptions
+    @OptionGroup var badFiles: BadFileOptions
     @OptionGroup var compute: ComputeOptions
 
     @Option(help: "Evaluate on part I of N of the database images in path order, e.g. 1/2 (the complement of `loupe distill --select 0/2`).")
@@ -44,8 +45,10 @@ struct Eval: AsyncParsableCommand {
         let selection = try part.map { try parsePart($0, option: "--part") }
         func run(_ set: RetrievalDataset) throws -> EvaluationReport {
             let set = selection.map { set.part($0.part, of: $0.parts) } ?? set
-            if let objectEmbedder { return try evaluate(set, with: objectEmbedder, options: scoring.options, progress: progress) }
-            return try evaluate(set, with: embedder, progress: progress)
+            if let objectEmbedder {
+                return try evaluate(set, with: objectEmbedder, options: scoring.options, onBadFile: badFiles.policy, progress: progress)
+            }
+            return try evaluate(set, with: embedder, onBadFile: badFiles.policy, progress: progress)
         }
         var reports: [EvaluationReport] = []
         switch layout {
@@ -60,9 +63,11 @@ struct Eval: AsyncParsableCommand {
             merged.dataset = folder.lastPathComponent
             merged.groups = Dictionary(uniqueKeysWithValues: reports.map { ($0.dataset, $0.overall) })
             merged.overall = reports[1].overall  // Medium, the protocol usually quoted
+            merged.skipped = reports[0].skipped  // every protocol reads the same files
             reports = [merged]
         }
         let report = reports[0]
+        try badFiles.report(report.skipped)
         if json {
             try printJSON(report)
             return
@@ -76,6 +81,6 @@ struct Eval: AsyncParsableCommand {
         }
         for (name, s) in report.groups.sorted(by: { $0.key < $1.key }) { row(name, s) }
         row("overall", report.overall)
-        printError(String(format: "%d database images, %.1f s", report.databaseImages, report.seconds))
+        printError(String(format: "%d database images, %.1f s", report.databaseImages, report.seconds) + BadFileOptions.summary(report.skipped))
     }
 }

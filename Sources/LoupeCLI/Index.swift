@@ -27,6 +27,7 @@ struct Index: AsyncParsableCommand {
 
     @OptionGroup var pipeline: PipelineOptions
     @OptionGroup(title: "Object mode") var objects: ObjectOptions
+    @OptionGroup var badFiles: BadFileOptions
     @OptionGroup var compute: ComputeOptions
 
     @Flag(help: "No progress output.")
@@ -44,21 +45,18 @@ struct Index: AsyncParsableCommand {
             let regionEmbedder = try objects.regionEmbedder({ embedder })
             var index = ObjectIndex(for: regionEmbedder)
             if let student = objects.student { index.studentHeadLocation = URL(fileURLWithPath: student).path }
-            report = try index.add(files, with: regionEmbedder, progress: progress)
+            report = try index.add(files, with: regionEmbedder, onBadFile: badFiles.policy, progress: progress)
             write = { try index.write(to: URL(fileURLWithPath: output)); return "\(index.count) images, \(index.regionCount) regions → \(output) (\(index.recipe))" }
         } else {
             var index = FlatIndex(for: embedder)
-            report = try index.add(files, with: embedder, progress: progress)
+            report = try index.add(files, with: embedder, onBadFile: badFiles.policy, progress: progress)
             write = { try index.write(to: URL(fileURLWithPath: output)); return "\(index.count) images → \(output) (\(index.recipe))" }
         }
-        for (file, error) in report.skipped {
-            let text = "\(error)"
-            printError("skipped " + (text.hasPrefix(file.path) ? text : "\(file.path): \(text)"))
-        }
-        guard report.indexed > 0 else { throw ValidationError("no image could be embedded") }
+        try badFiles.report(report.skipped)
+        guard report.indexed > 0 else { throw CLIError.data("none of the \(files.count) images could be embedded (each is named above); nothing written") }
         var clock = report.clock
         let summary = try clock.measure("write") { try write() }
-        printError(summary + (report.skipped.isEmpty ? "" : "; \(report.skipped.count) skipped"))
+        printError(summary + BadFileOptions.summary(report.skipped))
         printError("weights: \(embedder.loaded.file.path)")
         printError(clock.report(items: report.indexed))
     }

@@ -82,7 +82,7 @@ extension WeightStore {
     static func cli() -> WeightStore {
         var store = WeightStore.standard()
         for cache in Cache.candidates {
-            let beside = [cache.appendingPathComponent("models"),
+            let beside = [cache.appendingPathComponent("models"), cache.appendingPathComponent("darknet/data"),
                           cache.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/models")]
             store.folders += beside.filter { FileManager.default.fileExists(atPath: $0.path) }
         }

@@ -10,16 +10,16 @@ struct ObjectOptions: ParsableArguments {
     @Option(help: "How regions are embedded: roialign (RoIAlign 7×7 on the backbone's map, one pass), roialign:B, cells (the map cells a box covers), or teacher / teacher:SIZE (each box cropped and embedded on its own at longer side SIZE, default 512).")
     var objectMethod: String = "roialign"
 
-    @Option(help: "At most this many detector boxes per image (class-agnostic NMS, best first).")
+    @Option(help: "At most this many detector boxes per image (class-agnostic NMS, best first) (default: \(RegionProposal().maximumObjects), or what the index or head was made with).")
     var maxObjects: Int?
 
-    @Option(help: "Minimum detector score for a box.")
+    @Option(help: "Minimum detector score for a box (default: \(RegionProposal().scoreThreshold), or what the index or head was made with).")
     var objectThreshold: Float?
 
-    @Option(help: "IoU above which overlapping boxes are suppressed.")
+    @Option(help: "IoU above which overlapping boxes are suppressed (default: \(RegionProposal().nmsThreshold), or what the index or head was made with).")
     var objectNms: Float?
 
-    @Option(help: "The detector's letterbox size, a multiple of 32 (default 416, YOLOX-Nano's training size; larger finds smaller objects and gives a student finer features).")
+    @Option(help: "The detector's letterbox size, a multiple of 32; larger finds smaller objects and gives a student finer features (default: \(RegionProposal().inputSize), YOLOX-Nano's training size, or what the index or head was made with).")
     var detectorSize: Int?
 
     @Option(help: "YOLOX-Nano weights for proposing boxes (default: ../shared/models or .cache/models).")
@@ -89,13 +89,13 @@ extension ObjectOptions {
 
 /// How object searches compare regions (`search` and `eval`).
 struct ObjectScoringOptions: ParsableArguments {
-    @Option(help: "Query regions compared: objects (default; the whole image when none is found), all, image.")
+    @Option(help: "Query regions compared: objects (the whole image when none is found), all, image (default: objects).")
     var queryRegions: RegionSelection?
 
-    @Option(help: "Database regions compared: all (default), objects, image.")
+    @Option(help: "Database regions compared: all, objects, image (default: all).")
     var databaseRegions: RegionSelection?
 
-    @Option(help: "Image score: max (best region pair, the default) or mean-of-max (each query region's best match, averaged).")
+    @Option(help: "Image score: max (the best region pair) or mean-of-max (each query region's best match, averaged) (default: max).")
     var scoring: ObjectScoring?
 
     var options: ObjectSearchOptions {

@@ -42,3 +42,23 @@ struct PipelineOptions: ParsableArguments {
         return try GlobalEmbedder(backbone: backbone, stage: stage, pooling: pooling, scales: scaleValues, maxSize: maxSize, whitening: white)
     }
 }
+
+/// The one bad-file policy of every command that reads many images.
+struct BadFileOptions: ParsableArguments {
+    @Flag(help: "Stop at the first image that cannot be read or embedded (default: skip it, name it, and count it in the summary).")
+    var strict = false
+
+    var policy: BadFilePolicy { strict ? .stop : .skip }
+
+    /// Names every skipped file on standard error; under `--strict`, a skip ends the command
+    /// (exit status 65).
+    func report(_ skipped: [SkippedFile]) throws {
+        for skip in skipped { printError("skipped \(skip)") }
+        if strict, let first = skipped.first { throw CLIError.data("--strict: stopped at \(first.file.path) (no output written)") }
+    }
+
+    /// "; N skipped" for a summary line, or nothing.
+    static func summary(_ skipped: [SkippedFile]) -> String {
+        skipped.isEmpty ? "" : "; \(skipped.count) skipped (named above)"
+    }
+}

@@ -22,7 +22,7 @@ extension Search {
         var proposal = objectIndex.recipe.mode.proposal ?? RegionProposal()
         if !detect, case .objects = objectIndex.recipe.mode { proposal.maximumObjects = 0 }  // no detector is loaded
         let embedder = try objectIndex.makeEmbedder(weights: store(for: objectIndex.recipe), whitening: oldIndexWhitening(), proposal: proposal)
-        let (outputs, failed) = eachQuery { path in
+        let (outputs, failure) = forEachInput(queries) { _, path in
             let image = try Image(contentsOf: URL(fileURLWithPath: path))
             var clock = StageClock()
             let objects = try embedder.objects(in: image, given: given, detect: detect, clock: &clock)
@@ -41,7 +41,7 @@ extension Search {
             }
         }
         if let montage, !outputs.isEmpty { try writeObjectMontage(outputs, to: montage) }
-        if failed { throw ExitCode(1) }
+        if let failure { throw failure }
     }
 
     func describe(_ region: ObjectRegion) -> String {

@@ -92,7 +92,7 @@ struct Search: AsyncParsableCommand {
         }
         let embedder = try flat.makeEmbedder(weights: store(for: flat.recipe), whitening: oldIndexWhitening())
         let expansion: QueryExpansion = qe == 0 ? .none : (qeAlpha == 0 ? .average(n: qe) : .alpha(n: qe, alpha: qeAlpha))
-        let (outputs, failed) = eachQuery { path in
+        let (outputs, failure) = forEachInput(queries) { _, path in
             let vector = try embedder.embedding(of: Image(contentsOf: URL(fileURLWithPath: path)))
             return Output(query: path, results: try flat.search(vector, k: k, expansion: expansion, recipe: embedder.recipe)[0])
         }
@@ -105,19 +105,7 @@ struct Search: AsyncParsableCommand {
             }
         }
         if let montage, !outputs.isEmpty { try writeMontage(outputs, to: montage) }
-        if failed { throw ExitCode(1) }
-    }
-
-    /// `body` for every query path, in order; a failing query is reported and skipped.
-    func eachQuery<T>(_ body: (String) throws -> T) -> (results: [T], failed: Bool) {
-        var results: [T] = [], failed = false
-        for path in queries {
-            do { results.append(try body(path)) } catch {
-                printError("\(path): \(error)")
-                failed = true
-            }
-        }
-        return (results, failed)
+        if let failure { throw failure }
     }
 
     /// Where the index's weights are looked for: `--weights` for its model (and

@@ -31,6 +31,7 @@ struct Whiten: AsyncParsableCommand {
         var power: Float = -0.5
 
         @OptionGroup var pipeline: PipelineOptions
+        @OptionGroup var badFiles: BadFileOptions
         @OptionGroup var compute: ComputeOptions
 
         @Flag(help: "No progress output.")
@@ -40,14 +41,33 @@ struct Whiten: AsyncParsableCommand {
             try compute.apply()
             let files = try folders.flatMap { try imageFiles(under: URL(fileURLWithPath: $0)) }
             try OutputCheck.check(output, option: "-o", replacing: .loupeFile, inputs: files)
-            guard files.count >= 2 else { throw ValidationError("need at least 2 images, found \(files.count)") }
+            guard pipeline.whitening == nil else { throw ValidationError("--whitening does not apply: whiten fit learns a whitening from unwhitened vectors") }
             var options = pipeline
             options.whitening = nil
             let embedder = try options.embedder(loadWhitening: false)
-            let descriptors = try embed(files, with: embedder, progress: ProgressBar(quiet: quiet), label: "embedding")
-            let whitening = try Whitening.pca(fitting: descriptors, dimension: dim, power: power, recipe: embedder.recipe.json)
+            // n centred vectors span at most n − 1 directions: found before embedding anything
+            let dimension = dim ?? embedder.unwhitenedDimension
+            guard (1...embedder.unwhitenedDimension).contains(dimension) else {
+                throw ValidationError("--dim \(dimension) is not in 1...\(embedder.unwhitenedDimension) (the \(embedder.loaded.model.name) vectors' dimension)")
+            }
+            try Self.checkCount(files.count, dimension: dimension, given: dim != nil)
+            let embedded = embed(files, with: embedder, onBadFile: badFiles.policy, progress: ProgressBar(quiet: quiet), label: "embedding")
+            try badFiles.report(embedded.skipped)
+            try Self.checkCount(embedded.files.count, dimension: dimension, given: dim != nil, after: embedded.skipped.count)
+            let whitening = try Whitening.pca(fitting: embedded.vectors, dimension: dimension, power: power, recipe: embedder.recipe.json)
             try whitening.write(to: URL(fileURLWithPath: output))
-            printError("PCA whitening \(whitening.inputDimension) → \(whitening.outputDimension) from \(files.count) images → \(output)")
+            printError("PCA whitening \(whitening.inputDimension) → \(whitening.outputDimension) from \(embedded.files.count) images → \(output)"
+                       + BadFileOptions.summary(embedded.skipped))
+        }
+
+        /// `count` images give at most `count − 1` whitened dimensions.
+        static func checkCount(_ count: Int, dimension: Int, given: Bool, after skipped: Int = 0) throws {
+            guard count > dimension else {
+                let images = skipped > 0 ? "\(count) readable images (\(skipped) skipped)" : "\(count) images"
+                let most = max(count - 1, 0)
+                throw CLIError.usage("\(images) give at most \(most) whitened dimensions, and \(dimension) were asked for"
+                                     + (given ? "" : " (the vectors' dimension)") + "; pass --dim \(most) or fewer, or learn from \(dimension + 1) images or more")
+            }
         }
     }
 }

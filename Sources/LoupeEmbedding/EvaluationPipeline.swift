@@ -13,99 +13,148 @@ public struct EvaluationReport: Sendable, Codable {
     public var groups: [String: Evaluation.Summary]
     public var databaseImages: Int
     public var seconds: Double
+    /// Files left out because they could not be read or embedded (see ``BadFilePolicy``).
+    public var skipped: [SkippedFile] = []
 }
 
 /// Embeds a `RetrievalDataset` with an embedder, ranks the database for every query by cosine
 /// similarity and scores the rankings (leave-one-out queries never see themselves).
-public func evaluate(_ dataset: RetrievalDataset, with embedder: GlobalEmbedder,
+///
+/// A file that cannot be read or embedded is, with `policy` `.skip`, left out and listed in the
+/// report's `skipped`: a database image left out is never retrieved (a query it was relevant to
+/// counts it as missed), a query left out is not scored. With `.stop` the first one throws its
+/// ``SkippedFile``.
+public func evaluate(_ dataset: RetrievalDataset, with embedder: GlobalEmbedder, onBadFile policy: BadFilePolicy = .skip,
                      progress: (any ProgressObserver)? = nil) throws -> EvaluationReport {
     let start = Date()
-    let database = try embed(dataset.database, with: embedder, progress: progress, label: "database")
-    let external = dataset.queries.filter { $0.databaseIndex == nil }
-    var queryRows: [Tensor] = []
-    for (i, q) in external.enumerated() {
-        var image = try Image(contentsOf: q.path)
-        if let box = q.box { image = image.cropped(toBox: box) }  // the query is the boxed region (Revisited Oxford/Paris)
-        queryRows.append(try embedder.embedding(of: image))
-        progress?.update(done: i + 1, total: external.count, label: "queries")
-    }
-    let queryVectors = queryRows.isEmpty ? nil : Tensor.concatenated(queryRows, along: 0)
-    var rankings: [[Int]] = [], positives: [Set<Int>] = [], junk: [Set<Int>] = [], groups: [String] = []
-    let n = dataset.database.count
-    var externalRow = 0
-    var queries: [Tensor] = []
+    let database = embed(dataset.database, with: embedder, onBadFile: policy, progress: progress, label: "database")
+    if !database.complete, let first = database.skipped.last { throw first }
+    var skipped = database.skipped
+    let kept = keptPositions(dataset.database, skipping: skipped)
+    let row = Dictionary(uniqueKeysWithValues: kept.enumerated().map { ($1, $0) })
+    var queries: [Tensor] = [], scored: [RetrievalDataset.Query] = []
+    var externalDone = 0
+    let external = dataset.queries.count { $0.databaseIndex == nil }
     for q in dataset.queries {
-        if let i = q.databaseIndex { queries.append(database.sliced(along: 0, i..<(i + 1))) }
-        else { queries.append(queryVectors!.sliced(along: 0, externalRow..<(externalRow + 1))); externalRow += 1 }
+        if let own = q.databaseIndex {
+            guard let r = row[own] else { continue }  // its image was left out (and reported)
+            queries.append(database.vectors.sliced(along: 0, r..<(r + 1)))
+        } else {
+            defer { externalDone += 1; progress?.update(done: externalDone, total: external, label: "queries") }
+            do {
+                var image = try Image(contentsOf: q.path)
+                if let box = q.box { image = image.cropped(toBox: box) }  // the query is the boxed region (Revisited Oxford/Paris)
+                queries.append(try embedder.embedding(of: image))
+            } catch {
+                let skip = SkippedFile(file: q.path, error: EmbedderError(error, file: q.path))
+                if policy == .stop { throw skip }
+                skipped.append(skip)
+                continue
+            }
+        }
+        scored.append(q)
     }
-    let top = nearestNeighbors(of: Tensor.concatenated(queries, along: 0), in: database, k: n)
-    for (qi, q) in dataset.queries.enumerated() {
-        var ranking = top.results(forQuery: qi).map(\.index)
-        if let own = q.databaseIndex { ranking.removeAll { $0 == own } }
-        rankings.append(ranking)
-        positives.append(q.positives)
-        junk.append(q.junk)
-        groups.append(q.group)
+    var rankings: [[Int]] = []
+    if !queries.isEmpty && !kept.isEmpty {
+        let top = nearestNeighbors(of: Tensor.concatenated(queries, along: 0), in: database.vectors, k: kept.count)
+        for (qi, q) in scored.enumerated() {
+            rankings.append(top.results(forQuery: qi).map { kept[$0.index] }.filter { $0 != q.databaseIndex })
+        }
     }
-    return summarize(dataset: dataset.name, recipe: embedder.recipe, rankings: rankings, positives: positives, junk: junk,
-                     groups: groups, databaseImages: n, start: start)
+    var report = summarize(dataset: dataset.name, recipe: embedder.recipe, rankings: rankings, queries: scored,
+                           databaseImages: kept.count, start: start)
+    report.skipped = skipped
+    return report
 }
 
-/// Embeddings `[N, D]` of image files, in order.
-public func embed(_ paths: [URL], with embedder: GlobalEmbedder, progress: (any ProgressObserver)? = nil,
-                  label: String = "images") throws -> Tensor {
-    var rows: [Tensor] = []
+/// The embeddings of the files a batch could read, in order, and the files it left out.
+public struct EmbeddedFiles: Sendable {
+    /// `[files.count, D]`.
+    public var vectors: Tensor
+    /// The files embedded, in the order given.
+    public var files: [URL]
+    /// The files left out, with why.
+    public var skipped: [SkippedFile]
+    /// `false` when ``BadFilePolicy/stop`` stopped at a bad file (the last of ``skipped``).
+    public var complete: Bool
+}
+
+/// Embeds image files in order (decoding one ahead of the network). A file that cannot be read
+/// or embedded is left out and listed; with `policy` `.stop`, nothing after it is tried.
+public func embed(_ paths: [URL], with embedder: GlobalEmbedder, onBadFile policy: BadFilePolicy = .skip,
+                  progress: (any ProgressObserver)? = nil, label: String = "images") -> EmbeddedFiles {
+    var rows: [Tensor] = [], files: [URL] = [], skipped: [SkippedFile] = []
     rows.reserveCapacity(paths.count)
-    for (i, path) in paths.enumerated() {
-        let image: Image
-        do { image = try Image(contentsOf: path) } catch { throw EmbedderError.image(file: path, error) }
-        rows.append(try embedder.embedding(of: image))
-        progress?.update(done: i + 1, total: paths.count, label: label)
+    forEachDecoded(paths) { i, url, decoded in
+        guard policy == .skip || skipped.isEmpty else { return }
+        defer { progress?.update(done: i + 1, total: paths.count, label: label) }
+        do {
+            rows.append(try embedder.embedding(of: decoded.get()))
+            files.append(url)
+        } catch { skipped.append(SkippedFile(file: url, error: EmbedderError(error, file: url))) }
     }
-    guard !rows.isEmpty else { return Tensor(zeros: [0, embedder.recipe.dimension]) }
-    return Tensor.concatenated(rows, along: 0)
+    let vectors = rows.isEmpty ? Tensor(zeros: [0, embedder.recipe.dimension]) : Tensor.concatenated(rows, along: 0)
+    return EmbeddedFiles(vectors: vectors, files: files, skipped: skipped, complete: policy == .skip || skipped.isEmpty)
+}
+
+/// The positions in `files` of those not in `skipping` (a batch keeps its order).
+func keptPositions(_ files: [URL], skipping skipped: [SkippedFile]) -> [Int] {
+    let left = Set(skipped.map(\.file))
+    return files.indices.filter { !left.contains(files[$0]) }
 }
 
 /// Evaluates object retrieval: every database image is embedded as its regions into an
 /// `ObjectIndex`; each query's regions are searched with `options` (leave-one-out queries reuse
-/// their own regions and never see their own image).
+/// their own regions and never see their own image). Files that cannot be read or embedded are
+/// handled by `policy` as in ``evaluate(_:with:onBadFile:progress:)``.
 public func evaluate(_ dataset: RetrievalDataset, with embedder: any RegionEmbedder, options: ObjectSearchOptions = .init(),
-                     progress: (any ProgressObserver)? = nil) throws -> EvaluationReport {
+                     onBadFile policy: BadFilePolicy = .skip, progress: (any ProgressObserver)? = nil) throws -> EvaluationReport {
     let start = Date()
-    let index = try buildObjectIndex(dataset.database, with: embedder, progress: progress, label: "database")
-    var rankings: [[Int]] = [], positives: [Set<Int>] = [], junk: [Set<Int>] = [], groups: [String] = []
-    let external = dataset.queries.filter { $0.databaseIndex == nil }.count
+    var index = ObjectIndex(for: embedder)
+    let built = try index.add(dataset.database, with: embedder, onBadFile: policy, progress: progress)
+    if !built.complete, let first = built.skipped.last { throw first }
+    var skipped = built.skipped
+    let kept = keptPositions(dataset.database, skipping: skipped)
+    let local = Dictionary(uniqueKeysWithValues: kept.enumerated().map { ($1, $0) })
+    var rankings: [[Int]] = [], scored: [RetrievalDataset.Query] = []
+    let external = dataset.queries.count { $0.databaseIndex == nil }
     var done = 0
     for q in dataset.queries {
         let query: ImageObjects
         if let own = q.databaseIndex {
-            let rows = index.rowRanges[own]
-            query = ImageObjects(regions: Array(index.regions[rows]), vectors: index.vectors(ofImage: own))
+            guard let image = local[own] else { continue }
+            query = ImageObjects(regions: Array(index.regions[index.rowRanges[image]]), vectors: index.vectors(ofImage: image))
         } else {
-            var image = try Image(contentsOf: q.path)
-            if let box = q.box { image = image.cropped(toBox: box) }
-            query = try embedder.objects(in: image)
-            done += 1
-            progress?.update(done: done, total: external, label: "queries")
+            defer { done += 1; progress?.update(done: done, total: external, label: "queries") }
+            do {
+                var image = try Image(contentsOf: q.path)
+                if let box = q.box { image = image.cropped(toBox: box) }
+                query = try embedder.objects(in: image)
+            } catch {
+                let skip = SkippedFile(file: q.path, error: EmbedderError(error, file: q.path))
+                if policy == .stop { throw skip }
+                skipped.append(skip)
+                continue
+            }
         }
         let hits = try index.search(query.vectors, regions: query.regions, k: index.count, options: options,
-                                    excluding: q.databaseIndex)
-        rankings.append(hits.map(\.image))
-        positives.append(q.positives)
-        junk.append(q.junk)
-        groups.append(q.group)
+                                    excluding: q.databaseIndex.flatMap { local[$0] })
+        rankings.append(hits.map { kept[$0.image] })
+        scored.append(q)
     }
-    return summarize(dataset: dataset.name, recipe: embedder.recipe, rankings: rankings, positives: positives, junk: junk,
-                     groups: groups, databaseImages: index.count, start: start)
+    var report = summarize(dataset: dataset.name, recipe: embedder.recipe, rankings: rankings, queries: scored,
+                           databaseImages: index.count, start: start)
+    report.skipped = skipped
+    return report
 }
 
 /// Embeds image files as their regions into a new `ObjectIndex`. Evaluation needs every
-/// database image: the first file that cannot be read or embedded throws, naming it.
+/// database image: the first file that cannot be read or embedded throws its ``SkippedFile``.
 public func buildObjectIndex(_ paths: [URL], with embedder: any RegionEmbedder, progress: (any ProgressObserver)? = nil,
                              label: String = "images") throws -> ObjectIndex {
     var index = ObjectIndex(for: embedder)
-    let report = try index.add(paths, with: embedder, progress: progress)
-    if let (file, error) = report.skipped.first { throw EmbedderError.invalidOption("\(file.path): \(error)") }
+    let report = try index.add(paths, with: embedder, onBadFile: .stop, progress: progress)
+    if let first = report.skipped.first { throw first }
     return index
 }
 
@@ -120,9 +169,10 @@ extension Image {
 }
 
 /// Scores rankings overall and per query group.
-func summarize(dataset: String, recipe: EmbeddingRecipe, rankings: [[Int]], positives: [Set<Int>], junk: [Set<Int>],
-               groups: [String], databaseImages: Int, start: Date) -> EvaluationReport {
-    let (overall, perGroup) = Evaluation.evaluate(rankings: rankings, positives: positives, junk: junk, groups: groups)
+func summarize(dataset: String, recipe: EmbeddingRecipe, rankings: [[Int]], queries: [RetrievalDataset.Query],
+               databaseImages: Int, start: Date) -> EvaluationReport {
+    let (overall, perGroup) = Evaluation.evaluate(rankings: rankings, positives: queries.map(\.positives), junk: queries.map(\.junk),
+                                                  groups: queries.map(\.group))
     return EvaluationReport(dataset: dataset, recipe: recipe, overall: overall, groups: perGroup,
                             databaseImages: databaseImages, seconds: Date().timeIntervalSince(start))
 }

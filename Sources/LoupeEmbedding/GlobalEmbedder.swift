@@ -26,7 +26,17 @@ public enum EmbedderError: Error, CustomStringConvertible {
         case let .recipe(error): error.description
         case let .wrongMode(expected, got): "the recipe is \(got), expected \(expected)"
         case let .whiteningMissing(identity): "the recipe's vectors are whitened (\(identity)); give that whitening"
-        case let .image(file, error): "\(file.path): \(error)"
+        case let .image(file, error): error.path == nil ? "\(file.path): \(error)" : "\(error)"
+        }
+    }
+
+    /// Any error met while reading or embedding `file`, as an `EmbedderError` (an image error
+    /// gains the file).
+    init(_ error: any Error, file: URL) {
+        switch error {
+        case let error as EmbedderError: self = error
+        case let error as ImageError: self = .image(file: file, error)
+        default: self = .invalidOption("\(file.path): \(error)")
         }
     }
 }

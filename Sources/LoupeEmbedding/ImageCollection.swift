@@ -69,14 +69,57 @@ public struct ImageCollection: Sendable, RandomAccessCollection {
     public subscript(position: Int) -> URL { files[position] }
 }
 
+/// What a batch (indexing, evaluation, whitening) does with a file it cannot read or embed.
+public enum BadFilePolicy: Sendable, Equatable {
+    /// Leave the file out, record it in the report, and go on (the default everywhere).
+    case skip
+    /// Stop at the first such file: the report records it, nothing after it is tried.
+    case stop
+}
+
+/// A file a batch left out, and why.
+public struct SkippedFile: Sendable, Error, CustomStringConvertible, Codable {
+    /// The file.
+    public var file: URL
+    /// Why it was left out (its message names the file).
+    public var error: EmbedderError
+
+    public init(file: URL, error: EmbedderError) { (self.file, self.error) = (file, error) }
+
+    /// The error's message, with the file's path in front when it does not name it already.
+    public var description: String {
+        let text = "\(error)"
+        return text.hasPrefix(file.path) ? text : "\(file.path): \(text)"
+    }
+
+    private enum CodingKeys: String, CodingKey { case file, reason }
+
+    /// `{"file": path, "reason": message}`.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(file.path, forKey: .file)
+        try container.encode(description, forKey: .reason)
+    }
+
+    /// Reads what ``encode(to:)`` wrote (the reason comes back as text).
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        file = URL(fileURLWithPath: try container.decode(String.self, forKey: .file))
+        error = .invalidOption(try container.decode(String.self, forKey: .reason))
+    }
+}
+
 /// What indexing a list of files did: how many went in, and each file left out with its error.
 public struct IndexingReport: Sendable {
     /// Images added to the index.
     public var indexed: Int
     /// Files that could not be read or embedded, in order, with why.
-    public var skipped: [(file: URL, error: EmbedderError)]
+    public var skipped: [SkippedFile]
     /// Wall time per stage (decode, network, pooling, …).
     public var clock: StageClock
+    /// Whether every file was tried: `false` when ``BadFilePolicy/stop`` stopped at a bad file
+    /// (the last of ``skipped``).
+    public var complete = true
 }
 
 /// Decodes images one ahead of their use on a background thread, so that JPEG decoding overlaps
@@ -107,24 +150,23 @@ func forEachDecoded(_ files: [URL], _ body: (Int, URL, Result<Image, ImageError>
 
 /// Embeds and adds `files` in order through `add` (which throws `IndexError` for a vector the
 /// index refuses: that stops the run, keeping what is in); a file that cannot be read or embedded
-/// is skipped and reported.
-func addEach(_ files: [URL], progress: (any ProgressObserver)?, label: String,
+/// is skipped and reported, and with `policy` `.stop` ends the run.
+func addEach(_ files: [URL], policy: BadFilePolicy = .skip, progress: (any ProgressObserver)?, label: String,
              _ add: (Image, URL, inout StageClock) throws -> Void) throws(IndexError) -> IndexingReport {
     var report = IndexingReport(indexed: 0, skipped: [], clock: StageClock())
     var failure: IndexError?
     forEachDecoded(files) { i, url, decoded in
+        guard failure == nil, report.complete else { return }
         defer { progress?.update(done: i + 1, total: files.count, label: label) }
-        guard failure == nil else { return }
         do {
             try add(decoded.get(), url, &report.clock)
             report.indexed += 1
-        } catch let error as ImageError {
-            report.skipped.append((url, .image(file: url, error)))
-        } catch let error as EmbedderError {
-            report.skipped.append((url, error))
         } catch let error as IndexError {
             failure = error
-        } catch { report.skipped.append((url, .invalidOption("\(error)"))) }
+        } catch {
+            report.skipped.append(SkippedFile(file: url, error: EmbedderError(error, file: url)))
+            if policy == .stop { report.complete = false }
+        }
     }
     if let failure { throw failure }
     return report
@@ -132,15 +174,16 @@ func addEach(_ files: [URL], progress: (any ProgressObserver)?, label: String,
 
 extension FlatIndex {
     /// Embeds `files` with `embedder` and adds them in order. An unreadable or unembeddable file
-    /// is skipped and reported, never fatal; decoding runs one image ahead of the network.
+    /// is skipped and reported (with `policy` `.stop`, the run ends there); decoding runs one image
+    /// ahead of the network.
     ///
     /// - Throws: if the embedder's recipe is not this index's, or the index refuses a vector
     ///   (NaN from the network); what was added before stays.
     @discardableResult
-    public mutating func add(_ files: [URL], with embedder: GlobalEmbedder,
+    public mutating func add(_ files: [URL], with embedder: GlobalEmbedder, onBadFile policy: BadFilePolicy = .skip,
                              progress: (any ProgressObserver)? = nil) throws(IndexError) -> IndexingReport {
         guard embedder.recipe.isCompatible(with: recipe) else { throw .recipeMismatch(embedder.recipe.differences(from: recipe)) }
-        return try addEach(files, progress: progress, label: "indexing") { image, url, clock in
+        return try addEach(files, policy: policy, progress: progress, label: "indexing") { image, url, clock in
             let vector = try embedder.embedding(of: image, clock: &clock)
             try clock.measure("add") { () throws(IndexError) in try add(vector, paths: [url.path]) }
         }
@@ -149,15 +192,16 @@ extension FlatIndex {
 
 extension ObjectIndex {
     /// Embeds `files` as their regions with `embedder` and adds them in order. An unreadable or
-    /// unembeddable file is skipped and reported, never fatal; decoding runs one image ahead.
+    /// unembeddable file is skipped and reported (with `policy` `.stop`, the run ends there);
+    /// decoding runs one image ahead.
     ///
     /// - Throws: if the embedder's recipe is not this index's, or the index refuses a vector;
     ///   what was added before stays.
     @discardableResult
-    public mutating func add(_ files: [URL], with embedder: any RegionEmbedder,
+    public mutating func add(_ files: [URL], with embedder: any RegionEmbedder, onBadFile policy: BadFilePolicy = .skip,
                              progress: (any ProgressObserver)? = nil) throws(IndexError) -> IndexingReport {
         guard embedder.recipe.isCompatible(with: recipe) else { throw .recipeMismatch(embedder.recipe.differences(from: recipe)) }
-        return try addEach(files, progress: progress, label: "indexing objects") { image, url, clock in
+        return try addEach(files, policy: policy, progress: progress, label: "indexing objects") { image, url, clock in
             let objects = try embedder.objects(in: image, given: [], detect: true, clock: &clock)
             try clock.measure("add") { () throws(IndexError) in try add(objects.vectors, regions: objects.regions, path: url.path) }
         }

@@ -61,9 +61,27 @@ public enum ImageError: Error, Equatable, CustomStringConvertible {
     case unsupported(format: ImageFormat, detail: String)
     /// Writing an encoded image failed.
     case unwritable(path: String, reason: String)
+    /// Decoding the file at `path` failed with `reason` (what ``Image/init(contentsOf:options:)``
+    /// throws, so that a message names the file).
+    indirect case file(path: String, reason: ImageError)
+
+    /// The file the error is about, when it names one.
+    public var path: String? {
+        switch self {
+        case let .unreadable(path, _), let .unwritable(path, _), let .file(path, _): path
+        default: nil
+        }
+    }
+
+    /// The decoder's error without the file around it.
+    public var reason: ImageError {
+        if case let .file(_, reason) = self { return reason }
+        return self
+    }
 
     public var description: String {
         switch self {
+        case let .file(path, reason): "\(path): \(reason)"
         case let .unreadable(path, reason): "cannot read \(path): \(reason)"
         case .empty: "image data is empty"
         case .unrecognizedFormat: "not a PNG or JPEG image"
@@ -109,9 +127,21 @@ extension Image {
     public init(contentsOf url: URL, options: ImageDecodingOptions = .init()) throws(ImageError) {
         let data: Data
         do { data = try Data(contentsOf: url, options: .mappedIfSafe) } catch {
-            throw .unreadable(path: url.path, reason: error.localizedDescription)
+            throw .unreadable(path: url.path, reason: Image.readFailure(error))
         }
-        try self.init(data: data, options: options)
+        do { try self.init(data: data, options: options) } catch { throw .file(path: url.path, reason: error) }
+    }
+
+    /// Why a file could not be read, in words (not Foundation's "The file … couldn't be opened").
+    static func readFailure(_ error: any Error) -> String {
+        switch (error as? CocoaError)?.code {
+        case .fileReadNoSuchFile?, .fileNoSuchFile?: return "no such file"
+        case .fileReadNoPermission?: return "permission denied"
+        default:
+            let posix = ((error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError)?.code
+            if posix == Int(EISDIR) { return "it is a folder, not an image" }
+            return (error as NSError).localizedFailureReason ?? error.localizedDescription
+        }
     }
 
     /// Decodes PNG or JPEG bytes (the format is sniffed from the signature).

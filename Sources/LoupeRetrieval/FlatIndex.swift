@@ -51,12 +51,18 @@ public enum IndexError: Error, Equatable, CustomStringConvertible {
 
 /// One search result.
 public struct SearchHit: Sendable, Equatable, Codable {
-    /// Row in the index.
-    public var id: Int
+    /// The image's position in the index (its row); named as in ``ObjectHit/image``.
+    public var image: Int
     /// Inner product (cosine similarity for normalised vectors).
     public var score: Float
     /// The indexed image.
     public var path: String
+
+    public init(image: Int, score: Float, path: String) { (self.image, self.score, self.path) = (image, score, path) }
+
+    /// The row in the index.
+    @available(*, deprecated, renamed: "image")
+    public var id: Int { image }
 }
 
 /// Query expansion: re-query with the query averaged with its top results.
@@ -134,7 +140,7 @@ public struct FlatIndex: Sendable {
         case let .average(n): q = expand(queries, n: n, alpha: 0)
         case let .alpha(n, alpha): q = expand(queries, n: n, alpha: alpha)
         }
-        return nearest(q, k: min(k, count)).map { $0.map { SearchHit(id: $0.index, score: $0.score, path: paths[$0.index]) } }
+        return nearest(q, k: min(k, count)).map { $0.map { SearchHit(image: $0.index, score: $0.score, path: paths[$0.index]) } }
     }
 
     /// The `k` best rows of each query over every block, best first (ties: the lower row first).

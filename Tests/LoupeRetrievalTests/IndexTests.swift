@@ -46,7 +46,7 @@ func bruteForce(_ q: Tensor, _ db: Tensor, k: Int) -> [[Int]] {
         let v = Tensor(randomUniform: [20, 8], seed: 3).l2NormalizedRows()
         try index.add(v, paths: (0..<20).map { "img\($0).jpg" })
         let hits = try index.search(v.sliced(along: 0, 4..<5), k: 3)
-        #expect(hits[0][0].id == 4 && hits[0][0].path == "img4.jpg" && abs(hits[0][0].score - 1) < 1e-5)
+        #expect(hits[0][0].image == 4 && hits[0][0].path == "img4.jpg" && abs(hits[0][0].score - 1) < 1e-5)
         #expect(throws: IndexError.recipeMismatch(["pooling mac ≠ gem"])) {
             try index.search(v.sliced(along: 0, 0..<1), k: 3, recipe: recipe(8, pooling: .mac))
         }

@@ -138,7 +138,7 @@ import Testing
         let q = Tensor(randomUniform: [5, d], seed: 7).l2NormalizedRows()
         let hits = try flat.search(q, k: 20)
         let reference = bruteForce(q, db, k: 20)
-        for i in 0..<5 { #expect(hits[i].map(\.id) == reference[i]) }
+        for i in 0..<5 { #expect(hits[i].map(\.image) == reference[i]) }
         // object search over the chunks: the best image is the one holding the best row
         let best = try objects.search(q.sliced(along: 0, 0..<1), regions: [ObjectRegion(kind: .given, box: .whole(width: 4, height: 4))], k: 1)
         #expect(best[0].path == String(flat.paths[reference[0][0]].split(separator: "-")[0]))

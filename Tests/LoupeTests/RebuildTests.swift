@@ -22,7 +22,7 @@ import Testing
         let backbone = try store.backbone(.classifier(.mobileNetV2))
         // whitened, so that the whitening travelling with the index is exercised too
         let plain = try GlobalEmbedder(backbone: backbone, maxSize: 320)
-        let training = try embed(gallery + [query], with: plain)
+        let training = embed(gallery + [query], with: plain).vectors
         let whitening = try Whitening.pca(fitting: training, dimension: 4, recipe: plain.recipe.json)
         let original = try GlobalEmbedder(backbone: backbone, maxSize: 320, whitening: whitening)
         var index = FlatIndex(for: original)
@@ -46,7 +46,7 @@ import Testing
     /// it is converted and checked like a new one.
     @Test func versionOneWhiteningIsChecked() throws {
         let backbone = try store.backbone(.classifier(.mobileNetV2))
-        let training = try embed(gallery + [query], with: GlobalEmbedder(backbone: backbone, maxSize: 320))
+        let training = try embed(gallery + [query], with: GlobalEmbedder(backbone: backbone, maxSize: 320)).vectors
         func v1(pooling: String) -> String {
             #"{"dimension":1280,"maxSize":320,"mode":"global","model":"mobilenet_v2","pooling":"\#(pooling)","scales":[1],"#
                 + #""stage":"features.18","weightsChecksum":"\#(backbone.checksum)","whitening":"none"}"#
@@ -171,9 +171,49 @@ import Testing
         #expect(report.indexed == 3 && index.paths.map { URL(fileURLWithPath: $0).lastPathComponent } == ["dog.jpg", "eagle.JPG", "giraffe.jpg"])
         #expect(report.skipped.map(\.file.lastPathComponent) == ["truncated.jpg", "notes.png"])
         #expect(report.skipped.allSatisfy { "\($0.error)".contains($0.file.path) })
+        // --strict: the first bad file ends the run; what came before is in, nothing after is tried
+        var strict = FlatIndex(for: embedder)
+        let stopped = try strict.add(collection.files, with: embedder, onBadFile: .stop)
+        #expect(!stopped.complete && stopped.indexed == 1 && stopped.skipped.map(\.file.lastPathComponent) == ["truncated.jpg"])
+        #expect(strict.count == 1)
+        // a link loop is walked once
+        try fm.createSymbolicLink(at: other.appendingPathComponent("back"), withDestinationURL: folder)
+        #expect(try ImageCollection(folder).files.count == collection.files.count)
         #expect(throws: CollectionError.notFound(folder.appendingPathComponent("nope"))) { try ImageCollection(folder.appendingPathComponent("nope")) }
         let empty = try temporaryFolder()
         defer { try? fm.removeItem(at: empty) }
         #expect(throws: CollectionError.noImages(empty)) { try ImageCollection(empty) }
+    }
+
+    /// Evaluation under the skip policy: a database image that cannot be read is never retrieved
+    /// (its relevant queries count it as missed), its own query is not scored, and it is reported;
+    /// under `.stop` it throws, naming the file.
+    @Test func evaluationSkipsUnreadableImagesAndSaysSo() throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let images = folder.appendingPathComponent("images")
+        try FileManager.default.createDirectory(at: images, withIntermediateDirectories: true)
+        for (i, file) in gallery.enumerated() { try FileManager.default.copyItem(at: file, to: images.appendingPathComponent("\(i).jpg")) }
+        let jpeg = try Data(contentsOf: gallery[0])
+        try jpeg.prefix(jpeg.count / 3).write(to: images.appendingPathComponent("bad.jpg"))
+        // two classes: {0, bad} and {1, 2, 3}
+        try "file,class_id\n0.jpg,a\nbad.jpg,a\n1.jpg,b\n2.jpg,b\n3.jpg,b\n".write(to: folder.appendingPathComponent("labels.csv"), atomically: true, encoding: .utf8)
+        let dataset = try RetrievalDataset.labeled(folder)
+        let embedder = try GlobalEmbedder(backbone: store.backbone(.classifier(.mobileNetV2)), maxSize: 128)
+        let report = try evaluate(dataset, with: embedder)
+        #expect(report.skipped.map(\.file.lastPathComponent) == ["bad.jpg"] && report.databaseImages == 4)
+        #expect(report.overall.queries == 4)
+        // query 0's only positive is the unreadable image: its AP is 0 (missed), not left out
+        let vectors = embed([0, 2, 3, 4].map { dataset.database[$0] }, with: embedder).vectors
+        let ranks = nearestNeighbors(of: vectors, in: vectors, k: 4)
+        let apOfB: [Double] = (1..<4).map { (q: Int) -> Double in
+            let ranking = ranks.results(forQuery: q).map(\.index).filter { $0 != q }
+            let positives = Set<Int>(1..<4).subtracting([q])
+            var found = 0, sum = 0.0
+            for (r, i) in ranking.enumerated() where positives.contains(i) { found += 1; sum += Double(found) / Double(r + 1) }
+            return sum / Double(positives.count)
+        }
+        #expect(abs(report.overall.meanAP - apOfB.reduce(0, +) / 4) < 1e-9)
+        #expect(throws: SkippedFile.self) { try evaluate(dataset, with: embedder, onBadFile: .stop) }
     }
 }
