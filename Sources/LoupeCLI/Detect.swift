@@ -95,16 +95,3 @@ struct Detect: AsyncParsableCommand {
         if let failure { throw failure }
     }
 }
-
-/// Boxes drawn in a colour per class (a fixed palette, so a class keeps its colour across images).
-func drawBoxes(_ detections: [Detection], on image: Image) -> Image {
-    let palette = [RGB(230, 25, 75), RGB(60, 180, 75), RGB(255, 225, 25), RGB(0, 130, 200), RGB(245, 130, 48),
-                   RGB(145, 30, 180), RGB(70, 240, 240), RGB(240, 50, 230), RGB(210, 245, 60), RGB(250, 190, 212)]
-    var out = image
-    let thickness = max(2, min(image.width, image.height) / 200)
-    for d in detections {
-        out.drawRectangle(x0: Int(d.box.x0), y0: Int(d.box.y0), x1: Int(d.box.x1.rounded(.up)), y1: Int(d.box.y1.rounded(.up)),
-                          color: palette[d.classIndex % palette.count], thickness: thickness)
-    }
-    return out
-}

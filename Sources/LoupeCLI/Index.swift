@@ -6,6 +6,11 @@ struct Index: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Embed every PNG/JPEG under a folder into a searchable index file.",
         discussion: """
+        Image paths are stored relative to FOLDER (recorded in the file): move the folder and the \
+        index together and search still finds the images; move the folder alone and pass \
+        `loupe search --root NEW_FOLDER`. Symbolic links to files and folders are followed, each \
+        folder once (link loops end).
+
         The index records the embedding recipe (model, weights checksum, stage, pooling, scales, \
         max size, whitening, dimension); `loupe search` refuses queries of another recipe. The file \
         is written to a temporary name and renamed into place.
@@ -35,7 +40,10 @@ struct Index: AsyncParsableCommand {
 
     func run() async throws {
         try compute.apply()
-        let files = try ImageCollection(URL(fileURLWithPath: folder)).files
+        let collection = try ImageCollection(URL(fileURLWithPath: folder))
+        let files = collection.files
+        // paths are stored relative to the folder, so that it can move with (or without) the index
+        let root = OutputCheck.isFolder(collection.root) ? collection.root : nil
         try OutputCheck.check(output, option: "-o", replacing: .loupeFile, inputs: files)
         let embedder = try pipeline.embedder()
         let progress = ProgressBar(quiet: quiet)
@@ -45,10 +53,12 @@ struct Index: AsyncParsableCommand {
             let regionEmbedder = try objects.regionEmbedder({ embedder })
             var index = ObjectIndex(for: regionEmbedder)
             if let student = objects.student { index.studentHeadLocation = URL(fileURLWithPath: student).path }
+            index.root = root
             report = try index.add(files, with: regionEmbedder, onBadFile: badFiles.policy, progress: progress)
             write = { try index.write(to: URL(fileURLWithPath: output)); return "\(index.count) images, \(index.regionCount) regions → \(output) (\(index.recipe))" }
         } else {
             var index = FlatIndex(for: embedder)
+            index.root = root
             report = try index.add(files, with: embedder, onBadFile: badFiles.policy, progress: progress)
             write = { try index.write(to: URL(fileURLWithPath: output)); return "\(index.count) images → \(output) (\(index.recipe))" }
         }

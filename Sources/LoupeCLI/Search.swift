@@ -43,8 +43,11 @@ struct Search: AsyncParsableCommand {
     @Option(help: "Whitening file, for an index written before indexes carried their whitening (format 1).")
     var whitening: String?
 
-    @Option(help: "Write a PNG with each query and its top results.")
+    @Option(help: "Write a PNG with each query and its top results (rank, score and file name on each tile; object indexes also draw the matched boxes).")
     var montage: String?
+
+    @Option(help: "Where the indexed folder is now, when it moved without the index (paths are stored relative to the folder that was indexed).")
+    var root: String?
 
     @Flag(help: "Print JSON instead of text.")
     var json = false
@@ -86,7 +89,7 @@ struct Search: AsyncParsableCommand {
         guard objectOnly.isEmpty else {
             throw ValidationError("\(objectOnly.joined(separator: ", ")) \(objectOnly.count == 1 ? "applies" : "apply") only to object indexes; \(index) is a global index")
         }
-        let flat = try FlatIndex(contentsOf: URL(fileURLWithPath: index))
+        let flat = try FlatIndex(contentsOf: URL(fileURLWithPath: index), root: try rootURL())
         guard qe < flat.count else {
             throw ValidationError("--qe \(qe) averages the query with more results than the index's \(flat.count) images; give at most \(flat.count - 1)")
         }
@@ -104,7 +107,7 @@ struct Search: AsyncParsableCommand {
                 for (rank, hit) in o.results.enumerated() { print(String(format: "  %2d  %.4f  %@", rank + 1, hit.score, hit.path)) }
             }
         }
-        if let montage, !outputs.isEmpty { try writeMontage(outputs, to: montage) }
+        if let montage, !outputs.isEmpty { try writeMontage(outputs, root: flat.root, to: montage) }
         if let failure { throw failure }
     }
 
@@ -120,30 +123,38 @@ struct Search: AsyncParsableCommand {
         return store
     }
 
+    /// `--root`, checked to be a folder.
+    func rootURL() throws -> URL? {
+        guard let root else { return nil }
+        guard OutputCheck.isFolder(URL(fileURLWithPath: root)) else { throw CLIError.usage("--root \(root) is not a folder") }
+        return URL(fileURLWithPath: root)
+    }
+
+    /// A result's image, with what to do when it is not where the index says.
+    static func resultImage(_ path: String, root: URL?) throws -> Image {
+        do { return try Image(contentsOf: URL(fileURLWithPath: path)) } catch {
+            guard !FileManager.default.fileExists(atPath: path) else { throw error }
+            let hint = root.map { "the index's images are under \($0.path); if that folder moved, pass --root NEW_FOLDER" }
+                ?? "the index stores absolute paths; re-index the folder where it is now"
+            throw CLIError.io("result image \(path) is not there (\(hint))")
+        }
+    }
+
     /// `--whitening`, for an index written before indexes carried their whitening.
     func oldIndexWhitening() throws -> Whitening? {
         try whitening.map { try Whitening(contentsOf: URL(fileURLWithPath: $0)) }
     }
 
-    /// One row per query: the query (red frame), then its results in rank order (grey frames).
-    func writeMontage(_ outputs: [Output], to path: String) throws {
-        var tiles: [Image] = []
-        let columns = 1 + min(k, outputs.map(\.results.count).max() ?? 0)
+    /// One row per query: the query, then its results in rank order with rank, score and name.
+    func writeMontage(_ outputs: [Output], root: URL?, to path: String) throws {
+        var montage = Montage()
         for o in outputs {
-            var row = [try framed(Image(contentsOf: URL(fileURLWithPath: o.query)), RGB(220, 40, 40))]
-            for hit in o.results.prefix(columns - 1) {
-                row.append(try framed(Image(contentsOf: URL(fileURLWithPath: hit.path)), RGB(170, 170, 170)))
+            var row = [Montage.query(try Image(contentsOf: URL(fileURLWithPath: o.query)), path: o.query)]
+            for (rank, hit) in o.results.prefix(k).enumerated() {
+                row.append(Montage.result(try Self.resultImage(hit.path, root: root), rank: rank + 1, score: hit.score, path: hit.path))
             }
-            while row.count < columns { row.append(Image(width: 8, height: 8, color: RGB(255, 255, 255))) }
-            tiles += row
+            montage.rows.append(row)
         }
-        try Image.grid(tiles, columns: columns, cellSize: 160).writePNG(to: URL(fileURLWithPath: path))
-        printError("montage → \(path)")
-    }
-
-    func framed(_ image: Image, _ color: RGB) -> Image {
-        var thumb = image.resized(longerSide: 160)
-        thumb.drawRectangle(x0: 0, y0: 0, x1: thumb.width, y1: thumb.height, color: color, thickness: 3)
-        return thumb
+        try montage.write(to: path)
     }
 }

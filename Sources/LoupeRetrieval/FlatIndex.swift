@@ -85,6 +85,10 @@ public struct FlatIndex: Sendable {
     private var store: RowStore
     /// One per row.
     public private(set) var paths: [String]
+    /// The folder the images' paths are stored relative to (`loupe index` sets the folder it
+    /// indexed): the file keeps the paths under it relative, so that the images can move with
+    /// it, and ``init(contentsOf:root:)`` can re-point them. `nil`: paths are stored as given.
+    public var root: URL?
     /// How the vectors were made.
     public let recipe: EmbeddingRecipe
     /// The whitening named by `recipe.whitening`, when it is known.
@@ -184,22 +188,24 @@ extension FlatIndex {
     /// one) with the recipe and paths in the metadata, atomically (a temporary file renamed into
     /// place: an interrupted save leaves the old index intact).
     public func write(to url: URL) throws(IndexError) {
-        let pathsJSON = String(decoding: (try? JSONEncoder().encode(paths)) ?? Data("[]".utf8), as: UTF8.self)
         var tensors = ["vectors": vectors]
-        var metadata = ["format": "loupe-flat-index", "version": Self.formatVersion, "recipe": recipe.json, "paths": pathsJSON]
+        var metadata = ["format": "loupe-flat-index", "version": Self.formatVersion, "recipe": recipe.json]
+        IndexFile.add(paths: paths, root: root, file: url, to: &metadata)
         IndexFile.add(whitening, to: &tensors, metadata: &metadata)
         do { try SafetensorsFile.write(tensors, metadata: metadata, to: url) } catch { throw .unwritable(url, error) }
     }
 
     /// Loads an index written by ``write(to:)`` (or by version 1, converting its recipe),
     /// checking its format, version and consistency.
-    public init(contentsOf url: URL) throws(IndexError) {
+    ///
+    /// - Parameter root: where the images are now, when they moved since indexing (the paths
+    ///   stored relative to the index's root are resolved against it).
+    public init(contentsOf url: URL, root: URL? = nil) throws(IndexError) {
         let file = try IndexFile.open(url, format: "loupe-flat-index")
         let recipe = try IndexFile.recipe(file, url)
         guard case .global = recipe.mode else { throw .malformed(url, "a flat index holds a global recipe, this one is \(recipe.mode)") }
-        guard let data = file.metadata["paths"]?.data(using: .utf8), let paths = try? JSONDecoder().decode([String].self, from: data) else {
-            throw .malformed(url, "missing or malformed paths")
-        }
+        let (paths, root) = try IndexFile.paths(file, url, root: root)
+        self.root = root
         let vectors: Tensor
         do { vectors = try file.tensor(named: "vectors") } catch { throw .unreadable(url, error) }
         guard vectors.rank == 2, vectors.shape[1] == recipe.dimension else {
@@ -238,6 +244,53 @@ enum IndexFile {
             settings = (try? JSONDecoder().decode([String: String].self, from: data)) ?? [:]
         }
         do { return try EmbeddingRecipe(json: json, settings: settings) } catch { throw .recipe(url, error) }
+    }
+
+    /// Writes `paths` into `metadata`: relative to `root` (recorded beside them, absolute and
+    /// relative to the index file's folder) for those under it, as given otherwise.
+    static func add(paths: [String], root: URL?, file url: URL, to metadata: inout [String: String]) {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        var stored = paths
+        if let root {
+            let base = root.standardizedFileURL.path
+            let prefix = base.hasSuffix("/") ? base : base + "/"
+            stored = paths.map { path in
+                let full = URL(fileURLWithPath: path).standardizedFileURL.path
+                return full.hasPrefix(prefix) ? String(full.dropFirst(prefix.count)) : full
+            }
+            metadata["root"] = base
+            metadata["root-from-index"] = relativePath(from: url.deletingLastPathComponent().standardizedFileURL.path, to: base)
+        }
+        metadata["paths"] = String(decoding: (try? encoder.encode(stored)) ?? Data("[]".utf8), as: UTF8.self)
+    }
+
+    /// The paths of `file`, made absolute against its root: `root` when given, else the recorded
+    /// root when it exists, else the recorded root's place relative to the index file (the index
+    /// and its images moved together), else the recorded root as it was. Also returns that root.
+    static func paths(_ file: SafetensorsFile, _ url: URL, root given: URL?) throws(IndexError) -> (paths: [String], root: URL?) {
+        guard let data = file.metadata["paths"]?.data(using: .utf8), let stored = try? JSONDecoder().decode([String].self, from: data) else {
+            throw .malformed(url, "missing or malformed paths")
+        }
+        var root = given
+        if root == nil, let recorded = file.metadata["root"] {
+            root = URL(fileURLWithPath: recorded)
+            if !FileManager.default.fileExists(atPath: recorded), let relative = file.metadata["root-from-index"] {
+                let beside = url.deletingLastPathComponent().appendingPathComponent(relative).standardizedFileURL
+                if FileManager.default.fileExists(atPath: beside.path) { root = beside }
+            }
+        }
+        guard let root else { return (stored, nil) }
+        return (stored.map { $0.hasPrefix("/") ? $0 : root.appendingPathComponent($0).path }, root)
+    }
+
+    /// `to` relative to the folder `from` (both absolute, standardised), e.g. `../photos`.
+    static func relativePath(from: String, to: String) -> String {
+        let a = from.split(separator: "/"), b = to.split(separator: "/")
+        var common = 0
+        while common < min(a.count, b.count) && a[common] == b[common] { common += 1 }
+        let parts = Array(repeating: "..", count: a.count - common) + b[common...].map(String.init)
+        return parts.isEmpty ? "." : parts.joined(separator: "/")
     }
 
     static func add(_ whitening: Whitening?, to tensors: inout [String: Tensor], metadata: inout [String: String]) {

@@ -106,6 +106,8 @@ public struct ObjectIndex: Sendable {
     public private(set) var imageOfRow: [Int32]
     /// One per image.
     public private(set) var paths: [String]
+    /// The folder the images' paths are stored relative to (see ``FlatIndex/root``).
+    public var root: URL?
     /// Rows of each image.
     public private(set) var rowRanges: [Range<Int>]
     /// How the vectors were made: an object or student recipe, whose region proposal queries reuse.
@@ -248,8 +250,8 @@ extension ObjectIndex {
         let images = Tensor(shape: [regionCount], scalars: imageOfRow.map(Float.init))
         let details = regions.map { RegionDetails(kind: $0.kind, score: $0.score, label: $0.label) }
         var tensors = ["vectors": vectors, "boxes": boxes, "images": images]
-        var metadata = ["format": "loupe-object-index", "version": Self.formatVersion, "recipe": recipe.json,
-                        "paths": json(paths), "regions": json(details)]
+        var metadata = ["format": "loupe-object-index", "version": Self.formatVersion, "recipe": recipe.json, "regions": json(details)]
+        IndexFile.add(paths: paths, root: root, file: url, to: &metadata)
         if let studentHeadLocation { metadata["student-head"] = studentHeadLocation }
         IndexFile.add(whitening, to: &tensors, metadata: &metadata)
         do { try SafetensorsFile.write(tensors, metadata: metadata, to: url) } catch { throw .unwritable(url, error) }
@@ -262,7 +264,9 @@ extension ObjectIndex {
 
     /// Loads an index written by ``write(to:)`` (or by version 1, converting its recipe and
     /// settings), checking format, version and consistency.
-    public init(contentsOf url: URL) throws(IndexError) {
+    ///
+    /// - Parameter root: where the images are now, when they moved since indexing.
+    public init(contentsOf url: URL, root: URL? = nil) throws(IndexError) {
         let file = try IndexFile.open(url, format: "loupe-object-index")
         let meta = file.metadata
         func decode<T: Decodable>(_ key: String, as: T.Type) throws(IndexError) -> T {
@@ -273,7 +277,8 @@ extension ObjectIndex {
         }
         let recipe = try IndexFile.recipe(file, url)
         guard recipe.mode.proposal != nil else { throw .malformed(url, "an object index holds an object recipe, this one is \(recipe.mode)") }
-        let paths = try decode("paths", as: [String].self)
+        let (paths, root) = try IndexFile.paths(file, url, root: root)
+        self.root = root
         let details = try decode("regions", as: [RegionDetails].self)
         let vectors: Tensor, boxes: Tensor, images: Tensor
         do {

@@ -41,6 +41,39 @@ func bruteForce(_ q: Tensor, _ db: Tensor, k: Int) -> [[Int]] {
         #expect(small.indices[3] == -1 && small.indices[4] == -1 && small.results(forQuery: 0).count == 3)
     }
 
+    /// Paths under the root are stored relative to it: the images can move with the index (found
+    /// beside it) or alone (re-pointed with `root:`); paths outside the root stay absolute.
+    @Test func pathsAreStoredRelativeToTheRoot() throws {
+        let fm = FileManager.default
+        let top = fm.temporaryDirectory.appendingPathComponent("root-\(UUID().uuidString)")
+        defer { try? fm.removeItem(at: top) }
+        let photos = top.appendingPathComponent("photos"), sub = photos.appendingPathComponent("sub")
+        try fm.createDirectory(at: sub, withIntermediateDirectories: true)
+        var index = try FlatIndex(recipe: recipe(4))
+        index.root = photos
+        try index.add(Tensor(randomUniform: [3, 4], seed: 5).l2NormalizedRows(),
+                      paths: [photos.appendingPathComponent("a.jpg").path, sub.appendingPathComponent("b.jpg").path, "/elsewhere/c.jpg"])
+        let url = top.appendingPathComponent("i.index")
+        try index.write(to: url)
+        let stored = try SafetensorsFile(contentsOf: url).metadata
+        #expect(stored["paths"] == #"["a.jpg","sub/b.jpg","/elsewhere/c.jpg"]"# && stored["root"] == photos.path && stored["root-from-index"] == "photos")
+        #expect(try FlatIndex(contentsOf: url).paths == index.paths)
+        // the folder and the index moved together: the root is found beside the index
+        let moved = fm.temporaryDirectory.appendingPathComponent("moved-\(UUID().uuidString)")
+        defer { try? fm.removeItem(at: moved) }
+        try fm.moveItem(at: top, to: moved)
+        let together = try FlatIndex(contentsOf: moved.appendingPathComponent("i.index"))
+        #expect(together.paths == [moved.path + "/photos/a.jpg", moved.path + "/photos/sub/b.jpg", "/elsewhere/c.jpg"])
+        // re-pointed by hand
+        let repointed = try FlatIndex(contentsOf: moved.appendingPathComponent("i.index"), root: URL(fileURLWithPath: "/new/place"))
+        #expect(repointed.paths == ["/new/place/a.jpg", "/new/place/sub/b.jpg", "/elsewhere/c.jpg"] && repointed.root?.path == "/new/place")
+        // an index without a root keeps its paths as given
+        var plain = try FlatIndex(recipe: recipe(4))
+        try plain.add(Tensor(randomUniform: [1, 4], seed: 6).l2NormalizedRows(), paths: ["rel/x.jpg"])
+        try plain.write(to: moved.appendingPathComponent("p.index"))
+        #expect(try FlatIndex(contentsOf: moved.appendingPathComponent("p.index")).paths == ["rel/x.jpg"])
+    }
+
     @Test func searchPersistAndRecipeChecks() throws {
         var index = try FlatIndex(recipe: recipe(8))
         let v = Tensor(randomUniform: [20, 8], seed: 3).l2NormalizedRows()
