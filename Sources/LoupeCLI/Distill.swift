@@ -93,6 +93,8 @@ struct Distill: AsyncParsableCommand {
     @Flag(help: "Print the training history as JSON.")
     var json = false
 
+    @OptionGroup var badFiles: BadFileOptions
+
     @Flag(help: "No progress output.")
     var quiet = false
 
@@ -132,6 +134,15 @@ struct Distill: AsyncParsableCommand {
             let matching = folderOfFile.indices.filter { standard(folderOfFile[$0]) == standard(folder) }
             guard !matching.isEmpty else { throw ValidationError("--views \(entry): \(folder) is not one of the folders given") }
             for i in matching { extraViews[i] += k }
+        }
+        // one bad-file policy: unreadable images are named and left out (--strict: the run stops)
+        let screened = readableImages(files, onBadFile: badFiles.policy)
+        try badFiles.report(screened.skipped)
+        if !screened.skipped.isEmpty {
+            let keep = Set(screened.readable)
+            let kept = files.indices.filter { keep.contains(files[$0]) }
+            (files, folderOfFile, extraViews) = (kept.map { files[$0] }, kept.map { folderOfFile[$0] }, kept.map { extraViews[$0] })
+            guard !files.isEmpty else { throw CLIError.data("none of the images could be read; nothing to train on") }
         }
         let augmenting = augment > 0 || !views.isEmpty
         guard augmenting || (augmentStyle == .splice && !matchDetections) else {
@@ -199,7 +210,8 @@ struct Distill: AsyncParsableCommand {
         if let whitening = whitened.whitening { set.targets = try whitening.apply(set.targets) }
         let extraction = Date().timeIntervalSince(start)
         printError(String(format: "%d images, %d regions, %d-d teacher (%@, whitening %@), RoI features %@; %.1f s", files.count, set.count,
-                          set.targets.shape[1], teacherRecipe.mode.description, teacherRecipe.whitening?.description ?? "none", set.features.shape.dropFirst().description, extraction))
+                          set.targets.shape[1], teacherRecipe.mode.description, teacherRecipe.whitening?.description ?? "none", set.features.shape.dropFirst().description, extraction)
+                   + BadFileOptions.summary(screened.skipped))
 
         var options = TrainingOptions()
         (options.epochs, options.batchSize, options.learningRate, options.loss) = (epochs, batchSize, learningRate, loss)

@@ -1,22 +1,38 @@
 import Foundation
 import Loupe
 
-/// A progress bar on standard error (redrawn in place on a terminal, a line per 10 % otherwise),
-/// with the rate in items per second.
+/// Progress of a long command on standard error: on a terminal, a bar redrawn in place with the
+/// count, the rate and the time left; otherwise quiet, unless `LOUPE_PROGRESS=lines` asks for a
+/// line per tenth (for logs). `LOUPE_PROGRESS=none` or `--quiet` silences it everywhere.
 final class ProgressBar: ProgressObserver, @unchecked Sendable {
+    enum Style { case bar, lines, none }
+
     private let lock = NSLock()
     /// When the current phase began: the bar's creation, or the previous phase's last update.
     private var start = Date()
     private var lastUpdate = Date()
     private var lastLabel = ""
     private var lastDecile = -1
-    private let terminal = isatty(2) != 0
-    let quiet: Bool
+    private var lastDraw = Date.distantPast
+    let style: Style
 
-    init(quiet: Bool = false) { self.quiet = quiet }
+    init(quiet: Bool = false, environment: [String: String] = ProcessInfo.processInfo.environment, terminal: Bool = isatty(2) != 0) {
+        switch quiet ? "none" : environment["LOUPE_PROGRESS"]?.lowercased() ?? "" {
+        case "none", "0", "off": style = .none
+        case "lines": style = .lines
+        case "bar": style = .bar
+        default: style = terminal ? .bar : .none
+        }
+    }
+
+    /// `m:ss` or `h:mm:ss`.
+    static func clock(_ seconds: Double) -> String {
+        let s = Int(seconds.rounded())
+        return s >= 3600 ? String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60) : String(format: "%d:%02d", s / 60, s % 60)
+    }
 
     func update(done: Int, total: Int, label: String) {
-        guard !quiet else { return }
+        guard style != .none else { return }
         lock.lock()
         defer { lock.unlock() }
         let now = Date()
@@ -26,17 +42,25 @@ final class ProgressBar: ProgressObserver, @unchecked Sendable {
         let elapsed = max(now.timeIntervalSince(start), 1e-9)
         let rate = Double(done) / elapsed
         let fraction = total > 0 ? Double(done) / Double(total) : 1
-        if terminal {
+        let timing = done == total ? "in \(Self.clock(elapsed))"
+            : done > 0 ? "ETA \(Self.clock(Double(total - done) / rate))" : ""
+        switch style {
+        case .bar:
+            // redraw at most 10 times a second, and always at the end
+            guard done == total || now.timeIntervalSince(lastDraw) >= 0.1 else { return }
+            lastDraw = now
             let width = 30, filled = Int(fraction * Double(width))
             let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
-            FileHandle.standardError.write(Data(String(format: "\r%@ %@ %d/%d  %.1f img/s", label, bar, done, total, rate).utf8))
+            let line = String(format: "\r%@ %@ %d/%d  %.1f img/s  %@\u{1B}[K", label, bar, done, total, rate, timing)
+            FileHandle.standardError.write(Data(line.utf8))
             if done == total { FileHandle.standardError.write(Data("\n".utf8)) }
-        } else {
+        case .lines:
             let decile = Int(fraction * 10)
             if decile != lastDecile {
                 lastDecile = decile
-                printError(String(format: "%@: %d/%d (%.1f img/s)", label, done, total, rate))
+                printError(String(format: "%@: %d/%d (%.1f img/s) %@", label, done, total, rate, timing))
             }
+        case .none: break
         }
     }
 }

@@ -207,3 +207,20 @@ extension ObjectIndex {
         }
     }
 }
+
+/// Decodes each file once and keeps those that decode, for work that reads the images several
+/// times (distillation's pair set and its spliced views). With `policy` `.stop`, nothing after
+/// the first bad file is tried.
+public func readableImages(_ files: [URL], onBadFile policy: BadFilePolicy = .skip,
+                           progress: (any ProgressObserver)? = nil) -> (readable: [URL], skipped: [SkippedFile]) {
+    var readable: [URL] = [], skipped: [SkippedFile] = []
+    forEachDecoded(files) { i, url, decoded in
+        guard policy == .skip || skipped.isEmpty else { return }
+        defer { progress?.update(done: i + 1, total: files.count, label: "checking images") }
+        switch decoded {
+        case .success: readable.append(url)
+        case let .failure(error): skipped.append(SkippedFile(file: url, error: .image(file: url, error)))
+        }
+    }
+    return (readable, skipped)
+}
