@@ -24,6 +24,10 @@ def run(binary, *args):
     return subprocess.run([binary, *args], capture_output=True, text=True, timeout=600)
 
 
+def run_env(extra, binary, *args):
+    return subprocess.run([binary, *args], capture_output=True, text=True, timeout=600, env=dict(os.environ, **extra))
+
+
 def digest(path):
     return hashlib.sha256(open(path, "rb").read()).hexdigest()
 
@@ -54,12 +58,33 @@ def main():
         assert hits[0]["path"].endswith("b.jpg") and abs(hits[0]["score"] - 1) < 1e-4 and hits[1]["score"] < 0.99, hits
         # a folder with a truncated JPEG among good ones: indexed without it, and it says so
         partial = run(binary, "index", mixed, "-o", os.path.join(tmp, "m.idx"), "--quiet")
-        assert partial.returncode == 0 and "truncated.jpg" in partial.stderr, partial.stderr
+        assert partial.returncode == 0 and "truncated.jpg" in partial.stderr and "1 skipped" in partial.stderr, partial.stderr
+        os.remove(os.path.join(tmp, "m.idx"))
+        # one bad-file policy: whiten fit and eval skip the truncated image too, name it and count it
+        fitted = run(binary, "whiten", "fit", mixed, "--dim", "1", "-o", os.path.join(cache_dir, "w.safetensors"), "--quiet")
+        assert fitted.returncode == 0 and "truncated.jpg" in fitted.stderr and "1 skipped" in fitted.stderr, fitted.stderr
+        labelled = os.path.join(cache_dir, "labelled")
+        os.makedirs(os.path.join(labelled, "images"))
+        for name in ("a.jpg", "b.jpg", "truncated.jpg"):
+            shutil.copy(os.path.join(mixed, name), os.path.join(labelled, "images", name))
+        open(os.path.join(labelled, "labels.csv"), "w").write("file,class_id\na.jpg,1\nb.jpg,1\ntruncated.jpg,2\n")
+        scored = run(binary, "eval", "labels", labelled, "--max-size", "256", "--quiet", "--json")
+        report = json.loads(scored.stdout) if scored.returncode == 0 else {}
+        assert report.get("databaseImages") == 2 and [os.path.basename(f["file"]) for f in report["skipped"]] == ["truncated.jpg"] \
+            and "truncated.jpg" in scored.stderr, scored.stderr
+        # --strict stops at it: exit 65, the file named, nothing written
+        strict = run(binary, "index", mixed, "-o", os.path.join(tmp, "m.idx"), "--quiet", "--strict")
+        assert strict.returncode == 65 and "truncated.jpg" in strict.stderr and not os.path.exists(os.path.join(tmp, "m.idx")), strict.stderr
+        strict = run(binary, "eval", "labels", labelled, "--max-size", "256", "--quiet", "--strict")
+        assert strict.returncode == 65 and "truncated.jpg" in strict.stderr, strict.stderr
         kept = digest(index)
-        # progress lines (not a terminal: one per tenth) give a believable rate from the first image on
-        shown = run(binary, "index", imgs, "-o", os.path.join(tmp, "p.idx"))
+        # progress is quiet when standard error is not a terminal; LOUPE_PROGRESS=lines gives a line per
+        # tenth with a believable rate from the first image on and the time left
+        quiet_run = run(binary, "index", imgs, "-o", os.path.join(tmp, "p.idx"))
+        assert quiet_run.returncode == 0 and "img/s" not in quiet_run.stderr, quiet_run.stderr
+        shown = run_env({"LOUPE_PROGRESS": "lines"}, binary, "index", imgs, "-o", os.path.join(tmp, "p.idx"))
         rates = [float(r) for r in re.findall(r"\(([0-9.]+) img/s\)", shown.stderr)]
-        assert shown.returncode == 0 and rates and max(rates) < 1000, shown.stderr
+        assert shown.returncode == 0 and rates and max(rates) < 1000 and re.search(r"ETA \d+:\d\d", shown.stderr), shown.stderr
         os.remove(os.path.join(tmp, "p.idx"))
 
         # distillation end to end on the two images; a damaged pair cache is said and made again
@@ -79,6 +104,69 @@ def main():
             stray = [l for l in shown_help.splitlines() if l.rstrip().endswith("\\") and not l.strip().startswith(("loupe", "--"))]
             assert not stray, f"loupe help {command}: stray backslashes in {stray}"
 
+        # one vocabulary: -k, --crop-size, --object-threshold / --object-nms / --detector-size in detect;
+        # the old spellings still work but are not shown; JSON names the hit's image the same way in both modes
+        a_jpg = os.path.join(imgs, "a.jpg")
+        for args in (["classify", a_jpg, "-k", "2", "--crop-size", "224"], ["classify", a_jpg, "--top", "2", "--size", "224"]):
+            got = run(binary, *args, "--json")
+            assert got.returncode == 0 and len(json.loads(got.stdout)[0]["predictions"]) == 2, (args, got.stderr)
+        new = run(binary, "detect", a_jpg, "--object-threshold", "0.2", "--object-nms", "0.5", "--detector-size", "416", "--json")
+        old = run(binary, "detect", a_jpg, "--threshold", "0.2", "--nms", "0.5", "--size", "nano", "--json")
+        assert new.returncode == 0 and new.stdout == old.stdout, (new.stderr, old.stderr)
+        for command, hidden in (("classify", "--top"), ("detect", "--threshold"), ("detect", "--nms")):
+            assert hidden + " " not in run(binary, "help", command).stdout, f"{command} --help shows the old {hidden}"
+        index_help = run(binary, "help", "index").stdout
+        for option in ("--max-objects", "--object-threshold", "--object-nms", "--detector-size"):
+            line = index_help[index_help.index("  " + option + " <"):].split("\n  -")[0]
+            assert "default:" in line, f"index --help shows no default for {option}"
+        assert "image" in hits[0] and "id" not in hits[0], hits[0]
+
+        # labelled pictures: the montage has a caption strip under every tile and the query in red;
+        # detect --draw writes each box's label on a filled box of the box's colour
+        import numpy
+        from PIL import Image
+        montage = os.path.join(cache_dir, "m.png")
+        drawn = run(binary, "search", index, a_jpg, "-k", "2", "--montage", montage)
+        assert drawn.returncode == 0, drawn.stderr
+        picture = numpy.asarray(Image.open(montage).convert("RGB")).astype(int)
+        assert picture.shape[1] == 6 + 3 * 206 and picture.shape[0] > 6 + 200 + 2 * 18, picture.shape
+
+        def count(area, colour):
+            return int((area == numpy.array(colour)).all(axis=2).sum())
+        assert count(picture[6 + 206:, 6:206], (220, 30, 30)) > 50, "no red QUERY caption under the query"
+        assert count(picture[6 + 206:, 212:], (0, 0, 0)) > 100, "no rank / score / name under the results"
+        boxes = os.path.join(cache_dir, "boxes.png")
+        dog = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".cache", "darknet", "data", "dog.jpg")
+        got = run(binary, "detect", dog, "--draw", boxes, "--json")
+        assert got.returncode == 0, got.stderr
+        plain = numpy.asarray(Image.open(dog).convert("RGB")).astype(int)
+        labelled_boxes = numpy.asarray(Image.open(boxes).convert("RGB")).astype(int)
+        white_text = int(((labelled_boxes == 255).all(axis=2) & (plain != labelled_boxes).any(axis=2)).sum())
+        assert white_text > 200, f"detect --draw: {white_text} label pixels"
+
+        # portable indexes: paths relative to the indexed folder; the folder and index moved together
+        # still search, the folder moved alone needs --root (and says so)
+        moved_top = os.path.join(cache_dir, "portable")
+        os.makedirs(os.path.join(moved_top, "photos", "sub"))
+        for name in ("a.jpg", "b.jpg"):
+            shutil.copy(os.path.join(imgs, name), os.path.join(moved_top, "photos", name))
+        linked = os.path.join(cache_dir, "linked-folder")
+        os.makedirs(linked)
+        shutil.copy(os.path.join(imgs, "a.jpg"), os.path.join(linked, "c.jpg"))
+        os.symlink(linked, os.path.join(moved_top, "photos", "sub", "link"))
+        os.symlink(os.path.join(moved_top, "photos"), os.path.join(linked, "loop"))  # a link loop ends
+        made = run(binary, "index", os.path.join(moved_top, "photos"), "-o", os.path.join(moved_top, "p.idx"), "--quiet", "--max-size", "256")
+        assert made.returncode == 0 and "3 images" in made.stderr, made.stderr
+        shutil.move(moved_top, moved_top + "-2")
+        together = run(binary, "search", os.path.join(moved_top + "-2", "p.idx"), a_jpg, "-k", "3", "--json")
+        assert together.returncode == 0 and all(os.path.exists(h["path"]) for h in json.loads(together.stdout)[0]["results"]), together.stderr
+        shutil.move(os.path.join(moved_top + "-2", "photos"), os.path.join(cache_dir, "photos-elsewhere"))
+        lost = run(binary, "search", os.path.join(moved_top + "-2", "p.idx"), a_jpg, "-k", "1", "--montage", os.path.join(cache_dir, "lost.png"))
+        assert lost.returncode == 74 and "--root" in lost.stderr, lost.stderr
+        found_again = run(binary, "search", os.path.join(moved_top + "-2", "p.idx"), a_jpg, "-k", "1", "--json",
+                          "--root", os.path.join(cache_dir, "photos-elsewhere"))
+        assert found_again.returncode == 0 and os.path.exists(json.loads(found_again.stdout)[0]["results"][0]["path"]), found_again.stderr
+
         # a version, and warnings for thread counts that cannot help
         version = run(binary, "--version")
         assert version.returncode == 0 and re.match(r"\d+\.\d+\.\d+ \(index format 2", version.stdout), version.stdout
@@ -95,7 +183,7 @@ def main():
             (["index", imgs, "-o", index, "--max-size", "0"], "max size"),
             (["index", imgs, "--objects", "--detector-size", "600", "-o", index], "multiple of 32"),
             (["index", imgs, "--objects", "--student", garbage, "-o", index], "student head"),
-            (["search", os.path.join(tmp, "missing.idx"), os.path.join(imgs, "a.jpg")], "cannot read index"),
+            (["search", os.path.join(tmp, "missing.idx"), os.path.join(imgs, "a.jpg")], "cannot read index " + os.path.join(tmp, "missing.idx")),
             (["search", garbage, os.path.join(imgs, "a.jpg")], "cannot read index"),
             (["search", index, truncated], "truncated"),
             (["classify", truncated], "truncated"),
@@ -112,6 +200,12 @@ def main():
             (["distill", imgs, "-o", head, "--max-size", "256", "--learning-rate", "1e30", "--epochs", "3", "--validation", "0",
               "--cache", os.path.join(cache_dir, "distill"), "--quiet"], "training diverged"),
             (["whiten", "fit", empty, "-o", os.path.join(tmp, "w.safetensors")], "no PNG or JPEG images under"),
+            # preconditions found before any image is embedded: 2 images cannot give 1280 whitened dimensions
+            (["whiten", "fit", imgs, "-o", os.path.join(tmp, "w.safetensors")], "give at most 1 whitened dimensions"),
+            (["index", os.path.join(tmp, "nope"), "-o", os.path.join(tmp, "n.idx")], "error: " + os.path.join(tmp, "nope") + " does not exist"),
+            (["index", imgs, "-o", os.path.join(tmp, "u.idx"), "--model", "nope"], "unknown model 'nope'"),
+            (["classify", os.path.join(imgs, "a.jpg"), "--model", "nope"], "unknown model 'nope'"),
+            (["search", index, os.path.join(imgs, "a.jpg"), "--root", os.path.join(tmp, "nope")], "is not a folder"),
             # outputs are checked before any work: never an input, a folder, another kind of file, or a missing folder
             (["index", imgs, "-o", os.path.join(imgs, "a.jpg")], "is one of the input images"),
             (["index", imgs, "-o", truncated], "is not a Loupe file"),
@@ -135,6 +229,10 @@ def main():
         ]
         images_before = {name: digest(os.path.join(imgs, name)) for name in os.listdir(imgs)}
         garbage_before = digest(garbage)
+        # the status of each kind (64 usage, 65 data, 66 missing input), never 1 or a crash
+        statuses = {"error: " + os.path.join(tmp, "nope") + " does not exist": 66, "does not exist": 64, "cannot read index " + os.path.join(tmp, "missing.idx"): 66, "unknown model 'nope'": 64,
+                    "give at most 1 whitened dimensions": 64, "truncated": 65, "is one of the input images": 64,
+                    "applies only to object indexes": 64, "another network": 65, "is a JPEG image, not a Loupe index": 65}
         for args, message in bad:
             before = sorted(os.listdir(tmp))
             result = run(binary, *args)
@@ -143,6 +241,10 @@ def main():
             assert result.returncode > 0, f"loupe {shown}: exit status {result.returncode}\n{result.stderr}"
             assert message in result.stderr, f"loupe {shown}: expected '{message}' in\n{result.stderr}"
             assert sorted(os.listdir(tmp)) == before, f"loupe {shown} left files: {set(os.listdir(tmp)) - set(before)}"
+            assert "Usage: loupe <subcommand>" not in result.stderr, f"loupe {shown}: the root usage line for a command's error"
+            assert result.returncode in (64, 65, 66, 74), f"loupe {shown}: exit status {result.returncode} is not one of the documented ones"
+            if message in statuses:
+                assert result.returncode == statuses[message], f"loupe {shown}: exit status {result.returncode}, expected {statuses[message]}"
         assert digest(index) == kept, "a failed rerun changed the existing index"
         assert {name: digest(os.path.join(imgs, name)) for name in os.listdir(imgs)} == images_before, "an input image changed"
         assert digest(garbage) == garbage_before, "a file of another kind was overwritten"

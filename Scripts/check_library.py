@@ -12,6 +12,8 @@
 4. `loupe` copied to a temporary folder and run from another working directory, with
    XDG_CACHE_HOME holding loupe/models/mobilenet_v2.safetensors, indexes and searches with
    the weights from there.
+5. The README's "Using Loupe from another package": its Package.swift and main.swift, verbatim but
+   for the path to the checkout, build as a new package and embed a real image.
 
   .venv/bin/python Scripts/check_library.py BUILD_DIR DATA_DIR
 """
@@ -109,8 +111,26 @@ def main():
         listed = json.loads(run(portable, "models", "--json", env=env, cwd=workdir).stdout)
         mobilenet = next(e for e in listed if e["model"] == "mobilenet_v2")
         assert mobilenet["file"].startswith(xdg), mobilenet
+        check_dependent_package(readme, root, tmp)
     print("check_library: README program == loupe search in a new process; 4 modes rebuilt from their recipes; "
-          "search-box; evaluate-dataset at the reference mAP; a copied binary with XDG_CACHE_HOME")
+          "search-box; evaluate-dataset at the reference mAP; a copied binary with XDG_CACHE_HOME; "
+          "the README's dependent package built and run")
+
+
+def check_dependent_package(readme, root, tmp):
+    """Builds the README's two files of a program that depends on Loupe, and runs it."""
+    section = readme[readme.index("## Using Loupe from another package"):]
+    blocks = section.split("```swift\n")[1:3]
+    manifest, program = (b[:b.index("```")] for b in blocks)
+    assert '.package(name: "Loupe", path: "../Loupe")' in manifest, manifest
+    package = os.path.join(tmp, "consumer")
+    os.makedirs(os.path.join(package, "Sources", "MyRetrieval"))
+    open(os.path.join(package, "Package.swift"), "w").write(manifest.replace('path: "../Loupe"', f'path: "{root}"'))
+    open(os.path.join(package, "Sources", "MyRetrieval", "main.swift"), "w").write(program)
+    run("swift", "build", "--package-path", package, "--scratch-path", os.path.join(package, ".build"))
+    env = dict(os.environ, LOUPE_CACHE=os.path.join(root, ".cache"))
+    made = run(os.path.join(package, ".build", "debug", "MyRetrieval"), os.path.join(root, ".cache", "darknet", "data", "dog.jpg"), env=env)
+    assert "[1, 1280]" in made.stdout and "mobilenet_v2" in made.stdout, made.stdout
 
 
 if __name__ == "__main__":

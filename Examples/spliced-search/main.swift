@@ -52,7 +52,7 @@ let splices: [(donor: String, object: String, host: String)] = [
 ]
 print("| splice | host rank: global | host rank: objects | donor rank: global | donor rank: objects | matched donor box |")
 print("|---|---|---|---|---|---|")
-var montageTiles: [Image] = []
+var montage = Montage()
 var bothFound = (global: 0, objects: 0)
 for s in splices {
     let donor = gallery[s.donor]!, host = gallery[s.host]!
@@ -78,20 +78,18 @@ for s in splices {
     if Set(globalHits.prefix(2).map(\.path)) == [s.host, s.donor] { bothFound.global += 1 }
     if Set(objectHits.prefix(2).map(\.path)) == [s.host, s.donor] { bothFound.objects += 1 }
 
-    // montage row: the query with the matched query box, then the top 3 results with their boxes
-    func outlined(_ image: Image, _ box: BoundingBox, _ color: RGB) -> Image {
-        var out = image
-        out.drawRectangle(x0: Int(box.x0), y0: Int(box.y0), x1: Int(box.x1), y1: Int(box.y1), color: color,
-                          thickness: max(3, max(image.width, image.height) / 70))
-        return out
+    // montage row: the query with the box that matched the donor, then the top 3 by objects with
+    // the regions they matched (the donor's in red), each with rank, score and name
+    let label = { (region: ObjectRegion) in region.label ?? "image" }
+    var row = [Montage.Tile(image: query, boxes: [(donorHit.queryBox, Montage.palette[0], "pasted")],
+                            lines: ["QUERY", "\(s.object) in \(s.host)"], frame: Montage.queryFrame)]
+    for (r, hit) in objectHits.prefix(3).enumerated() {
+        let role = hit.path == s.host ? "host" : hit.path == s.donor ? "donor" : "neither"
+        row.append(Montage.result(gallery[hit.path]!, rank: r + 1, score: hit.score, path: hit.path, extra: role,
+                                  boxes: [(hit.databaseRegion.box, hit.path == s.donor ? Montage.palette[0] : Montage.palette[1], label(hit.databaseRegion))]))
     }
-    montageTiles.append(outlined(query, donorHit.queryBox, RGB(230, 25, 75)))
-    for hit in objectHits.prefix(3) {
-        montageTiles.append(outlined(gallery[hit.path]!, hit.databaseRegion.box,
-                                     hit.path == s.donor ? RGB(230, 25, 75) : RGB(60, 180, 75)))
-    }
+    montage.rows.append(row)
 }
 print("\nBoth sources in the top 2: global \(bothFound.global) of \(splices.count), objects \(bothFound.objects) of \(splices.count).")
-let montage = output.appendingPathComponent("montage.png")
-try Image.grid(montageTiles, columns: 4, cellSize: 200).writePNG(to: montage)
+try montage.render().writePNG(to: output.appendingPathComponent("montage.png"))
 print("Spliced queries and montage (query | top 3 by objects, matched boxes drawn) in \(output.path)/")

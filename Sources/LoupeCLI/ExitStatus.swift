@@ -27,7 +27,7 @@ struct InputsFailed: Error {
 /// README and in `loupe --help`.
 enum ExitStatus {
     static let success: Int32 = 0
-    /// Some of several inputs failed (each is named); the others' results were printed.
+    /// Any failure of no kind below.
     static let partial: Int32 = 1
     /// The command line: an unknown option or value, an option that does not apply, an output
     /// that would replace an input.
@@ -42,9 +42,11 @@ enum ExitStatus {
 
     /// The help text's table.
     static let table = """
-    Exit status: 0 success; 1 some of several inputs failed (each named); 64 usage (an option, \
-    value or output path that cannot be used); 65 data (an image, index, weights or whitening file \
-    that is damaged or of another kind); 66 an input that does not exist; 74 reading or writing failed.
+    Exit status: 0 success; 64 usage (an option, value or output path that cannot be used); 65 \
+    data (an image, index, weights or whitening file that is damaged or of another kind); 66 an \
+    input that does not exist; 74 reading or writing failed; 1 anything else. When some of several \
+    query images fail, each is named, the others' results are printed, and the status is the first \
+    failure's.
     """
 
     /// The status for `error`.

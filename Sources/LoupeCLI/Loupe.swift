@@ -9,11 +9,20 @@ struct LoupeCommand: AsyncParsableCommand {
         abstract: "Content-based image retrieval with object embeddings.",
         discussion: """
         Classifier weights are read from .cache/models (made by Scripts/setup.sh), YOLOX weights \
-        from ../shared/models, or from the path given with --weights; ImageNet labels from the \
-        darknet package's data in .cache/darknet/data. `index --objects` keeps every image as its \
-        whole-image vector plus one vector per object (YOLOX boxes), `search` on such an index says \
-        which boxes matched, and `distill` trains a head inside YOLOX to produce those vectors \
-        without the classifier. Every command has --help. To compare backbones, layers, poolings,         whitening dimensions and global / object / student embeddings over a whole dataset at once,         run the analysis grid: swift run -c release --package-path Benchmarks loupe-analysis --help.
+        from ../shared/models, or from the path given with --weights (`loupe models` lists where \
+        each is looked for); ImageNet labels from the darknet package's data in .cache/darknet/data. \
+        `index --objects` keeps every image as its whole-image vector plus one vector per object \
+        (YOLOX boxes), `search` on such an index says which boxes matched, and `distill` trains a \
+        head inside YOLOX to produce those vectors without the classifier. Every command has --help. \
+        To compare backbones, layers, poolings, whitening dimensions and global / object / student \
+        embeddings over a whole dataset at once, run the analysis grid: \
+        swift run -c release --package-path Benchmarks loupe-analysis --help.
+
+        Images that cannot be read are skipped, named and counted in every command that reads many \
+        (--strict stops at the first). Progress goes to standard error on a terminal \
+        (LOUPE_PROGRESS=lines for a line per tenth in logs, none for silence).
+
+        \(ExitStatus.table)
         """,
         version: LoupeCommand.version,
         subcommands: [Classify.self, Detect.self, Index.self, Search.self, Eval.self, Whiten.self, Distill.self, Models.self])

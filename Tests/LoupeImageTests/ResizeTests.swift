@@ -60,4 +60,45 @@ import Testing
         let grid = Image.grid([image, image, image], columns: 2, cellSize: 20, spacing: 2)
         #expect(grid.width == 2 * 20 + 3 * 2 && grid.height == 2 * 20 + 3 * 2)
     }
+
+    /// Text: "L1" at scale 1 on white, read back pixel by pixel against the glyphs drawn out by
+    /// hand; at scale 2 each font pixel is a 2×2 square; labels stay inside the image.
+    @Test func textAndLabels() {
+        var image = Image(width: 12, height: 8, color: RGB(255, 255, 255))
+        image.drawText("l1", x: 0, y: 0, scale: 1)
+        let expected = [
+            "#.......#...",
+            "#......##...",
+            "#.......#...",
+            "#.......#...",
+            "#.......#...",
+            "#.......#...",
+            "#####..###..",
+            "............",
+        ]
+        let drawn = (0..<8).map { y in String((0..<12).map { x in image.pixels[0, y, x] == 0 ? "#" : "." }) }
+        #expect(drawn == expected)
+        #expect(PixelFont.width("l1", scale: 1) == 11 && PixelFont.height(scale: 2) == 14)
+        var big = Image(width: 12, height: 16, color: RGB(255, 255, 255))
+        big.drawText("L", x: 0, y: 0, scale: 2)
+        #expect(big.pixels[0, 13, 9] == 0 && big.pixels[0, 11, 9] == 255 && big.pixels[0, 0, 1] == 0 && big.pixels[0, 0, 2] == 255)
+        // a label asked for outside the image is moved in, on its background colour
+        var labelled = Image(width: 40, height: 20, color: RGB(255, 255, 255))
+        labelled.drawLabel("AB", x: 100, y: -10, scale: 1, color: RGB(255, 255, 255), background: RGB(0, 0, 255))
+        let w = PixelFont.width("AB", scale: 1) + 2
+        #expect(labelled.pixels[2, 0, 39] == 255 && labelled.pixels[0, 0, 39] == 0 && labelled.pixels[0, 0, 40 - w - 1] == 255)
+        #expect(PixelFont.fitting("abcdefgh", width: PixelFont.width("abcde", scale: 1), scale: 1) == "abc..")
+    }
+
+    /// A montage: one row per query, a caption strip under each tile, the query's caption red.
+    @Test func montageLayout() {
+        let photo = Image(width: 64, height: 48, color: RGB(0, 200, 0))
+        let montage = Montage(rows: [[Montage.query(photo, path: "/a/q.jpg"), Montage.result(photo, rank: 1, score: 0.5, path: "/b/r.jpg")]])
+        let picture = montage.render()
+        #expect(picture.width == 6 + 2 * (Montage.cell + 6) && picture.height == 6 + Montage.cell + 6 + 2 * 18 + 6)
+        let captionTop = 6 + Montage.cell + 6
+        let red = (captionTop..<(captionTop + 14)).contains { y in (6..<(6 + 60)).contains { x in
+            picture.pixels[0, y, x] == 220 && picture.pixels[1, y, x] == 30 } }
+        #expect(red)
+    }
 }
