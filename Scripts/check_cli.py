@@ -63,6 +63,16 @@ def main():
         # one bad-file policy: whiten fit and eval skip the truncated image too, name it and count it
         fitted = run(binary, "whiten", "fit", mixed, "--dim", "1", "-o", os.path.join(cache_dir, "w.safetensors"), "--quiet")
         assert fitted.returncode == 0 and "truncated.jpg" in fitted.stderr and "1 skipped" in fitted.stderr, fitted.stderr
+        # an output of another kind is refused (a whitening is not an index), --force replaces it
+        whitening_file = os.path.join(cache_dir, "w.safetensors")
+        kept_whitening = digest(whitening_file)
+        other_kind = run(binary, "index", imgs, "-o", whitening_file, "--quiet")
+        assert other_kind.returncode == 64 and "is a whitening file, not a Loupe index" in other_kind.stderr and "--force" in other_kind.stderr, other_kind.stderr
+        assert digest(whitening_file) == kept_whitening, "a refused run changed the whitening"
+        forced_copy = os.path.join(cache_dir, "w-copy.safetensors")
+        shutil.copy(whitening_file, forced_copy)
+        forced = run(binary, "index", imgs, "-o", forced_copy, "--quiet", "--force")
+        assert forced.returncode == 0 and digest(forced_copy) != kept_whitening, forced.stderr
         labelled = os.path.join(cache_dir, "labelled")
         os.makedirs(os.path.join(labelled, "images"))
         for name in ("a.jpg", "b.jpg", "truncated.jpg"):
@@ -215,6 +225,7 @@ def main():
             (["search", index, os.path.join(imgs, "a.jpg"), "--montage", os.path.join(imgs, "b.jpg")], "is not a PNG"),
             (["whiten", "fit", imgs, "-o", os.path.join(imgs, "b.jpg")], "is one of the input images"),
             (["distill", imgs, "-o", garbage], "is not a Loupe file"),
+            (["distill", imgs, "-o", head, "--curve", os.path.join(imgs, "a.jpg")], "is one of the input images"),
             # options that do not apply are refused, not ignored; an image or folder in the wrong place is named
             (["search", index, os.path.join(imgs, "a.jpg"), "--scoring", "mean-of-max"], "applies only to object indexes"),
             (["search", index, os.path.join(imgs, "a.jpg"), "--no-detect", "--query-regions", "all"], "apply only to object indexes"),

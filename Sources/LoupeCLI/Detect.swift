@@ -44,6 +44,7 @@ struct Detect: AsyncParsableCommand {
     @Flag(help: "Print JSON instead of text.")
     var json = false
 
+    @OptionGroup var force: ForceOption
     @OptionGroup var compute: ComputeOptions
 
     struct Output: Codable { var image: String; var detections: [Detection] }
@@ -66,7 +67,7 @@ struct Detect: AsyncParsableCommand {
         guard detectorSize >= 32, detectorSize % 32 == 0 else { throw ValidationError("--detector-size must be a multiple of 32, got \(detectorSize)") }
         if let draw {
             let inputs = images.map { URL(fileURLWithPath: $0) }
-            for i in images.indices { try OutputCheck.check(drawTarget(draw, i), option: "--draw", replacing: .png, inputs: inputs) }
+            for i in images.indices { try OutputCheck.check(drawTarget(draw, i), option: "--draw", replacing: .png, inputs: inputs, force: force.force) }
         }
         var store = WeightStore.cli()
         if let weights { store.paths[ModelIdentifier.yolox(variant).name] = URL(fileURLWithPath: weights) }

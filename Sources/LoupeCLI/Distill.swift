@@ -98,6 +98,7 @@ struct Distill: AsyncParsableCommand {
     @Flag(help: "No progress output.")
     var quiet = false
 
+    @OptionGroup var force: ForceOption
     @OptionGroup var compute: ComputeOptions
 
     func run() async throws {
@@ -105,7 +106,7 @@ struct Distill: AsyncParsableCommand {
         guard epochs >= 1, batchSize >= 1, hidden >= 1, fcHidden >= 1, learningRate > 0, (0..<1).contains(validation), augment >= 0 else {
             throw ValidationError("--epochs, --batch-size, --hidden and --fc-hidden must be at least 1, --learning-rate positive, --validation in [0, 1)")
         }
-        try OutputCheck.check(output, option: "-o", replacing: .loupeFile)
+        try OutputCheck.check(output, option: "-o", replacing: .head, force: force.force)
         var pipeline = pipeline
         if let teacher { pipeline.model = teacher }
         let part = try select.map { try parsePart($0, option: "--select") }
@@ -135,6 +136,8 @@ struct Distill: AsyncParsableCommand {
             guard !matching.isEmpty else { throw ValidationError("--views \(entry): \(folder) is not one of the folders given") }
             for i in matching { extraViews[i] += k }
         }
+        let curvePath = curve ?? (output.hasSuffix(".safetensors") ? String(output.dropLast(12)) + ".png" : output + ".png")
+        try OutputCheck.check(curvePath, option: curve == nil ? "the loss curve" : "--curve", replacing: .png, inputs: files, force: force.force)
         // one bad-file policy: unreadable images are named and left out (--strict: the run stops)
         let screened = readableImages(files, onBadFile: badFiles.policy)
         try badFiles.report(screened.skipped)
@@ -241,7 +244,6 @@ struct Distill: AsyncParsableCommand {
         metadata["checksum"] = fnv1a(checksumSource)
         metadata["training"] = String(decoding: try JSONEncoder().encode(summary), as: UTF8.self)
         try head.write(to: URL(fileURLWithPath: output), metadata: metadata)
-        let curvePath = curve ?? (output.hasSuffix(".safetensors") ? String(output.dropLast(12)) + ".png" : output + ".png")
         try lossCurve(history).writePNG(to: URL(fileURLWithPath: curvePath))
         printError(String(format: "head → %@, loss curve → %@ (training %.1f s)", output, curvePath, training))
         if json { try printJSON(history) }

@@ -33,6 +33,7 @@ struct Index: AsyncParsableCommand {
     @OptionGroup var pipeline: PipelineOptions
     @OptionGroup(title: "Object mode") var objects: ObjectOptions
     @OptionGroup var badFiles: BadFileOptions
+    @OptionGroup var force: ForceOption
     @OptionGroup var compute: ComputeOptions
 
     @Flag(help: "No progress output.")
@@ -44,7 +45,7 @@ struct Index: AsyncParsableCommand {
         let files = collection.files
         // paths are stored relative to the folder, so that it can move with (or without) the index
         let root = OutputCheck.isFolder(collection.root) ? collection.root : nil
-        try OutputCheck.check(output, option: "-o", replacing: .loupeFile, inputs: files)
+        try OutputCheck.check(output, option: "-o", replacing: .index, inputs: files, force: force.force)
         let embedder = try pipeline.embedder()
         let progress = ProgressBar(quiet: quiet)
         let report: IndexingReport

@@ -5,12 +5,16 @@ import Loupe
 /// Checks an output path before any work is done, so that a long run cannot end in a write that
 /// fails, and a command never replaces one of its inputs or a file of another kind.
 enum OutputCheck {
-    /// What may stand at the path already and be replaced.
+    /// What may stand at the path already and be replaced (without `--force`).
     enum Replaceable {
-        /// A Loupe index, whitening or head (`format` in its safetensors header starts with `loupe-`).
-        case loupeFile
+        /// A Loupe file of one of these kinds (`format` in its safetensors header), named `what`.
+        case loupe(formats: Set<String>, what: String)
         /// A PNG (montages, drawn boxes, curves): an existing PNG that is not an input.
         case png
+
+        static let index = Replaceable.loupe(formats: ["loupe-flat-index", "loupe-object-index"], what: "Loupe index")
+        static let whitening = Replaceable.loupe(formats: ["loupe-whitening"], what: "Loupe whitening")
+        static let head = Replaceable.loupe(formats: ["loupe-student-head"], what: "Loupe student head")
     }
 
     /// Whether a folder is at `url` (symbolic links followed).
@@ -20,7 +24,7 @@ enum OutputCheck {
 
     /// Throws a message naming the problem when `path` is one of `inputs`, a folder, a file of
     /// another kind, or in a folder that does not exist or cannot be written.
-    static func check(_ path: String, option: String, replacing kind: Replaceable, inputs: [URL] = []) throws {
+    static func check(_ path: String, option: String, replacing kind: Replaceable, inputs: [URL] = [], force: Bool = false) throws {
         let url = URL(fileURLWithPath: path)
         let target = url.resolvingSymlinksInPath().standardizedFileURL.path
         if inputs.contains(where: { $0.resolvingSymlinksInPath().standardizedFileURL.path == target }) {
@@ -29,16 +33,19 @@ enum OutputCheck {
         if FileManager.default.fileExists(atPath: url.path) {
             guard !isFolder(url) else { throw ValidationError("\(option) \(path) is a folder; give a file name") }
             switch kind {
-            case .loupeFile:
-                let format = (try? SafetensorsFile(contentsOf: url))?.metadata["format"] ?? ""
-                guard format.hasPrefix("loupe-") else {
-                    throw ValidationError("\(option) \(path) exists and is not a Loupe file; refusing to overwrite it")
+            case let .loupe(formats, what) where !force:
+                let format = (try? SafetensorsFile(contentsOf: url))?.metadata["format"]
+                guard let format, formats.contains(format) else {
+                    let found = format.map { "is a \($0.hasPrefix("loupe-") ? $0.dropFirst(6).replacingOccurrences(of: "-", with: " ") : $0) file, not a \(what)" }
+                        ?? "is not a Loupe file"
+                    throw ValidationError("\(option) \(path) exists and \(found); refusing to overwrite it (--force replaces it)")
                 }
-            case .png:
+            case .png where !force:
                 let head = (try? FileHandle(forReadingFrom: url))?.readData(ofLength: 8) ?? Data()
                 guard head.starts(with: [0x89, 0x50, 0x4E, 0x47]) else {
-                    throw ValidationError("\(option) \(path) exists and is not a PNG; refusing to overwrite it")
+                    throw ValidationError("\(option) \(path) exists and is not a PNG; refusing to overwrite it (--force replaces it)")
                 }
+            default: break
             }
         }
         let folder = url.deletingLastPathComponent()
@@ -49,4 +56,10 @@ enum OutputCheck {
             throw ValidationError("\(option) \(path): the folder \(folder.path) is not writable")
         }
     }
+}
+
+/// `--force`: replace an existing output of another kind (never an input).
+struct ForceOption: ParsableArguments {
+    @Flag(help: "Replace an existing output file even when it is not of the kind this command writes (an input is never replaced).")
+    var force = false
 }

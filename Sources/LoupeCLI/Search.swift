@@ -66,6 +66,7 @@ struct Search: AsyncParsableCommand {
     @Option(help: "Object index made with a student head: the head file, when it moved since indexing.")
     var student: String?
 
+    @OptionGroup var force: ForceOption
     @OptionGroup var compute: ComputeOptions
 
     struct Output: Codable {
@@ -81,7 +82,7 @@ struct Search: AsyncParsableCommand {
         for query in queries where OutputCheck.isFolder(URL(fileURLWithPath: query)) {
             throw ValidationError("the query \(query) is a folder; give image files (e.g. \(query)/*.jpg)")
         }
-        if let montage { try OutputCheck.check(montage, option: "--montage", replacing: .png, inputs: queries.map { URL(fileURLWithPath: $0) }) }
+        if let montage { try OutputCheck.check(montage, option: "--montage", replacing: .png, inputs: queries.map { URL(fileURLWithPath: $0) }, force: force.force) }
         if ObjectIndex.isObjectIndex(URL(fileURLWithPath: index)) { return try searchObjects() }
         guard boxes.isEmpty else { throw ValidationError("--box needs an object index (loupe index --objects)") }
         let objectOnly = scoring.given + (detect ? [] : ["--no-detect"]) + (detectorWeights == nil ? [] : ["--detector-weights"])

@@ -32,7 +32,8 @@ struct Whiten: AsyncParsableCommand {
 
         @OptionGroup var pipeline: PipelineOptions
         @OptionGroup var badFiles: BadFileOptions
-        @OptionGroup var compute: ComputeOptions
+        @OptionGroup var force: ForceOption
+    @OptionGroup var compute: ComputeOptions
 
         @Flag(help: "No progress output.")
         var quiet = false
@@ -40,7 +41,7 @@ struct Whiten: AsyncParsableCommand {
         func run() async throws {
             try compute.apply()
             let files = try folders.flatMap { try imageFiles(under: URL(fileURLWithPath: $0)) }
-            try OutputCheck.check(output, option: "-o", replacing: .loupeFile, inputs: files)
+            try OutputCheck.check(output, option: "-o", replacing: .whitening, inputs: files, force: force.force)
             guard pipeline.whitening == nil else { throw ValidationError("--whitening does not apply: whiten fit learns a whitening from unwhitened vectors") }
             var options = pipeline
             options.whitening = nil
