@@ -8,14 +8,18 @@ struct Eval: AsyncParsableCommand {
         discussion: """
         Layouts: `smvs` — reference/ as database, gt/queries.csv as queries (one relevant image each; \
         scores per camera and overall); `labels` — labels.csv + images/, leave-one-out (every image \
-        queries all others, same class is relevant).
+        queries all others, same class is relevant); `splices` — reference/ as the collection, \
+        queries/<group>/ composites, gt/roles.csv (query,host,donor; donors split by ;) and optional \
+        gt/masks/ (Scripts/make_splices.py writes one): host at rank 1, donors at 1 / 5 / 10, all \
+        sources in the top 2 / 10, mAP over the sources and the median IoU of the located pasted \
+        region, per group, pasted-area bin and for two donors.
 
         Example: loupe eval smvs ../shared/data/smvs-dvd --pooling gem --max-size 512
         """)
 
-    enum Layout: String, ExpressibleByArgument, CaseIterable { case smvs, labels, revisited }
+    enum Layout: String, ExpressibleByArgument, CaseIterable { case smvs, labels, revisited, splices }
 
-    @Argument(help: "Dataset layout: smvs, labels or revisited.")
+    @Argument(help: "Dataset layout: smvs, labels, revisited or splices.")
     var layout: Layout
 
     @Argument(help: "Dataset folder.")
@@ -42,6 +46,7 @@ struct Eval: AsyncParsableCommand {
         let embedder = try pipeline.embedder()
         let objectEmbedder = objects.objects || objects.student != nil ? try objects.regionEmbedder({ embedder }) : nil
         let progress = ProgressBar(quiet: quiet || json)
+        if layout == .splices { return try runSplices(folder, embedder: embedder, objectEmbedder: objectEmbedder, progress: progress) }
         let selection = try part.map { try parsePart($0, option: "--part") }
         func run(_ set: RetrievalDataset) throws -> EvaluationReport {
             let set = selection.map { set.part($0.part, of: $0.parts) } ?? set
@@ -54,6 +59,7 @@ struct Eval: AsyncParsableCommand {
         switch layout {
         case .smvs: reports.append(try run(RetrievalDataset.smvs(folder)))
         case .labels: reports.append(try run(RetrievalDataset.labeled(folder)))
+        case .splices: break  // handled above
         case .revisited:
             for p in RetrievalDataset.RevisitedProtocol.allCases { reports.append(try run(RetrievalDataset.revisited(folder, protocol: p))) }
         }
@@ -82,5 +88,28 @@ struct Eval: AsyncParsableCommand {
         for (name, s) in report.groups.sorted(by: { $0.key < $1.key }) { row(name, s) }
         row("overall", report.overall)
         printError(String(format: "%d database images, %.1f s", report.databaseImages, report.seconds) + BadFileOptions.summary(report.skipped))
+    }
+
+    /// `eval splices`: a table per group, a row per pasted-area bin and for two donors.
+    func runSplices(_ folder: URL, embedder: GlobalEmbedder, objectEmbedder: (any RegionEmbedder)?, progress: ProgressBar) throws {
+        guard part == nil else { throw ValidationError("--part applies to smvs, labels and revisited; a splices benchmark has its groups") }
+        let benchmark = try SpliceBenchmark.load(folder)
+        let result = if let objectEmbedder {
+            try LoupeEmbedding.evaluateSplices(benchmark, with: objectEmbedder, options: scoring.options, onBadFile: badFiles.policy, progress: progress)
+        } else {
+            try LoupeEmbedding.evaluateSplices(benchmark, with: embedder, onBadFile: badFiles.policy, progress: progress)
+        }
+        try badFiles.report(result.skipped)
+        if json { return try printJSON(result) }
+        print("\(result.dataset): \(result.recipe)")
+        print("| composites | n | host@1 | donor@1 | donor@5 | donor@10 | all@2 | all@10 | mAP | region IoU |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
+        for (name, s) in result.scores.sorted(by: { $0.key < $1.key }) {
+            print(String(format: "| %@ | %d | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f | %@ |", name, s.queries, s.hostAt1, s.donorAt1,
+                         s.donorAt5, s.donorAt10, s.allAt2, s.allAt10, s.meanAP, s.medianRegionIoU.map { String(format: "%.2f", $0) } ?? "–"))
+        }
+        let stages = result.queryMilliseconds.sorted { $0.value > $1.value }.map { String(format: "%@ %.1f", $0.key, $0.value) }
+        printError(String(format: "%d photos, %.1f s; ms per composite: ", result.databaseImages, result.seconds) + stages.joined(separator: ", ")
+                   + BadFileOptions.summary(result.skipped))
     }
 }

@@ -1,0 +1,124 @@
+public import Foundation
+
+/// The scores of a spliced-image evaluation: per group of composites (`dev`, `report`, …), and
+/// within each group per pasted-area bin and for the composites with two donors or more.
+public struct SpliceReport: Sendable, Codable {
+    public var dataset: String
+    public var recipe: EmbeddingRecipe
+    /// Keyed `GROUP`, `GROUP area<3%`, `GROUP area3-10%`, `GROUP area>10%`, `GROUP two donors`.
+    public var scores: [String: SpliceScores]
+    public var databaseImages: Int
+    /// Mean milliseconds per composite, by stage (decode, network, detector, pooling, search, …).
+    public var queryMilliseconds: [String: Double]
+    public var seconds: Double
+    /// Files left out because they could not be read or embedded.
+    public var skipped: [SkippedFile] = []
+
+    /// The pasted-area bin of a composite's truth (the area of all its pasted parts).
+    public static func areaBin(_ fraction: Double) -> String {
+        fraction < 0.03 ? "area<3%" : fraction <= 0.10 ? "area3-10%" : "area>10%"
+    }
+}
+
+/// One composite's answer: the collection ranked, and where the pasted part is thought to be.
+struct SpliceAnswer {
+    var ranking: [Int]
+    var region: BoundingBox?
+}
+
+/// Evaluates source retrieval on a spliced-image benchmark with a global embedder: one vector per
+/// photo and per composite, ranked by cosine; no region is located.
+public func evaluateSplices(_ benchmark: SpliceBenchmark, with embedder: GlobalEmbedder, onBadFile policy: BadFilePolicy = .skip,
+                            progress: (any ProgressObserver)? = nil) throws -> SpliceReport {
+    let start = Date()
+    let database = embed(benchmark.reference, with: embedder, onBadFile: policy, progress: progress, label: "collection")
+    if !database.complete, let first = database.skipped.last { throw first }
+    let kept = keptPositions(benchmark.reference, skipping: database.skipped)
+    var clock = StageClock()
+    return try scoreSplices(benchmark, recipe: embedder.recipe, databaseImages: kept.count, skipped: database.skipped, policy: policy,
+                            locates: false, progress: progress, start: start, clock: &clock) { image, clock in
+        let vector = try embedder.embedding(of: image, clock: &clock)
+        let top = clock.measure("search") { nearestNeighbors(of: vector, in: database.vectors, k: kept.count) }
+        return SpliceAnswer(ranking: top.results(forQuery: 0).map { kept[$0.index] }, region: nil)
+    }
+}
+
+/// Evaluates source retrieval with a region embedder (hard attention, crop teacher, student):
+/// the collection is an object index, each composite's regions are searched with `options`, and
+/// the located pasted region is the query region of the best match outside the top-ranked image
+/// (the presumed host).
+public func evaluateSplices(_ benchmark: SpliceBenchmark, with embedder: any RegionEmbedder, options: ObjectSearchOptions = .init(),
+                            onBadFile policy: BadFilePolicy = .skip, progress: (any ProgressObserver)? = nil) throws -> SpliceReport {
+    let start = Date()
+    var index = ObjectIndex(for: embedder)
+    let built = try index.add(benchmark.reference, with: embedder, onBadFile: policy, progress: progress)
+    if !built.complete, let first = built.skipped.last { throw first }
+    let kept = keptPositions(benchmark.reference, skipping: built.skipped)
+    var clock = StageClock()
+    return try scoreSplices(benchmark, recipe: embedder.recipe, databaseImages: index.count, skipped: built.skipped, policy: policy,
+                            locates: true, progress: progress, start: start, clock: &clock) { image, clock in
+        let objects = try embedder.objects(in: image, given: [], detect: true, clock: &clock)
+        let hits = try clock.measure("search") { () throws(IndexError) in
+            try index.search(objects.vectors, regions: objects.regions, k: index.count, options: options)
+        }
+        let located = hits.dropFirst().first { objects.regions[$0.queryRegion].kind != .image }
+        return SpliceAnswer(ranking: hits.map { kept[$0.image] }, region: located.map { objects.regions[$0.queryRegion].box })
+    }
+}
+
+/// Runs `answer` on every composite and scores the answers per group, area bin and donor count
+/// (the region IoU only when the method `locates` regions).
+func scoreSplices(_ benchmark: SpliceBenchmark, recipe: EmbeddingRecipe, databaseImages: Int, skipped: [SkippedFile],
+                  policy: BadFilePolicy, locates: Bool, progress: (any ProgressObserver)?, start: Date, clock: inout StageClock,
+                  answer: (Image, inout StageClock) throws -> SpliceAnswer) throws -> SpliceReport {
+    var skipped = skipped
+    var answered: [(query: SpliceBenchmark.Query, answer: SpliceAnswer, area: Double?, iou: Double?)] = []
+    for (i, query) in benchmark.queries.enumerated() {
+        defer { progress?.update(done: i + 1, total: benchmark.queries.count, label: "composites") }
+        do {
+            let image = try clock.measure("decode") { () throws(ImageError) in try Image(contentsOf: query.path) }
+            let result = try answer(image, &clock)
+            var area: Double?, iou: Double?
+            if let url = query.mask {
+                let mask = try SpliceMask(contentsOf: url)
+                area = mask.areaFraction()
+                // the region in the mask's pixels (masks are the composite's size; scaled if not)
+                let scaled = result.region.map { $0.scaled(x: Float(mask.width) / Float(image.width), y: Float(mask.height) / Float(image.height), dx: 0, dy: 0) }
+                if locates {
+                    iou = scaled.map { box in (1...max(1, query.donors.count)).map { mask.intersectionOverUnion(box, donor: $0) }.max()! } ?? 0
+                }
+            }
+            answered.append((query, result, area, iou))
+        } catch {
+            let skip = SkippedFile(file: query.path, error: EmbedderError(error, file: query.path))
+            if policy == .stop { throw skip }
+            skipped.append(skip)
+        }
+    }
+    var scores: [String: SpliceScores] = [:]
+    func add(_ key: String, _ rows: [(query: SpliceBenchmark.Query, answer: SpliceAnswer, area: Double?, iou: Double?)]) {
+        guard !rows.isEmpty else { return }
+        scores[key] = SpliceScores.score(rankings: rows.map(\.answer.ranking), queries: rows.map(\.query), regionIoU: rows.map(\.iou))
+    }
+    for group in Set(answered.map(\.query.group)).sorted() {
+        let rows = answered.filter { $0.query.group == group }
+        add(group, rows)
+        for bin in ["area<3%", "area3-10%", "area>10%"] {
+            add("\(group) \(bin)", rows.filter { $0.area.map(SpliceReport.areaBin) == bin })
+        }
+        add("\(group) two donors", rows.filter { $0.query.donors.count >= 2 })
+    }
+    let per = Double(max(answered.count, 1))
+    return SpliceReport(dataset: benchmark.name, recipe: recipe, scores: scores, databaseImages: databaseImages,
+                        queryMilliseconds: Dictionary(clock.seconds.map { ($0.name, 1000 * $0.seconds / per) }, uniquingKeysWith: +),
+                        seconds: Date().timeIntervalSince(start), skipped: skipped)
+}
+
+extension SpliceMask {
+    /// Reads a truth mask PNG (grey values: 0 elsewhere, k for donor k).
+    public init(contentsOf url: URL) throws(ImageError) {
+        let image = try Image(contentsOf: url)
+        let labels = image.pixels.withUnsafeBufferPointer { p in (0..<(image.width * image.height)).map { UInt8(max(0, min(255, p[$0].rounded()))) } }
+        self.init(width: image.width, height: image.height, labels: labels)
+    }
+}
