@@ -34,6 +34,9 @@ struct Eval: AsyncParsableCommand {
     @Option(help: "Evaluate on part I of N of the database images in path order, e.g. 1/2 (the complement of `loupe distill --select 0/2`).")
     var part: String?
 
+    @Flag(inversion: .prefixedNo, help: "splices with --objects or --student: find the host, compare the composite with it pixel by pixel and search the parts that differ for donors (default: on; --no-host-guided gives the plain object search).")
+    var hostGuided: Bool?
+
     @Flag(help: "Print JSON instead of a table.")
     var json = false
 
@@ -46,6 +49,9 @@ struct Eval: AsyncParsableCommand {
         let embedder = try pipeline.embedder()
         let objectEmbedder = objects.objects || objects.student != nil ? try objects.regionEmbedder({ embedder }) : nil
         let progress = ProgressBar(quiet: quiet || json)
+        if hostGuided != nil && (layout != .splices || objectEmbedder == nil) {
+            throw ValidationError("--host-guided / --no-host-guided apply to `eval splices` with --objects or --student")
+        }
         if layout == .splices { return try runSplices(folder, embedder: embedder, objectEmbedder: objectEmbedder, progress: progress) }
         let selection = try part.map { try parsePart($0, option: "--part") }
         func run(_ set: RetrievalDataset) throws -> EvaluationReport {
@@ -95,13 +101,14 @@ struct Eval: AsyncParsableCommand {
         guard part == nil else { throw ValidationError("--part applies to smvs, labels and revisited; a splices benchmark has its groups") }
         let benchmark = try SpliceBenchmark.load(folder)
         let result = if let objectEmbedder {
-            try LoupeEmbedding.evaluateSplices(benchmark, with: objectEmbedder, options: scoring.options, onBadFile: badFiles.policy, progress: progress)
+            try LoupeEmbedding.evaluateSplices(benchmark, with: objectEmbedder, options: scoring.options, hostGuided: hostGuided ?? true,
+                                               onBadFile: badFiles.policy, progress: progress)
         } else {
             try LoupeEmbedding.evaluateSplices(benchmark, with: embedder, onBadFile: badFiles.policy, progress: progress)
         }
         try badFiles.report(result.skipped)
         if json { return try printJSON(result) }
-        print("\(result.dataset): \(result.recipe)")
+        print("\(result.dataset): \(result.recipe)" + (objectEmbedder == nil ? "" : (hostGuided ?? true) ? ", host-guided" : ", plain object search"))
         print("| composites | n | host@1 | donor@1 | donor@5 | donor@10 | all@2 | all@10 | mAP | region IoU |")
         print("|---|---|---|---|---|---|---|---|---|---|")
         for (name, s) in result.scores.sorted(by: { $0.key < $1.key }) {

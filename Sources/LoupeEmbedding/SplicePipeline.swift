@@ -43,26 +43,27 @@ public func evaluateSplices(_ benchmark: SpliceBenchmark, with embedder: GlobalE
     }
 }
 
-/// Evaluates source retrieval with a region embedder (hard attention, crop teacher, student):
-/// the collection is an object index, each composite's regions are searched with `options`, and
-/// the located pasted region is the query region of the best match outside the top-ranked image
-/// (the presumed host).
+/// Evaluates source retrieval with a region embedder (hard attention, crop teacher, student): the
+/// collection is an object index and each composite is answered by a ``SourceFinder``
+/// (`hostGuided`: the host compared pixel by pixel, the parts that differ searched for donors;
+/// otherwise the plain object search, whose located region is the query region of the best match
+/// outside the top-ranked image).
 public func evaluateSplices(_ benchmark: SpliceBenchmark, with embedder: any RegionEmbedder, options: ObjectSearchOptions = .init(),
-                            onBadFile policy: BadFilePolicy = .skip, progress: (any ProgressObserver)? = nil) throws -> SpliceReport {
+                            hostGuided: Bool = true, onBadFile policy: BadFilePolicy = .skip,
+                            progress: (any ProgressObserver)? = nil) throws -> SpliceReport {
     let start = Date()
     var index = ObjectIndex(for: embedder)
     let built = try index.add(benchmark.reference, with: embedder, onBadFile: policy, progress: progress)
     if !built.complete, let first = built.skipped.last { throw first }
     let kept = keptPositions(benchmark.reference, skipping: built.skipped)
+    let finder = SourceFinder(index: index, embedder: embedder, options: options, hostGuided: hostGuided)
     var clock = StageClock()
     return try scoreSplices(benchmark, recipe: embedder.recipe, databaseImages: index.count, skipped: built.skipped, policy: policy,
                             locates: true, progress: progress, start: start, clock: &clock) { image, clock in
-        let objects = try embedder.objects(in: image, given: [], detect: true, clock: &clock)
-        let hits = try clock.measure("search") { () throws(IndexError) in
-            try index.search(objects.vectors, regions: objects.regions, k: index.count, options: options)
-        }
-        let located = hits.dropFirst().first { objects.regions[$0.queryRegion].kind != .image }
-        return SpliceAnswer(ranking: hits.map { kept[$0.image] }, region: located.map { objects.regions[$0.queryRegion].box })
+        let answer = try finder.sources(of: image, k: index.count, clock: &clock)
+        // the plain search's guess at the pasted part: the region of the best match outside the host
+        let guess = answer.region ?? answer.results.dropFirst().first { $0.queryBox != BoundingBox(x0: 0, y0: 0, x1: Float(image.width), y1: Float(image.height)) }?.queryBox
+        return SpliceAnswer(ranking: answer.results.map { kept[$0.image] }, region: guess)
     }
 }
 

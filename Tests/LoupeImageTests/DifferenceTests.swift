@@ -1,0 +1,46 @@
+import Foundation
+import LoupeImage
+import LoupeTensor
+import Testing
+
+/// The pasted-region finder on synthetic pairs with a known pasted box.
+@Suite struct DifferenceTests {
+    /// A smooth "photo": gradients, so that blurring and resizing change it little.
+    func photo(width: Int, height: Int, shift: Float = 0) -> Image {
+        var t = Tensor(zeros: [3, height, width])
+        for y in 0..<height { for x in 0..<width {
+            t[0, y, x] = 40 + 150 * Float(x) / Float(width) + shift
+            t[1, y, x] = 60 + 120 * Float(y) / Float(height)
+            t[2, y, x] = 100 + shift
+        } }
+        return Image(pixels: t)
+    }
+
+    @Test func findsAPastedBoxAndItsPlace() {
+        let host = photo(width: 640, height: 480)
+        var composite = host
+        composite.paste(Image(width: 120, height: 90, color: RGB(250, 10, 240)), x: 400, y: 300)
+        composite.paste(Image(width: 40, height: 40, color: RGB(0, 250, 0)), x: 60, y: 50)
+        let found = composite.differenceRegions(from: host)
+        #expect(found.aligned && found.boxes.count == 2)
+        // largest first; each within two grid cells (640 / 192 ≈ 3.3 px each) plus the one-cell growth
+        let big = found.boxes[0], small = found.boxes[1]
+        #expect(abs(big.x0 - 400) <= 10 && abs(big.y0 - 300) <= 10 && abs(big.x1 - 520) <= 10 && abs(big.y1 - 390) <= 10, "\(big)")
+        #expect(abs(small.x0 - 60) <= 10 && abs(small.y1 - 90) <= 10, "\(small)")
+        #expect(abs(found.changedFraction - Double(120 * 90 + 40 * 40) / Double(640 * 480)) < 0.02)
+        // the same comparison against a host stored at another size (the same frame, resized)
+        let smaller = composite.differenceRegions(from: host.resized(width: 320, height: 240))
+        #expect(smaller.aligned && abs(smaller.boxes[0].x0 - 400) <= 12)
+        // identical frames: nothing changed
+        let none = host.differenceRegions(from: host)
+        #expect(none.aligned && none.boxes.isEmpty && none.changedFraction == 0)
+    }
+
+    @Test func otherFramesAreNotAligned() {
+        let host = photo(width: 640, height: 480)
+        // another aspect ratio
+        #expect(!host.differenceRegions(from: photo(width: 500, height: 480)).aligned)
+        // another picture of the same size: most of the frame differs
+        #expect(!host.differenceRegions(from: photo(width: 640, height: 480, shift: 80)).aligned)
+    }
+}
