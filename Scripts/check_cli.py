@@ -177,6 +177,33 @@ def main():
                           "--root", os.path.join(cache_dir, "photos-elsewhere"))
         assert found_again.returncode == 0 and os.path.exists(json.loads(found_again.stdout)[0]["results"][0]["path"]), found_again.stderr
 
+        # loupe sources: a composite of the two images (a part of b pasted into a) names a as host, b as
+        # donor, and locates the pasted part; the JSON has the documented shape
+        objects_index = os.path.join(cache_dir, "o.idx")
+        made = run(binary, "index", imgs, "-o", objects_index, "--objects", "--max-size", "256", "--quiet")
+        assert made.returncode == 0, made.stderr
+        host_photo = Image.open(os.path.join(imgs, "a.jpg")).convert("RGB")
+        donor_photo = Image.open(os.path.join(imgs, "b.jpg")).convert("RGB")
+        part = donor_photo.crop((donor_photo.width // 4, donor_photo.height // 4, donor_photo.width * 3 // 4, donor_photo.height * 3 // 4))
+        part = part.resize((host_photo.width // 3, host_photo.height // 3))
+        paste_box = (host_photo.width // 10, host_photo.height // 2, host_photo.width // 10 + part.width, host_photo.height // 2 + part.height)
+        host_photo.paste(part, paste_box[:2])
+        composite = os.path.join(cache_dir, "composite.jpg")
+        host_photo.save(composite, quality=90)
+        answered = run(binary, "sources", objects_index, composite, "-k", "2", "--json")
+        assert answered.returncode == 0, answered.stderr
+        (answer,) = json.loads(answered.stdout)
+        assert set(answer) == {"query", "results", "region", "regions"}, answer.keys()
+        roles = [(os.path.basename(r["path"]), r["role"]) for r in answer["results"]]
+        assert roles == [("a.jpg", "host"), ("b.jpg", "donor")], roles
+        assert all(set(r) >= {"path", "score", "role", "image", "queryBox", "databaseRegion"} for r in answer["results"])
+        x0, y0, x1, y1 = answer["region"]
+        overlap = max(0, min(x1, paste_box[2]) - max(x0, paste_box[0])) * max(0, min(y1, paste_box[3]) - max(y0, paste_box[1]))
+        union = (x1 - x0) * (y1 - y0) + part.width * part.height - overlap
+        assert overlap / union > 0.7, (answer["region"], paste_box)
+        refused = run(binary, "sources", index, composite)
+        assert refused.returncode == 64 and "sources needs an object index" in refused.stderr, refused.stderr
+
         # a version, and warnings for thread counts that cannot help
         version = run(binary, "--version")
         assert version.returncode == 0 and re.match(r"\d+\.\d+\.\d+ \(index format 2", version.stdout), version.stdout

@@ -1,0 +1,123 @@
+import ArgumentParser
+import Foundation
+import Loupe
+
+struct Sources: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Find where a composite came from: its host photo, its donors, and the pasted parts.",
+        discussion: """
+        The index is an object index (`loupe index --objects`, or with --student). For each query \\
+        the composite's regions are searched; the best of the top three images that shows the same \\
+        frame is the host; the composite is compared with it pixel by pixel, and each area that \\
+        differs (a pasted part) is searched again without the host: the best image of each part is \\
+        a donor. Results are printed in rank order with their role (host, donor, other), score and \\
+        the boxes that matched; `region` is the largest pasted part located. Without a host that \\
+        shows the same frame (the composite was cropped or rotated), the plain object search is \\
+        the answer and no region is located.
+
+        Examples:
+          loupe index photos/ -o photos.objects --objects --max-size 512
+          loupe sources photos.objects composite.jpg -k 5 --montage sources.png
+          loupe sources photos.objects queries/*.jpg --json > sources.json
+        """)
+
+    @Argument(help: "Object index made by `loupe index --objects`.")
+    var index: String
+
+    @Argument(help: "Composite images.")
+    var queries: [String]
+
+    @Option(name: .short, help: "Results per composite.")
+    var k: Int = 10
+
+    @Flag(inversion: .prefixedNo, help: "Compare with the host and search the parts that differ (--no-host-guided: the plain object search).")
+    var hostGuided = true
+
+    @Option(help: "Weights file of the index's model (default: found by name, see `loupe models`).")
+    var weights: String?
+
+    @Option(help: "YOLOX weights for the composite's boxes (default: found by name).")
+    var detectorWeights: String?
+
+    @Option(help: "The student head, when the index was made with one and it moved since.")
+    var student: String?
+
+    @Option(help: "Where the indexed folder is now, when it moved without the index.")
+    var root: String?
+
+    @Option(help: "Write a PNG: each composite with its located parts, then its results with rank, role, score and file name.")
+    var montage: String?
+
+    @Flag(help: "Print JSON instead of text.")
+    var json = false
+
+    @OptionGroup var force: ForceOption
+    @OptionGroup var compute: ComputeOptions
+
+    struct Output: Codable {
+        var query: String
+        var results: [SourceHit]
+        var region: [Float]?
+        var regions: [[Float]]
+    }
+
+    func run() async throws {
+        try compute.apply()
+        guard k >= 1 else { throw ValidationError("-k must be at least 1") }
+        for query in queries where OutputCheck.isFolder(URL(fileURLWithPath: query)) {
+            throw ValidationError("the query \(query) is a folder; give image files (e.g. \(query)/*.jpg)")
+        }
+        if let montage { try OutputCheck.check(montage, option: "--montage", replacing: .png, inputs: queries.map { URL(fileURLWithPath: $0) }, force: force.force) }
+        let url = URL(fileURLWithPath: index)
+        guard ObjectIndex.isObjectIndex(url) || !FileManager.default.fileExists(atPath: url.path) else {
+            throw CLIError.usage("\(index) is a global index; sources needs an object index (loupe index --objects)")
+        }
+        let rootURL = try root.map { path -> URL in
+            guard OutputCheck.isFolder(URL(fileURLWithPath: path)) else { throw CLIError.usage("--root \(path) is not a folder") }
+            return URL(fileURLWithPath: path)
+        }
+        let objectIndex = try ObjectIndex(contentsOf: url, root: rootURL)
+        var store = WeightStore.cli()
+        if let weights { store.paths[objectIndex.recipe.model.name] = URL(fileURLWithPath: weights) }
+        if let detectorWeights, let proposal = objectIndex.recipe.mode.proposal {
+            store.paths[ModelIdentifier.yolox(proposal.detector).name] = URL(fileURLWithPath: detectorWeights)
+        }
+        if let student, case let .student(head, _) = objectIndex.recipe.mode { store.paths[head.fileName] = URL(fileURLWithPath: student) }
+        let embedder = try objectIndex.makeEmbedder(weights: store)
+        let finder = SourceFinder(index: objectIndex, embedder: embedder, hostGuided: hostGuided)
+        let (outputs, failure) = forEachInput(queries) { _, path in
+            var clock = StageClock()
+            let answer = try finder.sources(of: Image(contentsOf: URL(fileURLWithPath: path)), k: k, clock: &clock)
+            func corners(_ b: BoundingBox) -> [Float] { [b.x0, b.y0, b.x1, b.y1].map { ($0 * 10).rounded() / 10 } }
+            return Output(query: path, results: answer.results, region: answer.region.map(corners), regions: answer.regions.map(corners))
+        }
+        if json {
+            try printJSON(outputs)
+        } else {
+            for o in outputs {
+                print(o.query + (o.region.map { " (pasted part at [\($0.map { String(format: "%.0f", $0) }.joined(separator: ", "))])" } ?? " (no pasted part located)"))
+                for (rank, hit) in o.results.enumerated() {
+                    print(String(format: "  %2d  %-5@  %.4f  %@", rank + 1, hit.role.rawValue, hit.score, hit.path))
+                }
+            }
+        }
+        if let montage, !outputs.isEmpty { try writeMontage(outputs, root: objectIndex.root, to: montage) }
+        if let failure { throw failure }
+    }
+
+    func writeMontage(_ outputs: [Output], root: URL?, to path: String) throws {
+        var montage = Montage()
+        for o in outputs {
+            let parts = o.regions.map { (box: BoundingBox(x0: $0[0], y0: $0[1], x1: $0[2], y1: $0[3]), color: Montage.palette[0], label: String?("pasted")) }
+            var row = [Montage.query(try Image(contentsOf: URL(fileURLWithPath: o.query)), path: o.query, boxes: parts)]
+            for (rank, hit) in o.results.enumerated() {
+                let color = hit.role == .host ? Montage.palette[2] : hit.role == .donor ? Montage.palette[0] : Montage.palette[7]
+                let boxes = hit.role == .host || hit.databaseRegion.kind == .image ? [] : [(box: hit.databaseRegion.box, color: color, label: hit.databaseRegion.label)]
+                row.append(Montage.result(try Search.resultImage(hit.path, root: root), rank: rank + 1, score: hit.score, path: hit.path,
+                                          extra: hit.role.rawValue.uppercased(), boxes: boxes))
+            }
+            montage.rows.append(row)
+        }
+        try montage.write(to: path)
+    }
+}
