@@ -112,4 +112,5 @@ struct ObjectScoringOptions: ParsableArguments {
 }
 
 extension RegionSelection: ExpressibleByArgument {}
+extension SourceFinder.PartQuery: ExpressibleByArgument {}
 extension ObjectScoring: ExpressibleByArgument {}
