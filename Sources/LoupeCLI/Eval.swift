@@ -37,9 +37,6 @@ struct Eval: AsyncParsableCommand {
     @Flag(inversion: .prefixedNo, help: "splices with --objects or --student: find the host, compare the composite with it pixel by pixel and search the parts that differ for donors (default: on; --no-host-guided gives the plain object search).")
     var hostGuided: Bool?
 
-    @Option(help: "splices, host-guided: how a located part is queried: region (on the composite's map, default) or crop (cut out and embedded on its own).")
-    var partQuery: SourceFinder.PartQuery?
-
     @Flag(help: "Print JSON instead of a table.")
     var json = false
 
@@ -52,8 +49,8 @@ struct Eval: AsyncParsableCommand {
         let embedder = try pipeline.embedder()
         let objectEmbedder = objects.objects || objects.student != nil ? try objects.regionEmbedder({ embedder }) : nil
         let progress = ProgressBar(quiet: quiet || json)
-        if (hostGuided != nil || partQuery != nil) && (layout != .splices || objectEmbedder == nil) {
-            throw ValidationError("--host-guided / --no-host-guided / --part-query apply to `eval splices` with --objects or --student")
+        if hostGuided != nil && (layout != .splices || objectEmbedder == nil) {
+            throw ValidationError("--host-guided / --no-host-guided apply to `eval splices` with --objects or --student")
         }
         if layout == .splices { return try runSplices(folder, embedder: embedder, objectEmbedder: objectEmbedder, progress: progress) }
         let selection = try part.map { try parsePart($0, option: "--part") }
@@ -105,7 +102,7 @@ struct Eval: AsyncParsableCommand {
         let benchmark = try SpliceBenchmark.load(folder)
         let result = if let objectEmbedder {
             try LoupeEmbedding.evaluateSplices(benchmark, with: objectEmbedder, options: scoring.options, hostGuided: hostGuided ?? true,
-                                               partQuery: partQuery ?? .region, onBadFile: badFiles.policy, progress: progress)
+                                               onBadFile: badFiles.policy, progress: progress)
         } else {
             try LoupeEmbedding.evaluateSplices(benchmark, with: embedder, onBadFile: badFiles.policy, progress: progress)
         }

@@ -112,5 +112,4 @@ struct ObjectScoringOptions: ParsableArguments {
 }
 
 extension RegionSelection: ExpressibleByArgument {}
-extension SourceFinder.PartQuery: ExpressibleByArgument {}
 extension ObjectScoring: ExpressibleByArgument {}

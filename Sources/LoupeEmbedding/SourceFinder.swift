@@ -53,22 +53,10 @@ public struct SourceFinder: Sendable {
     public var hostGuided: Bool
     /// Images of the first search tried as the host.
     public var hostCandidates: Int
-    /// How a located part becomes a query vector.
-    public var partQuery: PartQuery
-
-    /// How a located pasted part is embedded for the donor search.
-    public enum PartQuery: String, Sendable, CaseIterable {
-        /// As a region of the composite, by the index's own region method (one backbone pass).
-        case region
-        /// Cut out and embedded as an image of its own by the index's classifier (hard-attention
-        /// indexes only; a small part is seen at the full input size).
-        case crop
-    }
 
     public init(index: ObjectIndex, embedder: any RegionEmbedder, options: ObjectSearchOptions = .init(),
-                hostGuided: Bool = true, hostCandidates: Int = 3, partQuery: PartQuery = .region) {
+                hostGuided: Bool = true, hostCandidates: Int = 3) {
         (self.index, self.embedder, self.options, self.hostGuided, self.hostCandidates) = (index, embedder, options, hostGuided, hostCandidates)
-        self.partQuery = partQuery
     }
 
     /// The sources of `image`, at most `k` results.
@@ -93,14 +81,7 @@ public struct SourceFinder: Sendable {
         }
         guard let host else { return plain }
         // the pasted parts as query regions, searched without the host
-        var parts = try embedder.objects(in: image, given: host.difference.boxes, detect: false, clock: &clock)
-        if partQuery == .crop, let objectEmbedder = embedder as? ObjectEmbedder {
-            var rows = [parts.vectors.sliced(along: 0, 0..<1)]
-            for box in host.difference.boxes {
-                rows.append(try objectEmbedder.embedder.embedding(of: image.teacherCrop(box), clock: &clock))
-            }
-            parts.vectors = Tensor.concatenated(rows, along: 0)
-        }
+        let parts = try embedder.objects(in: image, given: host.difference.boxes, detect: false, clock: &clock)
         var perPart: [[ObjectHit]] = []
         for part in 1..<parts.regions.count {
             let rows = parts.vectors.sliced(along: 0, part..<(part + 1))

@@ -49,14 +49,14 @@ public func evaluateSplices(_ benchmark: SpliceBenchmark, with embedder: GlobalE
 /// otherwise the plain object search, whose located region is the query region of the best match
 /// outside the top-ranked image).
 public func evaluateSplices(_ benchmark: SpliceBenchmark, with embedder: any RegionEmbedder, options: ObjectSearchOptions = .init(),
-                            hostGuided: Bool = true, partQuery: SourceFinder.PartQuery = .region, onBadFile policy: BadFilePolicy = .skip,
+                            hostGuided: Bool = true, onBadFile policy: BadFilePolicy = .skip,
                             progress: (any ProgressObserver)? = nil) throws -> SpliceReport {
     let start = Date()
     var index = ObjectIndex(for: embedder)
     let built = try index.add(benchmark.reference, with: embedder, onBadFile: policy, progress: progress)
     if !built.complete, let first = built.skipped.last { throw first }
     let kept = keptPositions(benchmark.reference, skipping: built.skipped)
-    let finder = SourceFinder(index: index, embedder: embedder, options: options, hostGuided: hostGuided, partQuery: partQuery)
+    let finder = SourceFinder(index: index, embedder: embedder, options: options, hostGuided: hostGuided)
     var clock = StageClock()
     return try scoreSplices(benchmark, recipe: embedder.recipe, databaseImages: index.count, skipped: built.skipped, policy: policy,
                             locates: true, progress: progress, start: start, clock: &clock) { image, clock in
