@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes the README's pictures again (Documentation/Images): a global search montage on smvs-dvd,
-# an object search montage on a splice of the sample photos, and detect --draw on dog.jpg.
+# an object search montage on splices of the sample photos, loupe sources on three of them, and
+# detect --draw on dog.jpg.
 # Needs Scripts/setup.sh's cache and ../shared (data and YOLOX-Nano weights).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +25,8 @@ cp .cache/darknet/data/*.jpg .cache/samples/skimage/* "$work/photos/"
 $L index "$work/photos" -o "$work/photos.objects" --objects --max-size 1024 --max-objects 10 --quiet
 $L search "$work/photos.objects" "$work/splices/dog-in-giraffe.png" "$work/splices/bird-in-horses.png" \
     -k 3 --montage "$out/object-montage.png" > /dev/null
+$L sources "$work/photos.objects" "$work/splices/dog-in-giraffe.png" "$work/splices/bird-in-horses.png" "$work/splices/person-in-scream.png" \
+    -k 3 --montage "$out/sources-montage.png" > /dev/null
 
 $L detect .cache/darknet/data/dog.jpg --draw "$out/detect-boxes.png" > /dev/null
 ls -l "$out"
