@@ -14,14 +14,14 @@ extension Search {
     func searchObjects() throws {
         guard qe == 0 else { throw ValidationError("--qe applies to global indexes; an object query matches region by region") }
         let url = URL(fileURLWithPath: index)
-        let objectIndex = try ObjectIndex(contentsOf: url, root: try rootURL())
+        let objectIndex = try ObjectIndex(contentsOf: url, root: try files.rootURL())
         let given = try boxes.map { text -> BoundingBox in
             guard let box = BoundingBox(parsing: text) else { throw ValidationError("--box must be x0,y0,x1,y1 with x1 > x0 and y1 > y0, got '\(text)'") }
             return box
         }
         var proposal = objectIndex.recipe.mode.proposal ?? RegionProposal()
         if !detect, case .objects = objectIndex.recipe.mode { proposal.maximumObjects = 0 }  // no detector is loaded
-        let embedder = try objectIndex.makeEmbedder(weights: store(for: objectIndex.recipe), whitening: oldIndexWhitening(), proposal: proposal)
+        let embedder = try objectIndex.makeEmbedder(weights: files.store(for: objectIndex.recipe), whitening: oldIndexWhitening(), proposal: proposal)
         let (outputs, failure) = forEachInput(queries) { _, path in
             let image = try Image(contentsOf: URL(fileURLWithPath: path))
             var clock = StageClock()

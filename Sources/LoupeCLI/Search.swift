@@ -37,17 +37,13 @@ struct Search: AsyncParsableCommand {
     @Option(help: "α for α-weighted query expansion (0: plain average).")
     var qeAlpha: Float = 0
 
-    @Option(help: "Weights file of the index's model (default: found by name, see `loupe models`; its checksum must be the index's).")
-    var weights: String?
-
     @Option(help: "Whitening file, for an index written before indexes carried their whitening (format 1).")
     var whitening: String?
 
     @Option(help: "Write a PNG with each query and its top results (rank, score and file name on each tile; object indexes also draw the matched boxes).")
     var montage: String?
 
-    @Option(help: "Where the indexed folder is now, when it moved without the index (paths are stored relative to the folder that was indexed).")
-    var root: String?
+    @OptionGroup(title: "Index files") var files: IndexFileOptions
 
     @Flag(help: "Print JSON instead of text.")
     var json = false
@@ -59,12 +55,6 @@ struct Search: AsyncParsableCommand {
     var detect = true
 
     @OptionGroup(title: "Object scoring") var scoring: ObjectScoringOptions
-
-    @Option(help: "Object index: YOLOX weights for the query's boxes (default: ../shared/models or .cache/models).")
-    var detectorWeights: String?
-
-    @Option(help: "Object index made with a student head: the head file, when it moved since indexing.")
-    var student: String?
 
     @OptionGroup var force: ForceOption
     @OptionGroup var compute: ComputeOptions
@@ -85,16 +75,16 @@ struct Search: AsyncParsableCommand {
         if let montage { try OutputCheck.check(montage, option: "--montage", replacing: .png, inputs: queries.map { URL(fileURLWithPath: $0) }, force: force.force) }
         if ObjectIndex.isObjectIndex(URL(fileURLWithPath: index)) { return try searchObjects() }
         guard boxes.isEmpty else { throw ValidationError("--box needs an object index (loupe index --objects)") }
-        let objectOnly = scoring.given + (detect ? [] : ["--no-detect"]) + (detectorWeights == nil ? [] : ["--detector-weights"])
-            + (student == nil ? [] : ["--student"])
+        let objectOnly = scoring.given + (detect ? [] : ["--no-detect"]) + (files.detectorWeights == nil ? [] : ["--detector-weights"])
+            + (files.student == nil ? [] : ["--student"])
         guard objectOnly.isEmpty else {
             throw ValidationError("\(objectOnly.joined(separator: ", ")) \(objectOnly.count == 1 ? "applies" : "apply") only to object indexes; \(index) is a global index")
         }
-        let flat = try FlatIndex(contentsOf: URL(fileURLWithPath: index), root: try rootURL())
+        let flat = try FlatIndex(contentsOf: URL(fileURLWithPath: index), root: try files.rootURL())
         guard qe < flat.count else {
             throw ValidationError("--qe \(qe) averages the query with more results than the index's \(flat.count) images; give at most \(flat.count - 1)")
         }
-        let embedder = try flat.makeEmbedder(weights: store(for: flat.recipe), whitening: oldIndexWhitening())
+        let embedder = try flat.makeEmbedder(weights: files.store(for: flat.recipe), whitening: oldIndexWhitening())
         let expansion: QueryExpansion = qe == 0 ? .none : (qeAlpha == 0 ? .average(n: qe) : .alpha(n: qe, alpha: qeAlpha))
         let (outputs, failure) = forEachInput(queries) { _, path in
             let vector = try embedder.embedding(of: Image(contentsOf: URL(fileURLWithPath: path)))
@@ -110,25 +100,6 @@ struct Search: AsyncParsableCommand {
         }
         if let montage, !outputs.isEmpty { try writeMontage(outputs, root: flat.root, to: montage) }
         if let failure { throw failure }
-    }
-
-    /// Where the index's weights are looked for: `--weights` for its model (and
-    /// `--detector-weights` for YOLOX), then the standard folders.
-    func store(for recipe: EmbeddingRecipe) -> WeightStore {
-        var store = WeightStore.cli()
-        if let weights { store.paths[recipe.model.name] = URL(fileURLWithPath: weights) }
-        if let detectorWeights, let proposal = recipe.mode.proposal {
-            store.paths[ModelIdentifier.yolox(proposal.detector).name] = URL(fileURLWithPath: detectorWeights)
-        }
-        if let student, case let .student(head, _) = recipe.mode { store.paths[head.fileName] = URL(fileURLWithPath: student) }
-        return store
-    }
-
-    /// `--root`, checked to be a folder.
-    func rootURL() throws -> URL? {
-        guard let root else { return nil }
-        guard OutputCheck.isFolder(URL(fileURLWithPath: root)) else { throw CLIError.usage("--root \(root) is not a folder") }
-        return URL(fileURLWithPath: root)
     }
 
     /// A result's image, with what to do when it is not where the index says.

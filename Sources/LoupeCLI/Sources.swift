@@ -33,17 +33,7 @@ struct Sources: AsyncParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Compare with the host and search the parts that differ (--no-host-guided: the plain object search).")
     var hostGuided = true
 
-    @Option(help: "Weights file of the index's model (default: found by name, see `loupe models`).")
-    var weights: String?
-
-    @Option(help: "YOLOX weights for the composite's boxes (default: found by name).")
-    var detectorWeights: String?
-
-    @Option(help: "The student head, when the index was made with one and it moved since.")
-    var student: String?
-
-    @Option(help: "Where the indexed folder is now, when it moved without the index.")
-    var root: String?
+    @OptionGroup(title: "Index files") var files: IndexFileOptions
 
     @Option(help: "Write a PNG: each composite with its located parts, then its results with rank, role, score and file name.")
     var montage: String?
@@ -72,18 +62,8 @@ struct Sources: AsyncParsableCommand {
         guard ObjectIndex.isObjectIndex(url) || !FileManager.default.fileExists(atPath: url.path) else {
             throw CLIError.usage("\(index) is a global index; sources needs an object index (loupe index --objects)")
         }
-        let rootURL = try root.map { path -> URL in
-            guard OutputCheck.isFolder(URL(fileURLWithPath: path)) else { throw CLIError.usage("--root \(path) is not a folder") }
-            return URL(fileURLWithPath: path)
-        }
-        let objectIndex = try ObjectIndex(contentsOf: url, root: rootURL)
-        var store = WeightStore.cli()
-        if let weights { store.paths[objectIndex.recipe.model.name] = URL(fileURLWithPath: weights) }
-        if let detectorWeights, let proposal = objectIndex.recipe.mode.proposal {
-            store.paths[ModelIdentifier.yolox(proposal.detector).name] = URL(fileURLWithPath: detectorWeights)
-        }
-        if let student, case let .student(head, _) = objectIndex.recipe.mode { store.paths[head.fileName] = URL(fileURLWithPath: student) }
-        let embedder = try objectIndex.makeEmbedder(weights: store)
+        let objectIndex = try ObjectIndex(contentsOf: url, root: try files.rootURL())
+        let embedder = try objectIndex.makeEmbedder(weights: files.store(for: objectIndex.recipe))
         let finder = SourceFinder(index: objectIndex, embedder: embedder, hostGuided: hostGuided)
         let (outputs, failure) = forEachInput(queries) { _, path in
             var clock = StageClock()
