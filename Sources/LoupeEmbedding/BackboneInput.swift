@@ -4,7 +4,7 @@ internal import Foundation
 /// (antialiased, as Pillow), padded to the backbone's input multiple with its padding value,
 /// normalised as its checkpoint expects — with the factors that map boxes from the image's
 /// pixels onto the resized image. The one preprocessing of every embedder and of the sweep.
-struct BackboneInput {
+struct BackboneInput: Sendable {
     /// `[1, 3, H, W]`.
     let tensor: Tensor
     /// Resized width / original width, and the same for heights (separate: resizing by the

@@ -112,8 +112,28 @@ public struct ObjectEmbedder: Sendable {
         return try embed(image, regions: regions, clock: &clock)
     }
 
+    /// The backbone map of one image, kept so that a second set of boxes on the same image is
+    /// pooled without running the network again (hard attention at one scale).
+    public struct MapCache: Sendable {
+        fileprivate var input: BackboneInput
+        fileprivate var map: Tensor
+    }
+
+    /// As ``objects(in:given:detect:clock:)``, keeping the backbone's map in `cache` (and using
+    /// the one there: it must be of this same image).
+    public func objects(in image: Image, given: [BoundingBox], detect: Bool, cache: inout MapCache?,
+                        clock: inout StageClock) throws(EmbedderError) -> ImageObjects {
+        let regions = try regions(of: image, given: given, detect: detect, clock: &clock)
+        return try embed(image, regions: regions, cache: &cache, clock: &clock)
+    }
+
     /// Embeds given regions of `image` (region 0 must be the whole image's).
     public func embed(_ image: Image, regions: [ObjectRegion], clock: inout StageClock) throws(EmbedderError) -> ImageObjects {
+        var cache: MapCache?
+        return try embed(image, regions: regions, cache: &cache, clock: &clock)
+    }
+
+    func embed(_ image: Image, regions: [ObjectRegion], cache: inout MapCache?, clock: inout StageClock) throws(EmbedderError) -> ImageObjects {
         guard regions.first?.kind == .image, regions.allSatisfy({ $0.box.isValid }) else {
             throw .invalidOption("regions must start with the whole image and hold non-empty boxes")
         }
@@ -121,7 +141,7 @@ public struct ObjectEmbedder: Sendable {
         var rows: Tensor
         switch method {
         case let .hardAttention(sampling):
-            rows = hardAttention(image, boxes: Array(objectBoxes), sampling: sampling, clock: &clock)
+            rows = hardAttention(image, boxes: Array(objectBoxes), sampling: sampling, cache: &cache, clock: &clock)
         case .cropTeacher:
             var parts = [embedder.unwhitenedEmbedding(of: image, clock: &clock)]
             for box in objectBoxes {
@@ -138,11 +158,18 @@ public struct ObjectEmbedder: Sendable {
     }
 
     /// Row 0: the global embedding; then each box pooled on the same map. `[1 + boxes, C]`.
-    private func hardAttention(_ image: Image, boxes: [BoundingBox], sampling: RegionSampling, clock: inout StageClock) -> Tensor {
+    private func hardAttention(_ image: Image, boxes: [BoundingBox], sampling: RegionSampling, cache: inout MapCache?,
+                               clock: inout StageClock) -> Tensor {
         let backbone = embedder.backbone
         let side = max(32, Int((Float(embedder.maxSize) * embedder.scales[0]).rounded()))
-        let input = clock.measure("resize + normalise") { BackboneInput(image, longerSide: side, for: backbone) }
-        let map = clock.measure("network") { backbone.featureMap(input.tensor, at: embedder.stage) }
+        let input: BackboneInput, map: Tensor
+        if let cache {
+            (input, map) = (cache.input, cache.map)
+        } else {
+            input = clock.measure("resize + normalise") { BackboneInput(image, longerSide: side, for: backbone) }
+            map = clock.measure("network") { backbone.featureMap(input.tensor, at: embedder.stage) }
+            cache = MapCache(input: input, map: map)
+        }
         // several scales: the global row is the embedder's own multi-scale vector (extra passes)
         let global = embedder.scales.count == 1
             ? clock.measure("pooling") { embedder.pooling(map).l2NormalizedRows() }

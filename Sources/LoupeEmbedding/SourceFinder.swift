@@ -1,4 +1,4 @@
-public import Foundation
+internal import Foundation
 
 /// What an image of the collection is to a composite.
 public enum SourceRole: String, Sendable, Codable {
@@ -61,7 +61,13 @@ public struct SourceFinder: Sendable {
 
     /// The sources of `image`, at most `k` results.
     public func sources(of image: Image, k: Int, clock: inout StageClock) throws -> SourceAnswer {
-        let objects = try embedder.objects(in: image, given: [], detect: true, clock: &clock)
+        // hard attention keeps the composite's map for the parts' search: one backbone pass
+        let oneMap = (embedder as? ObjectEmbedder).flatMap { e -> ObjectEmbedder? in
+            if case .hardAttention = e.method, e.embedder.scales.count == 1 { return e } else { return nil }
+        }
+        var cache: ObjectEmbedder.MapCache?
+        let objects = try oneMap.map { try $0.objects(in: image, given: [], detect: true, cache: &cache, clock: &clock) }
+            ?? embedder.objects(in: image, given: [], detect: true, clock: &clock)
         let first = try clock.measure("search") { () throws(IndexError) in
             try index.search(objects.vectors, regions: objects.regions, k: index.count, options: options, recipe: embedder.recipe)
         }
@@ -81,7 +87,8 @@ public struct SourceFinder: Sendable {
         }
         guard let host else { return plain }
         // the pasted parts as query regions, searched without the host
-        let parts = try embedder.objects(in: image, given: host.difference.boxes, detect: false, clock: &clock)
+        let parts = try oneMap.map { try $0.objects(in: image, given: host.difference.boxes, detect: false, cache: &cache, clock: &clock) }
+            ?? embedder.objects(in: image, given: host.difference.boxes, detect: false, clock: &clock)
         var perPart: [[ObjectHit]] = []
         for part in 1..<parts.regions.count {
             let rows = parts.vectors.sliced(along: 0, part..<(part + 1))

@@ -1,4 +1,4 @@
-public import Foundation
+internal import Foundation
 public import LoupeTensor
 
 /// A picture of search results a person can read without the text output (`loupe search
