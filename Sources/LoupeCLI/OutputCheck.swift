@@ -22,6 +22,15 @@ enum OutputCheck {
         (try? url.resolvingSymlinksInPath().resourceValues(forKeys: [.isDirectoryKey]))?.isDirectory == true
     }
 
+    /// The query images of `search` and `sources`: none may be a folder, and the `--montage`
+    /// output must not replace one of them (or a file that is not a PNG, without `force`).
+    static func checkQueries(_ queries: [String], montage: String?, force: Bool) throws {
+        for query in queries where isFolder(URL(fileURLWithPath: query)) {
+            throw ValidationError("the query \(query) is a folder; give image files (e.g. \(query)/*.jpg)")
+        }
+        if let montage { try check(montage, option: "--montage", replacing: .png, inputs: queries.map { URL(fileURLWithPath: $0) }, force: force) }
+    }
+
     /// Throws a message naming the problem when `path` is one of `inputs`, a folder, a file of
     /// another kind, or in a folder that does not exist or cannot be written.
     static func check(_ path: String, option: String, replacing kind: Replaceable, inputs: [URL] = [], force: Bool = false) throws {

@@ -69,10 +69,7 @@ struct Search: AsyncParsableCommand {
         guard k >= 1 else { throw ValidationError("-k must be at least 1") }
         guard qe >= 0 else { throw ValidationError("--qe must be at least 0") }
         guard qeAlpha == 0 || qe > 0 else { throw ValidationError("--qe-alpha weights query expansion: give --qe N too") }
-        for query in queries where OutputCheck.isFolder(URL(fileURLWithPath: query)) {
-            throw ValidationError("the query \(query) is a folder; give image files (e.g. \(query)/*.jpg)")
-        }
-        if let montage { try OutputCheck.check(montage, option: "--montage", replacing: .png, inputs: queries.map { URL(fileURLWithPath: $0) }, force: force.force) }
+        try OutputCheck.checkQueries(queries, montage: montage, force: force.force)
         if ObjectIndex.isObjectIndex(URL(fileURLWithPath: index)) { return try searchObjects() }
         guard boxes.isEmpty else { throw ValidationError("--box needs an object index (loupe index --objects)") }
         let objectOnly = scoring.given + (detect ? [] : ["--no-detect"]) + (files.detectorWeights == nil ? [] : ["--detector-weights"])

@@ -54,10 +54,7 @@ struct Sources: AsyncParsableCommand {
     func run() async throws {
         try compute.apply()
         guard k >= 1 else { throw ValidationError("-k must be at least 1") }
-        for query in queries where OutputCheck.isFolder(URL(fileURLWithPath: query)) {
-            throw ValidationError("the query \(query) is a folder; give image files (e.g. \(query)/*.jpg)")
-        }
-        if let montage { try OutputCheck.check(montage, option: "--montage", replacing: .png, inputs: queries.map { URL(fileURLWithPath: $0) }, force: force.force) }
+        try OutputCheck.checkQueries(queries, montage: montage, force: force.force)
         let url = URL(fileURLWithPath: index)
         guard ObjectIndex.isObjectIndex(url) || !FileManager.default.fileExists(atPath: url.path) else {
             throw CLIError.usage("\(index) is a global index; sources needs an object index (loupe index --objects)")
