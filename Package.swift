@@ -57,7 +57,7 @@ let package = Package(
         .target(name: "LoupeModels", dependencies: ["LoupeTensor", "LoupeImage"]),
         .target(name: "LoupeDetection", dependencies: ["LoupeTensor", "LoupeImage", "LoupeModels"], swiftSettings: memorySafe),
         .target(name: "LoupeWhitening", dependencies: ["LoupeTensor"]),
-        .target(name: "LoupeRetrieval", dependencies: ["LoupeTensor", "LoupeModels", "LoupeWhitening"]),
+        .target(name: "LoupeRetrieval", dependencies: ["LoupeTensor", "LoupeKernels", "LoupeImage", "LoupeModels", "LoupeWhitening"]),
         // the pipeline: embedders, region proposals, recipes rebuilt into embedders, collection
         // indexing, the recipe sweep and evaluation
         .target(name: "LoupeEmbedding", dependencies: ["LoupeTensor", "LoupeImage", "LoupeModels", "LoupeDetection",

@@ -229,38 +229,72 @@ extension SafetensorsFile {
     /// so that the data area stays aligned. The tensors are streamed from their storage (no copy of
     /// the whole file in memory), and files of any size are written whole: a single `write(2)`
     /// moves at most 2 GiB − 4 KiB on Linux, and every partial write continues where it stopped.
-    public static func write(_ tensors: [String: Tensor], metadata: [String: String] = [:], to url: URL) throws(SafetensorsError) {
+    public static func write(_ tensors: [String: Tensor], bytes: [String: ByteTensor] = [:], metadata: [String: String] = [:],
+                             to url: URL) throws(SafetensorsError) {
         do throws(FileWriteError) {
-            try streamF32(tensors, metadata: metadata, to: url)
+            try stream(tensors, bytes: bytes, metadata: metadata, to: url)
         } catch {
             throw .io(path: url.path, reason: error.reason)
         }
     }
 
+    /// A tensor of bytes (stored as U8), for data that would be four times larger as F32.
+    public struct ByteTensor: Sendable, Equatable {
+        public var shape: [Int]
+        public var values: [UInt8]
+        public init(shape: [Int], values: [UInt8]) {
+            precondition(shape.reduce(1, *) == values.count, "one byte per element")
+            (self.shape, self.values) = (shape, values)
+        }
+    }
+
     /// The header, then each tensor's storage as it lies (F32 little-endian is the host's layout);
     /// a big-endian host writes the in-memory encoding instead.
-    private static func streamF32(_ tensors: [String: Tensor], metadata: [String: String], to url: URL) throws(FileWriteError) {
+    private static func stream(_ tensors: [String: Tensor], bytes: [String: ByteTensor], metadata: [String: String],
+                               to url: URL) throws(FileWriteError) {
         let file = try AtomicFile(url)
-        #if _endian(little)
-        let names = tensors.keys.sorted()
-        try file.write(header(names.map { ($0, tensors[$0]!.shape) }, metadata: metadata))
+        let names = (Array(tensors.keys) + Array(bytes.keys)).sorted()
+        let layout: [(name: String, shape: [Int], dtype: SafetensorsDType)] = names.map { n in
+            if let t = tensors[n] { (n, t.shape, .float32) } else { (n, bytes[n]!.shape, .uint8) }
+        }
+        try file.write(header(layout, metadata: metadata))
         for name in names {
             var failure: FileWriteError?
-            tensors[name]!.withUnsafeBufferPointer { b in
-                do throws(FileWriteError) { try file.write(UnsafeRawBufferPointer(b)) } catch { failure = error }
+            if let tensor = tensors[name] {
+                #if _endian(little)
+                tensor.withUnsafeBufferPointer { b in
+                    do throws(FileWriteError) { try file.write(UnsafeRawBufferPointer(b)) } catch { failure = error }
+                }
+                #else
+                var out = Data()
+                tensor.withUnsafeBufferPointer { b in
+                    for v in b { withUnsafeBytes(of: v.bitPattern.littleEndian) { out.append(contentsOf: $0) } }
+                }
+                do throws(FileWriteError) { try file.write(out) } catch { failure = error }
+                #endif
+            } else {
+                bytes[name]!.values.withUnsafeBytes { b in
+                    do throws(FileWriteError) { try file.write(b) } catch { failure = error }
+                }
             }
             if let failure { throw failure }
         }
-        #else
-        try file.write(encode(tensors, metadata: metadata))
-        #endif
         try file.commit()
+    }
+
+    /// The named U8 tensor's bytes and shape (no conversion; another dtype is refused).
+    public func byteTensor(named name: String) throws(SafetensorsError) -> ByteTensor {
+        guard let entry = entries[name] else { throw .missingTensor(name) }
+        guard entry.dtype == .uint8 else { throw .malformedEntry(name: name, reason: "dtype \(entry.dtype.rawValue), expected U8") }
+        let start = dataStart + entry.byteRange.lowerBound
+        let values = bytes.withUnsafeBytes { raw in [UInt8](raw[start..<(start + entry.byteRange.count)]) }
+        return ByteTensor(shape: entry.shape, values: values)
     }
 
     /// The safetensors bytes of `tensors` (F32), in memory.
     public static func encode(_ tensors: [String: Tensor], metadata: [String: String] = [:]) -> Data {
         let names = tensors.keys.sorted()
-        var out = header(names.map { ($0, tensors[$0]!.shape) }, metadata: metadata)
+        var out = header(names.map { ($0, tensors[$0]!.shape, .float32) }, metadata: metadata)
         for name in names {
             tensors[name]!.withUnsafeBufferPointer { b in
                 for v in b { withUnsafeBytes(of: v.bitPattern.littleEndian) { out.append(contentsOf: $0) } }
@@ -269,14 +303,14 @@ extension SafetensorsFile {
         return out
     }
 
-    /// The length prefix and the JSON header (padded to 8 bytes) of F32 tensors stored in this order.
-    static func header(_ tensors: [(name: String, shape: [Int])], metadata: [String: String]) -> Data {
+    /// The length prefix and the JSON header (padded to 8 bytes) of tensors stored in this order.
+    static func header(_ tensors: [(name: String, shape: [Int], dtype: SafetensorsDType)], metadata: [String: String]) -> Data {
         var header: [String: Any] = [:]
         if !metadata.isEmpty { header["__metadata__"] = metadata }
         var offset = 0
-        for (name, shape) in tensors {
-            let bytes = 4 * shape.reduce(1, *)
-            header[name] = ["dtype": "F32", "shape": shape, "data_offsets": [offset, offset + bytes]] as [String: Any]
+        for (name, shape, dtype) in tensors {
+            let bytes = dtype.size * shape.reduce(1, *)
+            header[name] = ["dtype": dtype.rawValue, "shape": shape, "data_offsets": [offset, offset + bytes]] as [String: Any]
             offset += bytes
         }
         var json = (try? JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])) ?? Data("{}".utf8)

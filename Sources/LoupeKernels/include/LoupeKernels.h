@@ -190,6 +190,47 @@ void lk_roi_align(const float *x, int channels, int H, int W, const float *box, 
 void lk_topk_update(const float *scores, size_t ld, size_t cols, int k, int64_t base, size_t r0, size_t r1,
                     float *best, int64_t *ids);
 
+// MARK: Local features (lk_sift.c)
+
+/// Settings of the scale-invariant local features (Lowe's difference-of-Gaussians detector and
+/// 4 x 4 x 8 gradient-histogram descriptor).
+typedef struct {
+    int octaves;            // octaves of the pyramid (each half the size of the previous)
+    int layers;             // scales per octave where extrema are looked for (3)
+    float sigma;            // blur of each octave's first image (1.6)
+    float contrast;         // minimum |DoG| at a refined extremum, image in [0, 1] (0.04 / layers)
+    float edge_ratio;       // maximum ratio of principal curvatures (10)
+    int upsample;           // 1: the first octave is the image doubled (finds smaller features)
+} lk_sift_params;
+
+/// One detected feature, in the input image's pixels.
+typedef struct {
+    float x, y;             // centre
+    float size;             // blur scale sigma of the feature
+    float angle;            // dominant gradient direction, radians in [0, 2 pi)
+    float response;         // |DoG| at the refined extremum
+    int32_t octave;         // pyramid octave (0 = the doubled image when upsampled)
+    int32_t layer;          // scale within the octave, in [1, layers]
+} lk_keypoint;
+
+/// Floats of workspace lk_sift needs for a w x h image.
+size_t lk_sift_workspace_floats(int w, int h, const lk_sift_params *params);
+/// Detects features of the grey image gray[h][w] (values in [0, 1]), keeps the `capacity`
+/// strongest (by response), and writes their keypoints and 128-float descriptors (RootSIFT:
+/// L1-normalised square roots, so each has unit L2 norm) to keypoints[capacity] and
+/// descriptors[capacity * 128]. Returns the number written. `workspace` holds
+/// lk_sift_workspace_floats floats; `candidates` holds `candidate_capacity` keypoints (features
+/// beyond it are dropped, weakest octave last).
+int lk_sift(const float *gray, int w, int h, const lk_sift_params *params, float *workspace,
+            lk_keypoint *candidates, int candidate_capacity, lk_keypoint *keypoints, float *descriptors,
+            int capacity);
+/// The best and second-best dot products of each query row with the database rows
+/// sims[q * n + j] (a block of a query x database similarity matrix, rows q in [0, nq)), skipping
+/// columns whose owner[j] == skip_owner; merges into best/second (values) and best_index (column
+/// + column_offset), which the caller initialises to -inf / -1.
+void lk_top2_rows(const float *sims, int nq, int n, const int32_t *owner, int32_t skip_owner, int64_t column_offset,
+                  float *best, float *second, int64_t *best_index);
+
 // MARK: Images (lk_image.c; every libpng/libjpeg longjmp stays inside that file)
 
 enum {
