@@ -20,6 +20,10 @@ let package = Package(
             dependencies: [.product(name: "LoupeImage", package: "Loupe"), .product(name: "LoupeTensor", package: "Loupe")],
             path: "Sources/ImageBench"),
         .executableTarget(
+            name: "loupe-features-bench",
+            dependencies: [.product(name: "LoupeImage", package: "Loupe")],
+            path: "Sources/FeatureBench"),
+        .executableTarget(
             name: "loupe-model-bench",
             dependencies: [.product(name: "LoupeModels", package: "Loupe"), .product(name: "LoupeDetection", package: "Loupe"),
                            .product(name: "LoupeTensor", package: "Loupe")],

@@ -37,6 +37,12 @@ struct Eval: AsyncParsableCommand {
     @Flag(inversion: .prefixedNo, help: "splices with --objects or --student: find the host, compare the composite with it pixel by pixel and search the parts that differ for donors (default: on; --no-host-guided gives the plain object search).")
     var hostGuided: Bool?
 
+    @Flag(help: "splices, host-guided: keep the collection's local features and verify donors with them (RootSIFT, ratio test over the collection, RANSAC for a similarity).")
+    var localFeatures = false
+
+    @Option(help: "splices with --objects or --student: an object index of the benchmark's reference/ made before (`loupe index DIR/reference --objects …`), used instead of indexing it again.")
+    var index: String?
+
     @Flag(help: "Print JSON instead of a table.")
     var json = false
 
@@ -51,6 +57,12 @@ struct Eval: AsyncParsableCommand {
         let progress = ProgressBar(quiet: quiet || json)
         if hostGuided != nil && (layout != .splices || objectEmbedder == nil) {
             throw ValidationError("--host-guided / --no-host-guided apply to `eval splices` with --objects or --student")
+        }
+        if localFeatures && (layout != .splices || objectEmbedder == nil || hostGuided == false) {
+            throw ValidationError("--local-features applies to host-guided `eval splices` with --objects or --student")
+        }
+        if index != nil && (layout != .splices || objectEmbedder == nil) {
+            throw ValidationError("--index applies to `eval splices` with --objects or --student")
         }
         if layout == .splices { return try runSplices(folder, embedder: embedder, objectEmbedder: objectEmbedder, progress: progress) }
         let selection = try part.map { try parsePart($0, option: "--part") }
@@ -102,13 +114,14 @@ struct Eval: AsyncParsableCommand {
         let benchmark = try SpliceBenchmark.load(folder)
         let result = if let objectEmbedder {
             try LoupeEmbedding.evaluateSplices(benchmark, with: objectEmbedder, options: scoring.options, hostGuided: hostGuided ?? true,
-                                               onBadFile: badFiles.policy, progress: progress)
+                                               localFeatures: localFeatures ? LocalFeatureOptions() : nil,
+                                               index: try index.map { try ObjectIndex(contentsOf: URL(fileURLWithPath: $0)) }, onBadFile: badFiles.policy, progress: progress)
         } else {
             try LoupeEmbedding.evaluateSplices(benchmark, with: embedder, onBadFile: badFiles.policy, progress: progress)
         }
         try badFiles.report(result.skipped)
         if json { return try printJSON(result) }
-        print("\(result.dataset): \(result.recipe)" + (objectEmbedder == nil ? "" : (hostGuided ?? true) ? ", host-guided" : ", plain object search"))
+        print("\(result.dataset): \(result.recipe)" + (objectEmbedder == nil ? "" : (hostGuided ?? true) ? ", host-guided" + (localFeatures || index != nil ? ", local features verified if kept" : "") : ", plain object search"))
         print("| composites | n | host@1 | donor@1 | donor@5 | donor@10 | all@2 | all@10 | mAP | region IoU |")
         print("|---|---|---|---|---|---|---|---|---|---|")
         for (name, s) in result.scores.sorted(by: { $0.key < $1.key }) {

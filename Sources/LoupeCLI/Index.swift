@@ -32,6 +32,9 @@ struct Index: AsyncParsableCommand {
 
     @OptionGroup var pipeline: PipelineOptions
     @OptionGroup(title: "Object mode") var objects: ObjectOptions
+    @Flag(help: "With --objects or --student: keep each image's local features too (1,000 RootSIFT features at 640 px, about 145 KB per image), so that `loupe sources` verifies donors with them.")
+    var localFeatures = false
+
     @OptionGroup var badFiles: BadFileOptions
     @OptionGroup var force: ForceOption
     @OptionGroup var compute: ComputeOptions
@@ -46,6 +49,9 @@ struct Index: AsyncParsableCommand {
         // paths are stored relative to the folder, so that it can move with (or without) the index
         let root = OutputCheck.isFolder(collection.root) ? collection.root : nil
         try OutputCheck.check(output, option: "-o", replacing: .index, inputs: files, force: force.force)
+        if localFeatures && !(objects.objects || objects.student != nil) {
+            throw ValidationError("--local-features applies to an object index (--objects or --student)")
+        }
         let embedder = try pipeline.embedder()
         let progress = ProgressBar(quiet: quiet)
         let report: IndexingReport
@@ -55,8 +61,9 @@ struct Index: AsyncParsableCommand {
             var index = ObjectIndex(for: regionEmbedder)
             if let student = objects.student { index.studentHeadLocation = URL(fileURLWithPath: student).path }
             index.root = root
+            if localFeatures { try index.keepLocalFeatures(LocalFeatureOptions()) }
             report = try index.add(files, with: regionEmbedder, onBadFile: badFiles.policy, progress: progress)
-            write = { try index.write(to: URL(fileURLWithPath: output)); return "\(index.count) images, \(index.regionCount) regions → \(output) (\(index.recipe))" }
+            write = { try index.write(to: URL(fileURLWithPath: output)); return "\(index.count) images, \(index.regionCount) regions" + (index.localFeatures.map { ", \($0.featureCount) local features" } ?? "") + " → \(output) (\(index.recipe))" }
         } else {
             var index = FlatIndex(for: embedder)
             index.root = root

@@ -25,7 +25,7 @@ struct LoupeCommand: AsyncParsableCommand {
         \(ExitStatus.table)
         """,
         version: LoupeCommand.version,
-        subcommands: [Classify.self, Detect.self, Index.self, Search.self, Sources.self, Eval.self, Whiten.self, Distill.self, Models.self])
+        subcommands: [Classify.self, Detect.self, Features.self, Index.self, Search.self, Sources.self, Eval.self, Whiten.self, Distill.self, Models.self])
 }
 
 extension LoupeCommand {

@@ -1,7 +1,7 @@
 public import Foundation
 public import LoupeDetection
 public import LoupeEmbedding
-public import LoupeTensor
+internal import LoupeTensor
 internal import LoupeImage
 
 /// Builds training pairs for distillation from unlabeled images: for each image one detector pass

@@ -193,7 +193,8 @@ extension FlatIndex {
 extension ObjectIndex {
     /// Embeds `files` as their regions with `embedder` and adds them in order. An unreadable or
     /// unembeddable file is skipped and reported (with `policy` `.stop`, the run ends there);
-    /// decoding runs one image ahead.
+    /// decoding runs one image ahead. An index that keeps local features (``keepLocalFeatures(_:)``)
+    /// gets each image's too.
     ///
     /// - Throws: if the embedder's recipe is not this index's, or the index refuses a vector;
     ///   what was added before stays.
@@ -201,9 +202,17 @@ extension ObjectIndex {
     public mutating func add(_ files: [URL], with embedder: any RegionEmbedder, onBadFile policy: BadFilePolicy = .skip,
                              progress: (any ProgressObserver)? = nil) throws(IndexError) -> IndexingReport {
         guard embedder.recipe.isCompatible(with: recipe) else { throw .recipeMismatch(embedder.recipe.differences(from: recipe)) }
+        defer { buildLocalFeatureLists() }
         return try addEach(files, policy: policy, progress: progress, label: "indexing objects") { image, url, clock in
             let objects = try embedder.objects(in: image, given: [], detect: true, clock: &clock)
-            try clock.measure("add") { () throws(IndexError) in try add(objects.vectors, regions: objects.regions, path: url.path) }
+            if let options = localFeatures?.options {
+                let features = clock.measure("local features") { image.localFeatures(options) }
+                try clock.measure("add") { () throws(IndexError) in
+                    try add(objects.vectors, regions: objects.regions, path: url.path, localFeatures: features, side: Float(max(image.width, image.height)))
+                }
+            } else {
+                try clock.measure("add") { () throws(IndexError) in try add(objects.vectors, regions: objects.regions, path: url.path) }
+            }
         }
     }
 }

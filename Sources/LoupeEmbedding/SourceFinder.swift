@@ -20,6 +20,9 @@ public struct SourceHit: Sendable, Codable {
     /// The composite's region that matched (in the composite's pixels) and the image's region.
     public var queryBox: BoundingBox
     public var databaseRegion: ObjectRegion
+    /// Local features of the composite's pasted part that this image's features match under one
+    /// similarity transform (nil when it was not verified).
+    public var inliers: Int?
 }
 
 /// The sources of one composite: the collection ranked (host first when one was found), and
@@ -31,6 +34,16 @@ public struct SourceAnswer: Sendable, Codable {
     public var regions: [BoundingBox]
     /// The largest located part (the answer's "region").
     public var region: BoundingBox? { regions.first }
+    /// The located pasted pixels, when a host was confirmed (``DifferenceRegions/cells``: part
+    /// `k` of ``regions`` is label `k`); ``DifferenceRegions/mask(width:height:)`` draws it at
+    /// the composite's size. Not part of the JSON form.
+    public var pasted: DifferenceRegions?
+
+    public init(results: [SourceHit], regions: [BoundingBox], pasted: DifferenceRegions? = nil) {
+        (self.results, self.regions, self.pasted) = (results, regions, pasted)
+    }
+
+    private enum CodingKeys: String, CodingKey { case results, regions }
 }
 
 /// Finds the host and the donors of a composite in an object index (the follow-up paper's
@@ -43,6 +56,12 @@ public struct SourceAnswer: Sendable, Codable {
 /// 3. each part is embedded as a region of the composite and searched with the host left out;
 ///    the parts' rankings are merged turn by turn, so that every donor comes early.
 ///
+/// 4. when the index keeps local features (``ObjectIndex/keepLocalFeatures(_:)``), the parts'
+///    local features (and those of the parts mirrored) are matched against the whole collection
+///    and verified with a similarity transform (``LocalFeatureStore/verify(_:excluding:ratio:minimumInliers:tolerance:)``):
+///    the images verified come first, most inliers first, and the matched features locate each
+///    donor's part.
+///
 /// Without a confirmed host (no candidate shows the same frame) the ranking of step 1 is the answer.
 public struct SourceFinder: Sendable {
     public var index: ObjectIndex
@@ -53,6 +72,10 @@ public struct SourceFinder: Sendable {
     public var hostGuided: Bool
     /// Images of the first search tried as the host.
     public var hostCandidates: Int
+    /// Step 4, when the index keeps local features.
+    public var verifies: Bool = true
+    /// Inliers from which a verified image counts as a donor (fewer: ranked early, role `other`).
+    public var donorInliers: Int = 6
 
     public init(index: ObjectIndex, embedder: any RegionEmbedder, options: ObjectSearchOptions = .init(),
                 hostGuided: Bool = true, hostCandidates: Int = 3) {
@@ -102,9 +125,23 @@ public struct SourceFinder: Sendable {
                 return shifted
             })
         }
-        // merge turn by turn: each part's best not yet taken, then each part's next, …
+        // verified donors first, most inliers first
+        var verified: [(verification: LocalVerification, box: BoundingBox)] = []
+        if verifies, let store = index.localFeatures {
+            verified = clock.measure("verification") { verifiedDonors(in: image, parts: host.difference, store: store, excluding: host.hit.image) }
+        }
         var results = [hit(host.hit, .host, objects.regions)]
         var taken: Set<Int> = [host.hit.image]
+        for (v, box) in verified where results.count < min(k, index.count) && taken.insert(v.image).inserted {
+            // its best region pair from the parts' search, when it had one
+            let pair = perPart.compactMap { $0.first { $0.image == v.image } }.max { $0.score < $1.score }
+            let whole = index.regions[index.rowRanges[v.image].lowerBound]
+            results.append(SourceHit(image: v.image, path: index.paths[v.image], score: pair?.score ?? 0,
+                                     role: v.inliers >= donorInliers ? .donor : .other, queryBox: box,
+                                     databaseRegion: pair?.databaseRegion ?? whole, inliers: v.inliers))
+        }
+        let anyVerified = results.contains { $0.role == .donor }
+        // then the parts' rankings merged turn by turn: each part's best not yet taken, then each part's next, …
         var cursor = [Int](repeating: 0, count: perPart.count)
         var round = 0
         while results.count < min(k, index.count) {
@@ -114,12 +151,60 @@ public struct SourceFinder: Sendable {
                 guard cursor[p] < perPart[p].count, results.count < min(k, index.count) else { continue }
                 let h = perPart[p][cursor[p]]
                 taken.insert(h.image)
-                results.append(hit(h, round == 0 ? .donor : .other, parts.regions))
+                results.append(hit(h, round == 0 && !anyVerified ? .donor : .other, parts.regions))
                 progressed = true
             }
             round += 1
             if !progressed { break }
         }
-        return SourceAnswer(results: results, regions: host.difference.boxes)
+        return SourceAnswer(results: results, regions: host.difference.boxes, pasted: host.difference)
+    }
+
+    /// The images whose local features agree with the composite's pasted parts (or with the parts
+    /// mirrored), most inliers first, each with the box of its matched features in the composite.
+    func verifiedDonors(in image: Image, parts difference: DifferenceRegions, store: LocalFeatureStore,
+                        excluding host: Int) -> [(verification: LocalVerification, box: BoundingBox)] {
+        let parts = difference.boxes
+        guard let first = parts.first else { return [] }
+        // a feature belongs to a part when its cell, or a neighbouring one, changed
+        let (gw, gh) = (difference.gridWidth, difference.gridHeight)
+        func pasted(_ x: Float, _ y: Float) -> Bool {
+            guard gw > 0 else { return parts.contains { x >= $0.x0 && x <= $0.x1 && y >= $0.y0 && y <= $0.y1 } }
+            let cx = Int(x * Float(gw) / Float(image.width)), cy = Int(y * Float(gh) / Float(image.height))
+            for yy in max(0, cy - 1)...min(gh - 1, cy + 1) { for xx in max(0, cx - 1)...min(gw - 1, cx + 1) where difference.cells[yy * gw + xx] != 0 { return true } }
+            return false
+        }
+        let union = parts.dropFirst().reduce(first) { BoundingBox(x0: min($0.x0, $1.x0), y0: min($0.y0, $1.y0), x1: max($0.x1, $1.x1), y1: max($0.y1, $1.y1)) }
+        let margin = 0.03 * Float(max(image.width, image.height))
+        let x0 = max(0, Int(union.x0 - margin)), y0 = max(0, Int(union.y0 - margin))
+        let x1 = min(image.width, Int((union.x1 + margin).rounded(.up))), y1 = min(image.height, Int((union.y1 + margin).rounded(.up)))
+        guard x1 - x0 >= 16, y1 - y0 >= 16 else { return [] }
+        let crop = image.cropped(x: x0, y: y0, width: x1 - x0, height: y1 - y0)
+        var options = store.options
+        let env = ProcessInfo.processInfo.environment  // TUNING, remove
+        options.maximumCount = Int(env["T_QCOUNT"] ?? "2000")!
+        var store = store
+        store.probes = Int(env["T_PROBES"] ?? "16")!
+        let ratio = Float(env["T_RATIO"] ?? "0.85")!
+        let useMask = env["T_MASK"] != "0"
+        // the crop as it is and mirrored (a part pasted flipped), matched in one pass
+        func place(_ k: Keypoint, _ mirrored: Bool) -> (x: Float, y: Float) {
+            ((mirrored ? Float(crop.width - 1) - k.x : k.x) + Float(x0), k.y + Float(y0))
+        }
+        let sets = [false, true].map { mirrored in
+            crop.localFeatures(options, mirrored: mirrored).filter { k in
+                let (x, y) = place(k, mirrored)
+                return useMask ? pasted(x, y) : parts.contains { x >= $0.x0 && x <= $0.x1 && y >= $0.y0 && y <= $0.y1 }
+            }
+        }
+        var best: [Int: (verification: LocalVerification, box: BoundingBox)] = [:]
+        for (s, found) in store.verify(sets, excluding: host, ratio: ratio).enumerated() {
+            for v in found where v.inliers > (best[v.image]?.verification.inliers ?? 0) {
+                let points = v.matches.map { place(sets[s].keypoints[$0.query], s == 1) }
+                let box = BoundingBox(x0: points.map(\.x).min()!, y0: points.map(\.y).min()!, x1: points.map(\.x).max()!, y1: points.map(\.y).max()!)
+                best[v.image] = (v, box)
+            }
+        }
+        return best.values.sorted { ($0.verification.inliers, -$0.verification.image) > ($1.verification.inliers, -$1.verification.image) }
     }
 }

@@ -24,6 +24,8 @@ public struct SpliceReport: Sendable, Codable {
 struct SpliceAnswer {
     var ranking: [Int]
     var region: BoundingBox?
+    /// The located pasted pixels, when known (scored instead of the region's box).
+    var pasted: DifferenceRegions? = nil
 }
 
 /// Evaluates source retrieval on a spliced-image benchmark with a global embedder: one vector per
@@ -47,23 +49,44 @@ public func evaluateSplices(_ benchmark: SpliceBenchmark, with embedder: GlobalE
 /// collection is an object index and each composite is answered by a ``SourceFinder``
 /// (`hostGuided`: the host compared pixel by pixel, the parts that differ searched for donors;
 /// otherwise the plain object search, whose located region is the query region of the best match
-/// outside the top-ranked image).
+/// outside the top-ranked image). With `localFeatures` the collection's local features are kept and
+/// the host-guided search verifies donors with them. `index`: the collection indexed before (its
+/// images must be the benchmark's `reference/` photos, in path order, with none missing in
+/// between; it decides whether local features are used).
 public func evaluateSplices(_ benchmark: SpliceBenchmark, with embedder: any RegionEmbedder, options: ObjectSearchOptions = .init(),
-                            hostGuided: Bool = true, onBadFile policy: BadFilePolicy = .skip,
-                            progress: (any ProgressObserver)? = nil) throws -> SpliceReport {
+                            hostGuided: Bool = true, localFeatures: LocalFeatureOptions? = nil, index prebuilt: ObjectIndex? = nil,
+                            onBadFile policy: BadFilePolicy = .skip, progress: (any ProgressObserver)? = nil) throws -> SpliceReport {
     let start = Date()
-    var index = ObjectIndex(for: embedder)
-    let built = try index.add(benchmark.reference, with: embedder, onBadFile: policy, progress: progress)
-    if !built.complete, let first = built.skipped.last { throw first }
-    let kept = keptPositions(benchmark.reference, skipping: built.skipped)
+    var index: ObjectIndex
+    let kept: [Int]
+    var skippedImages: [SkippedFile] = []
+    if let prebuilt {
+        // an index of reference/ made before (e.g. by `loupe index`): its images, in the benchmark's order
+        guard prebuilt.recipe.isCompatible(with: embedder.recipe) else { throw IndexError.recipeMismatch(prebuilt.recipe.differences(from: embedder.recipe)) }
+        let wanted = benchmark.reference.map { $0.standardizedFileURL.resolvingSymlinksInPath().path }
+        let position = Dictionary(wanted.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+        let held = prebuilt.paths.map { position[URL(fileURLWithPath: $0).standardizedFileURL.resolvingSymlinksInPath().path] }
+        guard held.allSatisfy({ $0 != nil }), held == held.sorted(by: { $0! < $1! }) else {
+            throw EmbedderError.invalidOption("the index holds images that are not the benchmark's reference/ photos in path order: index reference/ itself")
+        }
+        index = prebuilt
+        kept = held.map { $0! }
+    } else {
+        index = ObjectIndex(for: embedder)
+        if let localFeatures { try index.keepLocalFeatures(localFeatures) }
+        let built = try index.add(benchmark.reference, with: embedder, onBadFile: policy, progress: progress)
+        if !built.complete, let first = built.skipped.last { throw first }
+        kept = keptPositions(benchmark.reference, skipping: built.skipped)
+        skippedImages = built.skipped
+    }
     let finder = SourceFinder(index: index, embedder: embedder, options: options, hostGuided: hostGuided)
     var clock = StageClock()
-    return try scoreSplices(benchmark, recipe: embedder.recipe, databaseImages: index.count, skipped: built.skipped, policy: policy,
+    return try scoreSplices(benchmark, recipe: embedder.recipe, databaseImages: index.count, skipped: skippedImages, policy: policy,
                             locates: true, progress: progress, start: start, clock: &clock) { image, clock in
         let answer = try finder.sources(of: image, k: index.count, clock: &clock)
         // the plain search's guess at the pasted part: the region of the best match outside the host
         let guess = answer.region ?? answer.results.dropFirst().first { $0.queryBox != BoundingBox(x0: 0, y0: 0, x1: Float(image.width), y1: Float(image.height)) }?.queryBox
-        return SpliceAnswer(ranking: answer.results.map { kept[$0.image] }, region: guess)
+        return SpliceAnswer(ranking: answer.results.map { kept[$0.image] }, region: guess, pasted: answer.pasted)
     }
 }
 
@@ -86,7 +109,12 @@ func scoreSplices(_ benchmark: SpliceBenchmark, recipe: EmbeddingRecipe, databas
                 // the region in the mask's pixels (masks are the composite's size; scaled if not)
                 let scaled = result.region.map { $0.scaled(x: Float(mask.width) / Float(image.width), y: Float(mask.height) / Float(image.height), dx: 0, dy: 0) }
                 if locates {
-                    iou = scaled.map { box in (1...max(1, query.donors.count)).map { mask.intersectionOverUnion(box, donor: $0) }.max()! } ?? 0
+                    // the located pixels against all pasted pixels; a box alone against the donor it covers best
+                    if let pasted = result.pasted {
+                        iou = mask.intersectionOverUnion(pasted.mask(width: mask.width, height: mask.height))
+                    } else {
+                        iou = scaled.map { box in (1...max(1, query.donors.count)).map { mask.intersectionOverUnion(box, donor: $0) }.max()! } ?? 0
+                    }
                 }
             }
             answered.append((query, result, area, iou))
@@ -119,7 +147,7 @@ extension SpliceMask {
     /// Reads a truth mask PNG (grey values: 0 elsewhere, k for donor k).
     public init(contentsOf url: URL) throws(ImageError) {
         let image = try Image(contentsOf: url)
-        let labels = image.pixels.withUnsafeBufferPointer { p in (0..<(image.width * image.height)).map { UInt8(max(0, min(255, p[$0].rounded()))) } }
+        let labels = image.pixels.scalars.prefix(image.width * image.height).map { UInt8(max(0, min(255, $0.rounded()))) }
         self.init(width: image.width, height: image.height, labels: labels)
     }
 }

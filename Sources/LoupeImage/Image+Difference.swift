@@ -11,6 +11,23 @@ public struct DifferenceRegions: Sendable {
     /// `false` when the two do not show the same frame (other aspect ratio, or most of the frame
     /// changed): then ``boxes`` is empty.
     public var aligned: Bool
+    /// The changed pixels themselves, on the comparison grid (`gridWidth × gridHeight`, row-major):
+    /// `k` for the cells of the k-th box's area (1-based), `0` elsewhere. The changed cells closed
+    /// by one cell (grown, then shrunk back), so that a pasted part whose colours match the host
+    /// in places stays whole.
+    public var cells: [UInt8] = []
+    public var gridWidth = 0, gridHeight = 0
+
+    /// ``cells`` at `width × height` pixels (nearest cell), row-major.
+    public func mask(width: Int, height: Int) -> [UInt8] {
+        guard gridWidth > 0, gridHeight > 0 else { return [UInt8](repeating: 0, count: width * height) }
+        var out = [UInt8](repeating: 0, count: width * height)
+        for y in 0..<height {
+            let gy = min(gridHeight - 1, y * gridHeight / height)
+            for x in 0..<width { out[y * width + x] = cells[gy * gridWidth + min(gridWidth - 1, x * gridWidth / width)] }
+        }
+        return out
+    }
 }
 
 extension Image {
@@ -69,11 +86,23 @@ extension Image {
             areas.append(area)
         }
         let sx = Float(width) / Float(w), sy = Float(height) / Float(h)
-        let boxes = areas.filter { Double($0.count) >= minimumFraction * Double(w * h) }
-            .sorted { $0.count > $1.count }
+        let kept = areas.indices.filter { Double(areas[$0].count) >= minimumFraction * Double(w * h) }
+            .sorted { (areas[$0].count, -$0) > (areas[$1].count, -$1) }
             .prefix(maximumRegions)
-            .map { BoundingBox(x0: Float($0.x0) * sx, y0: Float($0.y0) * sy, x1: Float($0.x1) * sx, y1: Float($0.y1) * sy) }
-        return DifferenceRegions(boxes: Array(boxes), changedFraction: fraction, aligned: true)
+        let boxes = kept.map { a in
+            BoundingBox(x0: Float(areas[a].x0) * sx, y0: Float(areas[a].y0) * sy, x1: Float(areas[a].x1) * sx, y1: Float(areas[a].y1) * sy)
+        }
+        // the kept areas' cells, closed: grown cells whose four neighbours are all grown too, or changed
+        var number = [Int32: UInt8]()
+        for (k, a) in kept.enumerated() { number[Int32(a)] = UInt8(k + 1) }
+        var cells = [UInt8](repeating: 0, count: w * h)
+        for y in 0..<h { for x in 0..<w {
+            let i = y * w + x
+            guard label[i] >= 0, let k = number[label[i]] else { continue }
+            let inner = x > 0 && x < w - 1 && y > 0 && y < h - 1 && grown[i - 1] && grown[i + 1] && grown[i - w] && grown[i + w]
+            if changed[i] || inner { cells[i] = k }
+        } }
+        return DifferenceRegions(boxes: boxes, changedFraction: fraction, aligned: true, cells: cells, gridWidth: w, gridHeight: h)
     }
 
     /// A 3 × 3 box blur (edges clamped).

@@ -1,3 +1,4 @@
+internal import Foundation
 internal import LoupeTensor
 
 extension Image {
@@ -31,6 +32,27 @@ extension Image {
             let x = Int((x0 + (x1 - x0) * t).rounded()), y = Int((y0 + (y1 - y0) * t).rounded())
             drawRectangle(x0: x - half, y0: y - half, x1: x - half + thickness, y1: y - half + thickness, color: color, thickness: thickness)
         }
+    }
+
+    /// Draws a circle of `radius` around `(x, y)` as a 32-sided polygon of ``drawLine(x0:y0:x1:y1:color:thickness:)``.
+    public mutating func drawCircle(x: Float, y: Float, radius: Float, color: RGB, thickness: Int = 2) {
+        let sides = 32
+        for i in 0..<sides {
+            let a = 2 * Float.pi * Float(i) / Float(sides), b = 2 * Float.pi * Float(i + 1) / Float(sides)
+            drawLine(x0: x + radius * cosf(a), y0: y + radius * sinf(a), x1: x + radius * cosf(b), y1: y + radius * sinf(b), color: color, thickness: thickness)
+        }
+    }
+
+    /// The image flipped left to right.
+    public func mirrored() -> Image {
+        let (w, h) = (width, height)
+        var out = pixels
+        pixels.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                for row in 0..<(3 * h) { for x in 0..<w { dst[row * w + x] = src[row * w + (w - 1 - x)] } }
+            }
+        }
+        return Image(pixels: out)
     }
 
     /// Pastes `other` with its top-left corner at `(x, y)`; parts outside this image are dropped.

@@ -88,7 +88,8 @@ extension Image {
         let capacity = options.maximumCount
         let candidateCapacity = max(4 * capacity, 20_000)
         let workspace = lk_sift_workspace_floats(Int32(w), Int32(h), &params)
-        var space = [Float](repeating: 0, count: workspace)
+        // tens of megabytes that the kernel writes before it reads: not zeroed
+        var space = [Float](unsafeUninitializedCapacity: workspace) { _, count in count = workspace }
         var candidates = [lk_keypoint](repeating: lk_keypoint(), count: candidateCapacity)
         var found = [lk_keypoint](repeating: lk_keypoint(), count: capacity)
         var descriptors = [Float](repeating: 0, count: capacity * LocalFeatures.dimension)

@@ -330,40 +330,68 @@ int lk_sift(const float *gray, int w, int h, const lk_sift_params *p, float *ws,
                 int rx = x, ry = y, rl = layer;
                 float ox, oy, os, value;
                 if (!refine(dog, wo, ho, layers, &rx, &ry, &rl, p->contrast, p->edge_ratio, &ox, &oy, &os, &value)) continue;
+                if (found >= cand_capacity) continue;
                 float sigma = p->sigma * powf(2.0f, ((float)rl + os) / (float)layers);
-                float angles[4];
-                int count = orientations(g + plane * rl, wo, ho, rx, ry, sigma, angles);
-                for (int a = 0; a < count && found < cand_capacity; a++) {
-                    lk_keypoint kp = { ((float)rx + ox) * factor, ((float)ry + oy) * factor, sigma * factor, angles[a], value, o, rl };
-                    cand[found++] = kp;
-                }
+                lk_keypoint kp = { ((float)rx + ox) * factor, ((float)ry + oy) * factor, sigma * factor, 0, value, o, rl };
+                cand[found++] = kp;
             }
         }
     }
+    // the strongest extrema get orientations (one feature per dominant direction), then descriptors
     qsort(cand, (size_t)found, sizeof(lk_keypoint), by_response);
-    int kept = found < capacity ? found : capacity;
-    for (int i = 0; i < kept; i++) {
+    int kept = 0;
+    for (int i = 0; i < found && kept < capacity; i++) {
         lk_keypoint kp = cand[i];
         int o = kp.octave;
         float factor = (p->upsample ? 0.5f : 1.0f) * (float)(1 << o);
-        const float *g = ws + oct[o].gauss + (size_t)oct[o].w * oct[o].h * kp.layer;
-        descriptor(g, oct[o].w, oct[o].h, kp.x / factor, kp.y / factor, kp.size / factor, kp.angle, descriptors + (size_t)i * 128);
-        keypoints[i] = kp;
+        int wo = oct[o].w, ho = oct[o].h;
+        const float *g = ws + oct[o].gauss + (size_t)wo * ho * kp.layer;
+        int x = (int)lroundf(kp.x / factor), y = (int)lroundf(kp.y / factor);
+        float angles[4];
+        int count = orientations(g, wo, ho, x, y, kp.size / factor, angles);
+        for (int a = 0; a < count && kept < capacity; a++) {
+            kp.angle = angles[a];
+            descriptor(g, wo, ho, kp.x / factor, kp.y / factor, kp.size / factor, kp.angle, descriptors + (size_t)kept * 128);
+            keypoints[kept++] = kp;
+        }
     }
     return kept;
 }
 
 void lk_top2_rows(const float *sims, int nq, int n, const int32_t *owner, int32_t skip_owner, int64_t column_offset,
-                  float *best, float *second, int64_t *best_index) {
+                  const int32_t *ids, const int32_t *rows, float *best, float *second, int64_t *best_index) {
     for (int q = 0; q < nq; q++) {
         const float *row = sims + (size_t)q * n;
-        float b = best[q], s2 = second[q];
-        int64_t bi = best_index[q];
+        int r = rows ? rows[q] : q;
+        float b = best[r], s2 = second[r];
+        int64_t bi = best_index[r];
         for (int j = 0; j < n; j++) {
             float v = row[j];
             if (v <= s2 || owner[j] == skip_owner) continue;
-            if (v > b) { s2 = b; b = v; bi = column_offset + j; } else s2 = v;
+            if (v > b) { s2 = b; b = v; bi = ids ? ids[j] : column_offset + j; } else s2 = v;
         }
-        best[q] = b; second[q] = s2; best_index[q] = bi;
+        best[r] = b; second[r] = s2; best_index[r] = bi;
+    }
+}
+
+LK_AVX2 static void u8_rows_avx2(const uint8_t *src, const int32_t *ids, int n, int dim, float scale, float *dst) {
+    const __m256 k = _mm256_set1_ps(scale);
+    for (int r = 0; r < n; r++) {
+        const uint8_t *row = src + (size_t)(ids ? ids[r] : r) * (size_t)dim;
+        float *out = dst + (size_t)r * dim;
+        int j = 0;
+        for (; j + 8 <= dim; j += 8) {
+            __m128i bytes = _mm_loadl_epi64((const __m128i *)(row + j));
+            _mm256_storeu_ps(out + j, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(bytes)), k));
+        }
+        for (; j < dim; j++) out[j] = (float)row[j] * scale;
+    }
+}
+
+void lk_u8_rows_to_f32(const uint8_t *src, const int32_t *ids, int n, int dim, float scale, float *dst) {
+    if (lk_simd_level() >= 1) { u8_rows_avx2(src, ids, n, dim, scale, dst); return; }
+    for (int r = 0; r < n; r++) {
+        const uint8_t *row = src + (size_t)(ids ? ids[r] : r) * (size_t)dim;
+        for (int j = 0; j < dim; j++) dst[(size_t)r * dim + j] = (float)row[j] * scale;
     }
 }

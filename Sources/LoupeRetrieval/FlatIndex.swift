@@ -23,6 +23,8 @@ public enum IndexError: Error, Equatable, CustomStringConvertible {
     case recipe(URL, RecipeError)
     /// A part of the file is missing, malformed or inconsistent (which, and how).
     case malformed(URL, String)
+    /// The index keeps local features and an image came without them (or the reverse).
+    case localFeaturesMismatch(String)
 
     public var description: String {
         switch self {
@@ -45,6 +47,7 @@ public enum IndexError: Error, Equatable, CustomStringConvertible {
             "\(url.path) has index format version \(version ?? "?"); this Loupe reads 1 and 2: rebuild the index"
         case let .recipe(url, error): "\(url.path): \(error)"
         case let .malformed(url, why): "\(url.path): \(why)"
+        case let .localFeaturesMismatch(why): why
         }
     }
 }

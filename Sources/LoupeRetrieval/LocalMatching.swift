@@ -1,7 +1,7 @@
 internal import Foundation
 internal import LoupeKernels
 public import LoupeImage
-internal import LoupeTensor
+public import LoupeTensor
 
 /// A similarity transform of the plane (scale, rotation, translation):
 /// `x' = a·x − b·y + tx`, `y' = b·x + a·y + ty`.
@@ -50,6 +50,11 @@ public struct LocalFeatureStore: Sendable {
     /// Longer side of each image, in the pixels its keypoints are in.
     public private(set) var sides: [Float] = []
     private var owner: [Int32] = []
+    /// Coarse lists over the descriptors (``buildLists(count:seed:)``): when present, a query
+    /// descriptor is compared with the members of its ``probes`` nearest lists only.
+    public private(set) var lists: DescriptorLists?
+    /// Lists searched per query descriptor.
+    public var probes = 16
 
     public init(options: LocalFeatureOptions) { self.options = options }
 
@@ -66,12 +71,57 @@ public struct LocalFeatureStore: Sendable {
         owner += [Int32](repeating: Int32(ranges.count), count: features.count)
         ranges.append(start..<keypoints.count)
         sides.append(side)
+        if lists != nil {
+            lists!.add(features.descriptors, bytes: descriptors[(start * 128)...], owner: Int32(ranges.count - 1), firstRow: start)
+        }
+    }
+
+    /// Clusters the descriptors into `count` lists (k-means on a seeded sample of at most 32
+    /// descriptors per list; `count` nil: about 2√N, from 16 to 4096) and assigns every descriptor.
+    /// Features appended later join their nearest list.
+    public mutating func buildLists(count: Int? = nil, seed: UInt64 = 1) {
+        let n = keypoints.count
+        let k = min(n, count ?? max(16, min(4096, Int(2 * Double(n).squareRoot()))))
+        guard k >= 1 else { lists = nil; return }
+        var random = SplitMix(seed: seed)
+        let sampleCount = min(n, 32 * k)
+        var order = Array(0..<n)
+        for i in 0..<sampleCount { order.swapAt(i, i + Int(random.next() % UInt64(n - i))) }
+        let sample = rows(order.prefix(sampleCount).map { Int32($0) })
+        var built = DescriptorLists(quantizer: KMeans(sample, k: k, iterations: 8, seed: seed))
+        let assignment = built.quantizer.assign(rows(0..<n))
+        built.fill(assignment, descriptors: descriptors, owner: owner)
+        lists = built
+    }
+
+    /// Descriptor rows as floats `[count, 128]`.
+    func rows(_ ids: [Int32]) -> Tensor {
+        rows(count: ids.count) { d, o in ids.withUnsafeBufferPointer { lk_u8_rows_to_f32(d, $0.baseAddress, Int32(ids.count), 128, 1 / 255, o) } }
+    }
+
+    /// Descriptor rows `range` as floats.
+    func rows(_ range: Range<Int>) -> Tensor {
+        rows(count: range.count) { d, o in lk_u8_rows_to_f32(d + range.lowerBound * 128, nil, Int32(range.count), 128, 1 / 255, o) }
+    }
+
+    private func rows(count: Int, _ fill: (UnsafePointer<UInt8>, UnsafeMutablePointer<Float>) -> Void) -> Tensor {
+        Tensor(uninitializedShape: [count, LocalFeatures.dimension]) { out in
+            descriptors.withUnsafeBufferPointer { d in fill(d.baseAddress!, out.baseAddress!) }
+        }
     }
 
     /// Rebuilds a store from its parts (as written to an index file); nil when they do not fit.
-    public init?(options: LocalFeatureOptions, keypoints: [Keypoint], descriptors: [UInt8], counts: [Int], sides: [Float]) {
+    ///
+    /// - Parameter lists: the coarse lists' centres `[k, 128]` and each feature's list.
+    public init?(options: LocalFeatureOptions, keypoints: [Keypoint], descriptors: [UInt8], counts: [Int], sides: [Float],
+                 lists: (centroids: Tensor, assignment: [Int])? = nil) {
         guard descriptors.count == keypoints.count * LocalFeatures.dimension, counts.count == sides.count,
               counts.allSatisfy({ $0 >= 0 }), counts.reduce(0, +) == keypoints.count else { return nil }
+        if let lists {
+            let k = lists.centroids.rank == 2 ? lists.centroids.shape[0] : 0
+            guard k >= 1, lists.centroids.shape[1] == LocalFeatures.dimension, lists.assignment.count == keypoints.count,
+                  lists.assignment.allSatisfy({ $0 >= 0 && $0 < k }) else { return nil }
+        }
         self.options = options
         (self.keypoints, self.descriptors, self.sides) = (keypoints, descriptors, sides)
         var start = 0
@@ -80,45 +130,77 @@ public struct LocalFeatureStore: Sendable {
             owner += [Int32](repeating: Int32(i), count: c)
             start += c
         }
+        if let lists {
+            var built = DescriptorLists(quantizer: KMeans(centroids: lists.centroids))
+            built.fill(lists.assignment, descriptors: descriptors, owner: owner)
+            self.lists = built
+        }
     }
 
     /// For each query feature, its nearest database feature when it passes Lowe's ratio test
     /// (distance to the nearest below `ratio` × the distance to the second nearest, over the
     /// whole collection but `excluding`), grouped by image.
     public func matches(of query: LocalFeatures, excluding: Int? = nil, ratio: Float = 0.85) -> [Int: [LocalVerification.Pair]] {
-        let nq = query.count, total = keypoints.count
-        guard nq > 0, total > 0 else { return [:] }
+        matches(of: [query], excluding: excluding, ratio: ratio)[0]
+    }
+
+    /// ``matches(of:excluding:ratio:)`` of several query sets in one pass over the collection.
+    public func matches(of queries: [LocalFeatures], excluding: Int? = nil, ratio: Float = 0.85) -> [[Int: [LocalVerification.Pair]]] {
+        let nq = queries.reduce(0) { $0 + $1.count }, total = keypoints.count
+        guard nq > 0, total > 0 else { return queries.map { _ in [:] } }
+        let all = Tensor(shape: [nq, 128], scalars: queries.flatMap(\.descriptors.scalars))
         var best = [Float](repeating: -.infinity, count: nq), second = best
         var bestIndex = [Int64](repeating: -1, count: nq)
-        let block = 8192
-        var start = 0
-        while start < total {
-            let n = min(block, total - start)
-            var chunk = Tensor(zeros: [n, LocalFeatures.dimension])
-            chunk.withUnsafeMutableBufferPointer { c in
-                descriptors.withUnsafeBufferPointer { d in
-                    for i in 0..<(n * 128) { c[i] = Float(d[start * 128 + i]) * (1 / 255) }
+        if let lists {
+            // each query descriptor against the members of its nearest lists, list by list
+            let probed = lists.quantizer.nearest(all, count: probes)
+            let p = probed.count / nq
+            var askers = [[Int32]](repeating: [], count: lists.members.count)
+            for q in 0..<nq { for j in 0..<p { askers[probed[q * p + j]].append(Int32(q)) } }
+            let qd = all.scalars
+            for (l, who) in askers.enumerated() where !who.isEmpty && !lists.members[l].isEmpty {
+                let members = lists.members[l], n = members.count
+                let block = Tensor(uninitializedShape: [n, 128]) { out in
+                    lists.packed[l].withUnsafeBufferPointer { lk_u8_rows_to_f32($0.baseAddress, nil, Int32(n), 128, 1 / 255, out.baseAddress) }
+                }
+                let asking = Tensor(shape: [who.count, 128], scalars: who.flatMap { qd[(Int($0) * 128)..<(Int($0) * 128 + 128)] })
+                let sims = matmul(asking, block, transposingB: true)
+                sims.withUnsafeBufferPointer { s in
+                    lk_top2_rows(s.baseAddress, Int32(who.count), Int32(n), lists.owners[l], Int32(excluding ?? -1), 0,
+                                 members, who, &best, &second, &bestIndex)
                 }
             }
-            let sims = matmul(query.descriptors, chunk, transposingB: true)
-            sims.withUnsafeBufferPointer { s in
-                owner.withUnsafeBufferPointer { o in
-                    lk_top2_rows(s.baseAddress, Int32(nq), Int32(n), o.baseAddress! + start, Int32(excluding ?? -1), Int64(start),
-                                 &best, &second, &bestIndex)
+        } else {
+            let block = 8192
+            var start = 0
+            while start < total {
+                let n = min(block, total - start)
+                let sims = matmul(all, rows(start..<(start + n)), transposingB: true)
+                sims.withUnsafeBufferPointer { s in
+                    owner.withUnsafeBufferPointer { o in
+                        lk_top2_rows(s.baseAddress, Int32(nq), Int32(n), o.baseAddress! + start, Int32(excluding ?? -1), Int64(start),
+                                     nil, nil, &best, &second, &bestIndex)
+                    }
                 }
+                start += n
             }
-            start += n
         }
-        var byImage: [Int: [LocalVerification.Pair]] = [:]
+        var out: [[Int: [LocalVerification.Pair]]] = []
         let r2 = ratio * ratio
-        for q in 0..<nq where bestIndex[q] >= 0 {
-            // squared distances of unit vectors: 2 − 2 cos (the quantised norm is close to 1)
-            let d1 = max(0, 2 - 2 * best[q]), d2 = second[q].isFinite ? max(0, 2 - 2 * second[q]) : 4
-            guard d1 < r2 * d2 else { continue }
-            let row = Int(bestIndex[q]), image = Int(owner[row])
-            byImage[image, default: []].append(.init(query: q, database: row - ranges[image].lowerBound))
+        var first = 0
+        for query in queries {
+            var byImage: [Int: [LocalVerification.Pair]] = [:]
+            for q in first..<(first + query.count) where bestIndex[q] >= 0 {
+                // squared distances of unit vectors: 2 − 2 cos (the quantised norm is close to 1)
+                let d1 = max(0, 2 - 2 * best[q]), d2 = second[q].isFinite ? max(0, 2 - 2 * second[q]) : 4
+                guard d1 < r2 * d2 else { continue }
+                let row = Int(bestIndex[q]), image = Int(owner[row])
+                byImage[image, default: []].append(.init(query: q - first, database: row - ranges[image].lowerBound))
+            }
+            out.append(byImage)
+            first += query.count
         }
-        return byImage
+        return out
     }
 
     /// The images whose features agree with the query's under one similarity transform, most
@@ -126,8 +208,21 @@ public struct LocalFeatureStore: Sendable {
     /// seeded, inlier radius `tolerance` × the database image's longer side.
     public func verify(_ query: LocalFeatures, excluding: Int? = nil, ratio: Float = 0.85, minimumInliers: Int = 4,
                        tolerance: Float = 0.0125) -> [LocalVerification] {
+        verify([query], excluding: excluding, ratio: ratio, minimumInliers: minimumInliers, tolerance: tolerance)[0]
+    }
+
+    /// ``verify(_:excluding:ratio:minimumInliers:tolerance:)`` of several query sets (each with its
+    /// own transforms), matched in one pass over the collection.
+    public func verify(_ queries: [LocalFeatures], excluding: Int? = nil, ratio: Float = 0.85, minimumInliers: Int = 4,
+                       tolerance: Float = 0.0125) -> [[LocalVerification]] {
+        zip(queries, matches(of: queries, excluding: excluding, ratio: ratio)).map { query, matched in
+            verify(query, matched, minimumInliers: minimumInliers, tolerance: tolerance)
+        }
+    }
+
+    private func verify(_ query: LocalFeatures, _ matched: [Int: [LocalVerification.Pair]], minimumInliers: Int, tolerance: Float) -> [LocalVerification] {
         var found: [LocalVerification] = []
-        for (image, pairs) in matches(of: query, excluding: excluding, ratio: ratio) where pairs.count >= minimumInliers {
+        for (image, pairs) in matched where pairs.count >= minimumInliers {
             let base = ranges[image].lowerBound
             let p = pairs.map { (query.keypoints[$0.query].x, query.keypoints[$0.query].y) }
             let q = pairs.map { (keypoints[base + $0.database].x, keypoints[base + $0.database].y) }
@@ -163,5 +258,54 @@ public struct LocalFeatureStore: Sendable {
             found.append(LocalVerification(image: image, inliers: bestKept.count, transform: t, matches: bestKept.map { pairs[$0] }))
         }
         return found.sorted { ($0.inliers, -$0.image) > ($1.inliers, -$1.image) }
+    }
+}
+
+/// An inverted file over local descriptors: k-means centres and, per centre, the rows nearest to
+/// it with their bytes packed list by list (a second copy of the descriptors, read in order when a
+/// list is searched) and their images.
+public struct DescriptorLists: Sendable {
+    public let quantizer: KMeans
+    /// Store rows of each list.
+    public private(set) var members: [[Int32]]
+    /// Each list's descriptors, `members[l].count × 128` bytes.
+    public private(set) var packed: [[UInt8]]
+    /// Each list member's image.
+    public private(set) var owners: [[Int32]]
+
+    init(quantizer: KMeans) {
+        self.quantizer = quantizer
+        let k = quantizer.centroids.shape[0]
+        (members, packed, owners) = (Array(repeating: [], count: k), Array(repeating: [], count: k), Array(repeating: [], count: k))
+    }
+
+    /// Puts row `i` (of `descriptors`, image `owner[i]`) in list `assignment[i]`.
+    mutating func fill(_ assignment: [Int], descriptors: [UInt8], owner: [Int32]) {
+        for (row, list) in assignment.enumerated() {
+            members[list].append(Int32(row))
+            packed[list] += descriptors[(row * 128)..<(row * 128 + 128)]
+            owners[list].append(owner[row])
+        }
+    }
+
+    /// Adds descriptor rows `[n, 128]` numbered from `firstRow` (their bytes from `bytes`, all of image `owner`).
+    mutating func add(_ rows: Tensor, bytes: ArraySlice<UInt8>, owner: Int32, firstRow: Int) {
+        guard rows.shape[0] > 0 else { return }
+        let base = bytes.startIndex
+        for (i, list) in quantizer.assign(rows).enumerated() {
+            members[list].append(Int32(firstRow + i))
+            packed[list] += bytes[(base + i * 128)..<(base + i * 128 + 128)]
+            owners[list].append(owner)
+        }
+    }
+
+    /// Rows in all lists.
+    public var count: Int { members.reduce(0) { $0 + $1.count } }
+
+    /// Each row's list, in row order.
+    public var assignment: [Int] {
+        var out = [Int](repeating: 0, count: count)
+        for (l, rows) in members.enumerated() { for r in rows { out[Int(r)] = l } }
+        return out
     }
 }

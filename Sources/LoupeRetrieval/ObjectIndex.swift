@@ -1,6 +1,7 @@
 public import Foundation
 public import LoupeTensor
 public import LoupeWhitening
+public import LoupeImage
 
 /// One region of an image that has its own vector in an ``ObjectIndex``.
 public struct ObjectRegion: Sendable, Hashable, Codable {
@@ -117,6 +118,9 @@ public struct ObjectIndex: Sendable {
     /// Where the student head was when the index was made (a hint for finding it again; the
     /// recipe's checksum decides whether a file is the head).
     public var studentHeadLocation: String?
+    /// The images' local features, when the index keeps them (``keepLocalFeatures(_:)``): what
+    /// source search verifies donors with.
+    public private(set) var localFeatures: LocalFeatureStore?
 
     public var dimension: Int { recipe.dimension }
     /// Images.
@@ -135,6 +139,27 @@ public struct ObjectIndex: Sendable {
         (regions, imageOfRow, paths, rowRanges) = ([], [], [], [])
     }
 
+    /// Makes the index keep each image's local features from now on (only while it is empty).
+    public mutating func keepLocalFeatures(_ options: LocalFeatureOptions) throws(IndexError) {
+        guard count == 0 else { throw .localFeaturesMismatch("local features can only be kept from the first image on; rebuild the index") }
+        localFeatures = LocalFeatureStore(options: options)
+    }
+
+    /// Clusters the kept local features into coarse lists (``LocalFeatureStore/buildLists(count:seed:)``)
+    /// when they have none yet, so that matching compares each descriptor with a few lists only.
+    public mutating func buildLocalFeatureLists() {
+        if localFeatures?.lists == nil && (localFeatures?.featureCount ?? 0) > 0 { localFeatures!.buildLists() }
+    }
+
+    /// Adds one image with its local features (an index that keeps them needs them with every
+    /// image; `side` is the longer side of the image the keypoints are in).
+    public mutating func add(_ new: Tensor, regions newRegions: [ObjectRegion], path: String, localFeatures features: LocalFeatures,
+                             side: Float) throws(IndexError) {
+        guard localFeatures != nil else { throw .localFeaturesMismatch("this index keeps no local features") }
+        try add([(new, newRegions, path)], checkingLocal: false)
+        localFeatures!.append(features, side: side)
+    }
+
     /// The region vectors of image `image` `[r, D]`.
     public func vectors(ofImage image: Int) -> Tensor { store.rows(rowRanges[image]) }
 
@@ -145,6 +170,13 @@ public struct ObjectIndex: Sendable {
 
     /// Adds several images at once: amortised O(rows added), whatever the index holds.
     public mutating func add(_ images: [(vectors: Tensor, regions: [ObjectRegion], path: String)]) throws(IndexError) {
+        try add(images, checkingLocal: true)
+    }
+
+    private mutating func add(_ images: [(vectors: Tensor, regions: [ObjectRegion], path: String)], checkingLocal: Bool) throws(IndexError) {
+        if checkingLocal && localFeatures != nil && !images.isEmpty {
+            throw .localFeaturesMismatch("this index keeps local features: add each image with its features")
+        }
         for (v, r, _) in images {
             guard v.rank == 2, v.shape[1] == dimension else { throw .dimensionMismatch(expected: dimension, got: v.rank == 2 ? v.shape[1] : -1) }
             guard v.shape[0] == r.count, !r.isEmpty else { throw .countMismatch(vectors: v.shape[0], paths: r.count) }
@@ -254,7 +286,19 @@ extension ObjectIndex {
         IndexFile.add(paths: paths, root: root, file: url, to: &metadata)
         if let studentHeadLocation { metadata["student-head"] = studentHeadLocation }
         IndexFile.add(whitening, to: &tensors, metadata: &metadata)
-        do { try SafetensorsFile.write(tensors, metadata: metadata, to: url) } catch { throw .unwritable(url, error) }
+        var bytes: [String: SafetensorsFile.ByteTensor] = [:]
+        if let local = localFeatures {
+            metadata["local-features"] = json(local.options)
+            tensors["local.keypoints"] = Tensor(shape: [local.featureCount, 5], scalars: local.keypoints.flatMap { [$0.x, $0.y, $0.size, $0.angle, $0.response] })
+            tensors["local.counts"] = Tensor(shape: [local.imageCount], scalars: local.ranges.map { Float($0.count) })
+            tensors["local.sides"] = Tensor(shape: [local.imageCount], scalars: local.sides)
+            bytes["local.descriptors"] = SafetensorsFile.ByteTensor(shape: [local.featureCount, LocalFeatures.dimension], values: local.descriptors)
+            if let lists = local.lists {
+                tensors["local.centroids"] = lists.quantizer.centroids
+                tensors["local.lists"] = Tensor(shape: [local.featureCount], scalars: lists.assignment.map(Float.init))
+            }
+        }
+        do { try SafetensorsFile.write(tensors, bytes: bytes, metadata: metadata, to: url) } catch { throw .unwritable(url, error) }
     }
 
     /// Whether a file is an object index (as opposed to a ``FlatIndex``), from its header alone.
@@ -315,6 +359,40 @@ extension ObjectIndex {
         regions = details.enumerated().map { i, d in
             ObjectRegion(kind: d.kind, box: BoundingBox(x0: b[4 * i], y0: b[4 * i + 1], x1: b[4 * i + 2], y1: b[4 * i + 3]),
                          score: d.score, label: d.label)
+        }
+        if meta["local-features"] != nil {
+            let options = try decode("local-features", as: LocalFeatureOptions.self)
+            let points: Tensor, counts: Tensor, sides: Tensor, descriptors: SafetensorsFile.ByteTensor
+            do {
+                points = try file.tensor(named: "local.keypoints")
+                counts = try file.tensor(named: "local.counts")
+                sides = try file.tensor(named: "local.sides")
+                descriptors = try file.byteTensor(named: "local.descriptors")
+            } catch { throw .unreadable(url, error) }
+            let featureRows = points.rank == 2 ? points.shape[0] : -1
+            var lists: (centroids: Tensor, assignment: [Int])?
+            if file.entries["local.centroids"] != nil {
+                let centroids: Tensor, assignment: Tensor
+                do {
+                    centroids = try file.tensor(named: "local.centroids")
+                    assignment = try file.tensor(named: "local.lists")
+                } catch { throw .unreadable(url, error) }
+                let a = assignment.scalars
+                guard centroids.rank == 2, centroids.shape[0] >= 1, centroids.shape[1] == LocalFeatures.dimension,
+                      centroids.scalars.allSatisfy(\.isFinite), assignment.shape == [featureRows],
+                      a.allSatisfy({ $0 >= 0 && $0 < Float(centroids.shape[0]) && $0 == $0.rounded() })
+                else { throw .malformed(url, "local feature lists: centroids \(centroids.shape), lists \(assignment.shape) do not fit \(featureRows) features") }
+                lists = (centroids, a.map { Int($0) })
+            }
+            let p = points.scalars
+            guard points.rank == 2, points.shape[1] == 5, p.allSatisfy(\.isFinite), sides.scalars.allSatisfy({ $0.isFinite && $0 > 0 }),
+                  counts.shape == [paths.count], sides.shape == [paths.count],
+                  counts.scalars.allSatisfy({ $0.isFinite && $0 >= 0 && $0 <= Float(points.shape[0]) && $0 == $0.rounded() }),
+                  let store = LocalFeatureStore(options: options,
+                                                keypoints: (0..<points.shape[0]).map { Keypoint(x: p[5 * $0], y: p[5 * $0 + 1], size: p[5 * $0 + 2], angle: p[5 * $0 + 3], response: p[5 * $0 + 4]) },
+                                                descriptors: descriptors.values, counts: counts.scalars.map { Int($0) }, sides: sides.scalars, lists: lists)
+            else { throw .malformed(url, "local features: keypoints \(points.shape), descriptors \(descriptors.shape), counts \(counts.shape) do not fit \(paths.count) images") }
+            localFeatures = store
         }
     }
 

@@ -156,6 +156,19 @@ public struct SpliceMask: Sendable {
         Double(labels.count { k == nil ? $0 != 0 : Int($0) == k! }) / Double(max(labels.count, 1))
     }
 
+    /// IoU of the pixels marked (non-zero) in `located` (this mask's size, row-major) with all
+    /// pasted pixels.
+    public func intersectionOverUnion(_ located: [UInt8]) -> Double {
+        precondition(located.count == labels.count, "one located label per pixel")
+        var both = 0, either = 0
+        for i in labels.indices {
+            let (a, b) = (labels[i] != 0, located[i] != 0)
+            if a && b { both += 1 }
+            if a || b { either += 1 }
+        }
+        return either == 0 ? 0 : Double(both) / Double(either)
+    }
+
     /// IoU of the pixels inside `box` (in this mask's pixels) with donor `k`'s pixels, or with all
     /// pasted pixels when `k` is nil.
     public func intersectionOverUnion(_ box: BoundingBox, donor k: Int? = nil) -> Double {

@@ -28,6 +28,17 @@ import Testing
         #expect(abs(big.x0 - 400) <= 10 && abs(big.y0 - 300) <= 10 && abs(big.x1 - 520) <= 10 && abs(big.y1 - 390) <= 10, "\(big)")
         #expect(abs(small.x0 - 60) <= 10 && abs(small.y1 - 90) <= 10, "\(small)")
         #expect(abs(found.changedFraction - Double(120 * 90 + 40 * 40) / Double(640 * 480)) < 0.02)
+        // the changed pixels themselves: label 1 on the big paste, 2 on the small one, at pixel size
+        let mask = found.mask(width: 640, height: 480)
+        func share(_ label: UInt8, _ x0: Int, _ y0: Int, _ x1: Int, _ y1: Int) -> Double {
+            var hit = 0
+            for y in y0..<y1 { for x in x0..<x1 where mask[y * 640 + x] == label { hit += 1 } }
+            return Double(hit) / Double((x1 - x0) * (y1 - y0))
+        }
+        #expect(share(1, 404, 304, 516, 386) > 0.99 && share(2, 64, 54, 96, 86) > 0.99)
+        // outside the pastes (beyond one cell of their edges) nothing is marked
+        let marked = mask.count { $0 != 0 }
+        #expect(abs(Double(marked) - Double(120 * 90 + 40 * 40)) < 0.15 * Double(120 * 90 + 40 * 40), "\(marked)")
         // the same comparison against a host stored at another size (the same frame, resized)
         let smaller = composite.differenceRegions(from: host.resized(width: 320, height: 240))
         #expect(smaller.aligned && abs(smaller.boxes[0].x0 - 400) <= 12)

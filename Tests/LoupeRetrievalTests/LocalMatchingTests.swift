@@ -52,10 +52,8 @@ import Testing
 
     @Test func mirroredPasteMatchesMirroredFeatures() throws {
         let original = try photo()
-        let flipped = Image(pixels: Tensor(shape: original.pixels.shape, scalars: {
-            let (w, h, p) = (original.width, original.height, original.pixels.scalars)
-            return (0..<(3 * h * w)).map { i in let (c, y, x) = (i / (h * w), (i / w) % h, i % w); return p[c * h * w + y * w + (w - 1 - x)] }
-        }()))
+        let flipped = original.mirrored()
+        #expect(flipped.pixels[0, 3, 0] == original.pixels[0, 3, original.width - 1])
         let (canvas, _) = pasted(flipped, degrees: -20, scale: 0.8)
         var store = LocalFeatureStore(options: .init())
         store.append(original.localFeatures(), side: Float(max(original.width, original.height)))
@@ -81,5 +79,98 @@ import Testing
                                                      counts: store.ranges.map(\.count), sides: store.sides))
         #expect(rebuilt.keypoints == store.keypoints && rebuilt.descriptors == store.descriptors)
         #expect(LocalFeatureStore(options: store.options, keypoints: store.keypoints, descriptors: [1, 2], counts: [50], sides: [1]) == nil)
+    }
+}
+
+/// k-means against what it must find, and the coarse lists against exhaustive matching.
+@Suite struct CoarseListTests {
+    @Test func kMeansFindsSeparatedClusters() {
+        // three tight clusters around known centres in 4-d, 60 rows each, shuffled by a fixed pattern
+        let centres: [[Float]] = [[5, 0, 0, 0], [0, 5, 0, 0], [0, 0, 5, 5]]
+        let noise = Tensor(randomUniform: [180, 4], in: -0.2...0.2, seed: 3).scalars
+        var rows: [Float] = []
+        for i in 0..<180 { let c = centres[(i * 7) % 3]; for j in 0..<4 { rows.append(c[j] + noise[i * 4 + j]) } }
+        let x = Tensor(shape: [180, 4], scalars: rows)
+        for seeding in [KMeans.Seeding.random, .plusPlus] {
+            let k = KMeans(x, k: 3, iterations: 10, seeding: seeding, seed: 5)
+            let c = k.centroids.scalars
+            for centre in centres {
+                let closest = (0..<3).map { a in (0..<4).map { abs(c[a * 4 + $0] - centre[$0]) }.max()! }.min()!
+                #expect(closest < 0.1, "\(seeding): \(c)")
+            }
+            // assignments agree with a naive nearest-centre loop
+            let assigned = k.assign(x)
+            for i in 0..<180 {
+                let naive = (0..<3).min { a, b in
+                    (0..<4).reduce(Float(0)) { $0 + pow(rows[i * 4 + $1] - c[a * 4 + $1], 2) } < (0..<4).reduce(Float(0)) { $0 + pow(rows[i * 4 + $1] - c[b * 4 + $1], 2) }
+                }!
+                #expect(assigned[i] == naive)
+            }
+        }
+    }
+
+    @Test func listsProbedExhaustivelyMatchLikeTheFullScan() throws {
+        let folder = sharedData.appendingPathComponent("mask-photos/coco2017-subset/images")
+        let names = try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted().prefix(4)
+        var store = LocalFeatureStore(options: .init(maximumCount: 300, maximumSide: 320))
+        for name in names {
+            let image = try Image(contentsOf: folder.appendingPathComponent(name))
+            store.append(image.localFeatures(store.options), side: Float(max(image.width, image.height)))
+        }
+        let query = try Image(contentsOf: folder.appendingPathComponent(names[1])).resized(longerSide: 260).localFeatures(.init(maximumCount: 300))
+        let exhaustive = store.matches(of: query, excluding: 3)
+        var listed = store
+        listed.buildLists(count: 12)
+        #expect(listed.lists?.count == store.featureCount)
+        listed.probes = 12  // every list: the same nearest neighbours as the full scan
+        #expect(listed.matches(of: query, excluding: 3) == exhaustive)
+        #expect(exhaustive[1, default: []].count > 20 && exhaustive[3] == nil)
+        // fewer lists probed: a subset of the candidates, most true matches kept
+        listed.probes = 3
+        let probed = listed.matches(of: query, excluding: 3)
+        #expect(probed[1, default: []].count > exhaustive[1]!.count / 2)
+        // features appended after the lists were built join them
+        let before = listed.featureCount
+        listed.append(query, side: 260)
+        #expect(listed.lists?.count == before + query.count)
+    }
+
+    @Test func objectIndexKeepsItsLocalFeaturesInItsFile() throws {
+        let folder = sharedData.appendingPathComponent("mask-photos/coco2017-subset/images")
+        let names = try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted().prefix(2)
+        var index = try ObjectIndex(recipe: objectRecipe(4))
+        try index.keepLocalFeatures(.init(maximumCount: 100, maximumSide: 256))
+        let vector = Tensor(shape: [1, 4], scalars: [1, 0, 0, 0])
+        let whole = [ObjectRegion(kind: .image, box: BoundingBox(x0: 0, y0: 0, x1: 10, y1: 10))]
+        #expect(throws: IndexError.self) { try index.add(vector, regions: whole, path: "/a.jpg") }   // features missing
+        for name in names {
+            let image = try Image(contentsOf: folder.appendingPathComponent(name))
+            try index.add(vector, regions: whole, path: folder.appendingPathComponent(name).path,
+                          localFeatures: image.localFeatures(.init(maximumCount: 100, maximumSide: 256)), side: Float(max(image.width, image.height)))
+        }
+        #expect(throws: IndexError.self) { try index.keepLocalFeatures(.init()) }   // not while it holds images
+        index.buildLocalFeatureLists()
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("loupe-local-\(UUID().uuidString).objects")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try index.write(to: url)
+        let back = try ObjectIndex(contentsOf: url)
+        let (a, b) = (try #require(index.localFeatures), try #require(back.localFeatures))
+        #expect(a.keypoints == b.keypoints && a.descriptors == b.descriptors && a.ranges == b.ranges && a.sides == b.sides)
+        #expect(a.options == b.options && a.lists?.assignment == b.lists?.assignment)
+        #expect(a.lists?.quantizer.centroids == b.lists?.quantizer.centroids)
+        // a file whose parts disagree is refused, naming the local features
+        let file = try SafetensorsFile(contentsOf: url)
+        var tensors = Dictionary(uniqueKeysWithValues: try file.names.filter { $0 != "local.descriptors" }.map { ($0, try file.tensor(named: $0)) })
+        let bytes = ["local.descriptors": try file.byteTensor(named: "local.descriptors")]
+        tensors["local.counts"] = Tensor(shape: [2], scalars: [1, 1])
+        try SafetensorsFile.write(tensors, bytes: bytes, metadata: file.metadata, to: url)
+        #expect { try ObjectIndex(contentsOf: url) } throws: { error in
+            guard case let IndexError.malformed(_, why) = error else { return false }
+            return why.contains("local features")
+        }
+        tensors["local.counts"] = try file.tensor(named: "local.counts")
+        tensors["local.lists"] = Tensor(shape: [a.featureCount], scalars: [Float](repeating: 1e6, count: a.featureCount))
+        try SafetensorsFile.write(tensors, bytes: bytes, metadata: file.metadata, to: url)
+        #expect(throws: IndexError.self) { try ObjectIndex(contentsOf: url) }
     }
 }

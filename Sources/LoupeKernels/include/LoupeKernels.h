@@ -215,21 +215,27 @@ typedef struct {
 
 /// Floats of workspace lk_sift needs for a w x h image.
 size_t lk_sift_workspace_floats(int w, int h, const lk_sift_params *params);
-/// Detects features of the grey image gray[h][w] (values in [0, 1]), keeps the `capacity`
-/// strongest (by response), and writes their keypoints and 128-float descriptors (RootSIFT:
-/// L1-normalised square roots, so each has unit L2 norm) to keypoints[capacity] and
-/// descriptors[capacity * 128]. Returns the number written. `workspace` holds
-/// lk_sift_workspace_floats floats; `candidates` holds `candidate_capacity` keypoints (features
-/// beyond it are dropped, weakest octave last).
+/// Detects features of the grey image gray[h][w] (values in [0, 1]): the strongest extrema (by
+/// response) each get a feature per dominant orientation until `capacity` features are written
+/// (keypoints[capacity] and 128-float descriptors[capacity * 128], RootSIFT: L1-normalised square
+/// roots, so each has unit L2 norm). Returns the number written. `workspace` holds
+/// lk_sift_workspace_floats floats (uninitialised is fine); `candidates` holds
+/// `candidate_capacity` extrema (beyond it, extrema of the coarser octaves are dropped).
 int lk_sift(const float *gray, int w, int h, const lk_sift_params *params, float *workspace,
             lk_keypoint *candidates, int candidate_capacity, lk_keypoint *keypoints, float *descriptors,
             int capacity);
 /// The best and second-best dot products of each query row with the database rows
 /// sims[q * n + j] (a block of a query x database similarity matrix, rows q in [0, nq)), skipping
-/// columns whose owner[j] == skip_owner; merges into best/second (values) and best_index (column
-/// + column_offset), which the caller initialises to -inf / -1.
+/// columns whose owner[j] == skip_owner; merges into best/second (values) and best_index (the
+/// column's id: ids[j] when ids is not NULL, else column_offset + j), which the caller
+/// initialises to -inf / -1. `rows` (NULL = 0, 1, ...) names the entry of best/second/best_index
+/// each query row merges into.
 void lk_top2_rows(const float *sims, int nq, int n, const int32_t *owner, int32_t skip_owner, int64_t column_offset,
-                  float *best, float *second, int64_t *best_index);
+                  const int32_t *ids, const int32_t *rows, float *best, float *second, int64_t *best_index);
+
+/// dst[r * dim + j] = src[ids[r] * dim + j] * scale for r in [0, n) (ids NULL: rows 0 ..< n): byte
+/// rows gathered and widened to floats.
+void lk_u8_rows_to_f32(const uint8_t *src, const int32_t *ids, int n, int dim, float scale, float *dst);
 
 // MARK: Images (lk_image.c; every libpng/libjpeg longjmp stays inside that file)
 

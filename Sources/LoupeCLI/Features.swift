@@ -1,0 +1,84 @@
+import ArgumentParser
+import Foundation
+import Loupe
+
+struct Features: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Find local features (what `loupe sources` verifies donors with).",
+        discussion: """
+        Difference-of-Gaussians keypoints with RootSIFT descriptors, found on the image shrunk to \
+        --max-size on its longer side, the first octave doubled; keypoints are given in the \
+        image's own pixels. --draw shows each as a circle of its scale with a line to its direction.
+
+        Example: loupe features photo.jpg --draw features.png
+        """)
+
+    @Argument(help: "PNG or JPEG files.")
+    var images: [String]
+
+    @Option(help: "At most this many features per image, the strongest first.")
+    var count: Int = 1000
+
+    @Option(help: "Longer side the image is shrunk to before looking.")
+    var maxSize: Int = 640
+
+    @Flag(help: "Look in the image flipped left to right (keypoints in the flipped image's pixels).")
+    var mirrored = false
+
+    @Option(help: "Write the (first) image with its features drawn as PNG; with several images, one file per image (NAME-1.png, …).")
+    var draw: String?
+
+    @Flag(help: "Print JSON (keypoints; --descriptors adds the 128 values of each).")
+    var json = false
+
+    @Flag(help: "With --json: include each feature's descriptor.")
+    var descriptors = false
+
+    @OptionGroup var force: ForceOption
+
+    struct Point: Codable { var x, y, size, angle, response: Float; var descriptor: [Float]? }
+    struct Output: Codable { var image: String; var width, height: Int; var features: [Point] }
+
+    func drawTarget(_ draw: String, _ i: Int) -> String {
+        guard images.count > 1 else { return draw }
+        let url = URL(fileURLWithPath: draw)
+        return url.deletingPathExtension().path + "-\(i + 1)." + (url.pathExtension.isEmpty ? "png" : url.pathExtension)
+    }
+
+    func run() async throws {
+        guard count >= 1 else { throw ValidationError("--count must be at least 1, got \(count)") }
+        guard maxSize >= 16 else { throw ValidationError("--max-size must be at least 16, got \(maxSize)") }
+        if descriptors && !json { throw ValidationError("--descriptors applies with --json") }
+        if let draw {
+            let inputs = images.map { URL(fileURLWithPath: $0) }
+            for i in images.indices { try OutputCheck.check(drawTarget(draw, i), option: "--draw", replacing: .png, inputs: inputs, force: force.force) }
+        }
+        let options = LocalFeatureOptions(maximumCount: count, maximumSide: maxSize)
+        let (outputs, failure) = forEachInput(images) { i, path in
+            let image = try Image(contentsOf: URL(fileURLWithPath: path))
+            let found = image.localFeatures(options, mirrored: mirrored)
+            if let draw {
+                var picture = mirrored ? image.mirrored() : image
+                let thickness = max(1, min(image.width, image.height) / 400)
+                for (n, k) in found.keypoints.enumerated() {
+                    let color = Montage.palette[n % Montage.palette.count]
+                    let r = max(2, 3 * k.size)
+                    picture.drawCircle(x: k.x, y: k.y, radius: r, color: color, thickness: thickness)
+                    picture.drawLine(x0: k.x, y0: k.y, x1: k.x + r * cos(k.angle), y1: k.y + r * sin(k.angle), color: color, thickness: thickness)
+                }
+                let target = drawTarget(draw, i)
+                try picture.writePNG(to: URL(fileURLWithPath: target))
+                printError("\(found.count) features → \(target)")
+            }
+            let d = descriptors ? found.descriptors.scalars : []
+            return Output(image: path, width: image.width, height: image.height, features: found.keypoints.enumerated().map { n, k in
+                Point(x: k.x, y: k.y, size: k.size, angle: k.angle, response: k.response,
+                      descriptor: descriptors ? Array(d[(n * 128)..<(n * 128 + 128)]) : nil)
+            })
+        }
+        if json { try printJSON(outputs) } else {
+            for o in outputs { print("\(o.image): \(o.features.count) features (\(o.width)×\(o.height))") }
+        }
+        if let failure { throw failure }
+    }
+}
