@@ -192,6 +192,18 @@ def main():
         host_photo.save(composite, quality=90)
         answered = run(binary, "sources", objects_index, composite, "-k", "2", "--json")
         assert answered.returncode == 0, answered.stderr
+        # with local features kept, the donor is verified: its matched features lie in the pasted part
+        local_index = os.path.join(cache_dir, "local.idx")
+        made = run(binary, "index", imgs, "-o", local_index, "--objects", "--max-size", "256", "--local-features", "--quiet")
+        assert made.returncode == 0 and "local features" in made.stderr, made.stderr
+        verified = run(binary, "sources", local_index, composite, "-k", "2", "--json")
+        assert verified.returncode == 0, verified.stderr
+        (donor_hit,) = [r for r in json.loads(verified.stdout)[0]["results"] if r["role"] == "donor"]
+        assert os.path.basename(donor_hit["path"]) == "b.jpg" and donor_hit["inliers"] >= 10, donor_hit
+        bx0, by0, bx1, by1 = donor_hit["queryBox"]
+        assert bx0 >= paste_box[0] - 8 and by0 >= paste_box[1] - 8 and bx1 <= paste_box[2] + 8 and by1 <= paste_box[3] + 8, (donor_hit["queryBox"], paste_box)
+        refused = run(binary, "index", imgs, "-o", os.path.join(tmp, "x.idx"), "--local-features")
+        assert refused.returncode == 64 and "--local-features applies to an object index" in refused.stderr, refused.stderr
         (answer,) = json.loads(answered.stdout)
         assert set(answer) == {"query", "results", "region", "regions"}, answer.keys()
         roles = [(os.path.basename(r["path"]), r["role"]) for r in answer["results"]]
@@ -203,6 +215,29 @@ def main():
         assert overlap / union > 0.7, (answer["region"], paste_box)
         refused = run(binary, "sources", index, composite)
         assert refused.returncode == 64 and "sources needs an object index" in refused.stderr, refused.stderr
+
+        # loupe features against OpenCV's SIFT on the same photo at the same size: most of Loupe's
+        # strongest keypoints are OpenCV keypoints too (same place within 2 px, scale within 1.5x)
+        import cv2
+        photo = os.path.join(imgs, "a.jpg")
+        got = run(binary, "features", photo, "--json", "--count", "300", "--max-size", "512")
+        assert got.returncode == 0, got.stderr
+        (listing,) = json.loads(got.stdout)
+        grey = cv2.imread(photo, cv2.IMREAD_GRAYSCALE)
+        s = 512 / max(grey.shape)
+        small = cv2.resize(grey, (round(grey.shape[1] * s), round(grey.shape[0] * s)), interpolation=cv2.INTER_AREA) if s < 1 else grey
+        s = min(s, 1)
+        reference = [(k.pt[0] / s, k.pt[1] / s, k.size / 2 / s) for k in cv2.SIFT_create(nfeatures=600).detect(small, None)]
+        ref = numpy.array(reference)
+        agreed = 0
+        for f in listing["features"]:
+            near = ref[numpy.hypot(ref[:, 0] - f["x"], ref[:, 1] - f["y"]) < 2 / s]
+            if len(near) and (numpy.abs(numpy.log(near[:, 2] / f["size"])) < numpy.log(1.5)).any():
+                agreed += 1
+        assert len(listing["features"]) == 300 and agreed > 0.7 * 300, f"{agreed} of {len(listing['features'])} keypoints also OpenCV's"
+        drawn = os.path.join(cache_dir, "features.png")
+        got = run(binary, "features", photo, "--draw", drawn, "--count", "50")
+        assert got.returncode == 0 and Image.open(drawn).size == Image.open(photo).size, got.stderr
 
         # a version, and warnings for thread counts that cannot help
         version = run(binary, "--version")

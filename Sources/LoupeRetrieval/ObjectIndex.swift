@@ -91,6 +91,10 @@ public struct ObjectHit: Sendable, Equatable, Codable {
     public var queryBox: BoundingBox
     /// The database region of the best pair and its box, in that image's pixels.
     public var databaseRegion: ObjectRegion
+
+    public init(image: Int, path: String, score: Float, queryRegion: Int, queryBox: BoundingBox, databaseRegion: ObjectRegion) {
+        (self.image, self.path, self.score, self.queryRegion, self.queryBox, self.databaseRegion) = (image, path, score, queryRegion, queryBox, databaseRegion)
+    }
 }
 
 /// A multi-vector index: each image is kept as the set of its region vectors (whole image + objects)
