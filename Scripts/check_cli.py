@@ -202,6 +202,25 @@ def main():
         assert os.path.basename(donor_hit["path"]) == "b.jpg" and donor_hit["inliers"] >= 10, donor_hit
         bx0, by0, bx1, by1 = donor_hit["queryBox"]
         assert bx0 >= paste_box[0] - 8 and by0 >= paste_box[1] - 8 and bx1 <= paste_box[2] + 8 and by1 <= paste_box[3] + 8, (donor_hit["queryBox"], paste_box)
+        # the host resized and cropped before the paste: found by its local features, warped onto the
+        # composite, and the part still located and its donor verified
+        reframed = Image.open(os.path.join(imgs, "a.jpg")).convert("RGB")
+        reframed = reframed.crop((reframed.width // 10, reframed.height // 10, reframed.width * 9 // 10, reframed.height * 9 // 10))
+        reframed = reframed.resize((reframed.width * 3 // 4, reframed.height * 3 // 4))
+        small_part = part.resize((reframed.width // 3, reframed.height // 3))
+        spot = (reframed.width // 2, reframed.height // 3)
+        reframed.paste(small_part, spot)
+        reframed_path = os.path.join(cache_dir, "composite-reframed.jpg")
+        reframed.save(reframed_path, quality=90)
+        got = run(binary, "sources", local_index, reframed_path, "-k", "2", "--json")
+        assert got.returncode == 0, got.stderr
+        (answer,) = json.loads(got.stdout)
+        roles = [(os.path.basename(r["path"]), r["role"]) for r in answer["results"]]
+        assert roles == [("a.jpg", "host"), ("b.jpg", "donor")], roles
+        x0, y0, x1, y1 = answer["region"]
+        truth = (spot[0], spot[1], spot[0] + small_part.width, spot[1] + small_part.height)
+        overlap = max(0, min(x1, truth[2]) - max(x0, truth[0])) * max(0, min(y1, truth[3]) - max(y0, truth[1]))
+        assert overlap / ((x1 - x0) * (y1 - y0) + small_part.width * small_part.height - overlap) > 0.5, (answer["region"], truth)
         refused = run(binary, "index", imgs, "-o", os.path.join(tmp, "x.idx"), "--local-features")
         assert refused.returncode == 64 and "--local-features applies to an object index" in refused.stderr, refused.stderr
         (answer,) = json.loads(answered.stdout)

@@ -20,6 +20,6 @@ out="${1:-spliced-demo}"
 swift build -c release --product loupe >&2
 mkdir -p "$out/gallery"
 for photo in .cache/darknet/data/*.jpg .cache/samples/skimage/*; do ln -sf "$PWD/$photo" "$out/gallery/"; done
-.build/release/loupe index "$out/gallery" -o "$out/gallery.objects" --objects --max-size 1024 --max-objects 10 --quiet
+.build/release/loupe index "$out/gallery" -o "$out/gallery.objects" --objects --max-size 1024 --max-objects 10 --local-features --quiet
 echo
 .build/release/loupe sources "$out/gallery.objects" "$out"/*-in-*.png -k 3 --montage "$out/sources.png"

@@ -22,7 +22,7 @@ detector=../shared/models/yolox_nano_coco.safetensors
 .build/release/spliced-search .cache/darknet/data .cache/samples/skimage .cache/models/mobilenet_v2.safetensors "$detector" "$work/splices" > /dev/null
 mkdir -p "$work/photos"
 cp .cache/darknet/data/*.jpg .cache/samples/skimage/* "$work/photos/"
-$L index "$work/photos" -o "$work/photos.objects" --objects --max-size 1024 --max-objects 10 --quiet
+$L index "$work/photos" -o "$work/photos.objects" --objects --max-size 1024 --max-objects 10 --local-features --quiet
 $L search "$work/photos.objects" "$work/splices/dog-in-giraffe.png" "$work/splices/bird-in-horses.png" \
     -k 3 --montage "$out/object-montage.png" > /dev/null
 $L sources "$work/photos.objects" "$work/splices/dog-in-giraffe.png" "$work/splices/bird-in-horses.png" "$work/splices/person-in-scream.png" \

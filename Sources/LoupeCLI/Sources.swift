@@ -6,17 +6,21 @@ struct Sources: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Find where a composite came from: its host photo, its donors, and the pasted parts.",
         discussion: """
-        The index is an object index (`loupe index --objects`, or with --student). For each query \\
-        the composite's regions are searched; the best of the top three images that shows the same \\
-        frame is the host; the composite is compared with it pixel by pixel, and each area that \\
-        differs (a pasted part) is searched again without the host: the best image of each part is \\
-        a donor. Results are printed in rank order with their role (host, donor, other), score and \\
-        the boxes that matched; `region` is the largest pasted part located. Without a host that \\
-        shows the same frame (the composite was cropped or rotated), the plain object search is \\
-        the answer and no region is located.
+        The index is an object index (`loupe index --objects`, or with --student). For each query \
+        the composite's regions are searched; the best of the top three images that shows the same \
+        frame is the host, and the composite is compared with it pixel by pixel: the areas that \
+        differ are the pasted parts. Each part is searched again without the host. When the index \
+        keeps local features (`loupe index --objects --local-features`), the parts' features (and \
+        their mirror image's) are matched against the whole collection and checked with RANSAC for \
+        one similarity: the photos verified come first, most inliers first, as donors (6 inliers \
+        or more); and a host whose frame differs (resized, cropped or turned) is found by the \
+        features of the whole composite and warped onto it before the comparison. Results are \
+        printed in rank order with their role (host, donor, other), score (cosine of the best \
+        region pair), inliers and the boxes that matched; `region` is the largest pasted part. \
+        Without a host, the plain object search is the answer and no region is located.
 
         Examples:
-          loupe index photos/ -o photos.objects --objects --max-size 512
+          loupe index photos/ -o photos.objects --objects --max-size 512 --local-features
           loupe sources photos.objects composite.jpg -k 5 --montage sources.png
           loupe sources photos.objects queries/*.jpg --json > sources.json
         """)
@@ -74,7 +78,8 @@ struct Sources: AsyncParsableCommand {
             for o in outputs {
                 print(o.query + (o.region.map { " (pasted part at [\($0.map { String(format: "%.0f", $0) }.joined(separator: ", "))])" } ?? " (no pasted part located)"))
                 for (rank, hit) in o.results.enumerated() {
-                    print(String(format: "  %2d  %-5@  %.4f  %@", rank + 1, hit.role.rawValue, hit.score, hit.path))
+                    print(String(format: "  %2d  %-5@  %.4f  %@", rank + 1, hit.role.rawValue, hit.score, hit.path)
+                          + (hit.inliers.map { "  (\($0) inliers)" } ?? ""))
                 }
             }
         }
@@ -91,7 +96,7 @@ struct Sources: AsyncParsableCommand {
                 let color = hit.role == .host ? Montage.palette[2] : hit.role == .donor ? Montage.palette[0] : Montage.palette[7]
                 let boxes = hit.role == .host || hit.databaseRegion.kind == .image ? [] : [(box: hit.databaseRegion.box, color: color, label: hit.databaseRegion.label)]
                 row.append(Montage.result(try Search.resultImage(hit.path, root: root), rank: rank + 1, score: hit.score, path: hit.path,
-                                          extra: hit.role.rawValue.uppercased(), boxes: boxes))
+                                          extra: hit.role.rawValue.uppercased() + (hit.inliers.map { " \($0) INL" } ?? ""), boxes: boxes))
             }
             montage.rows.append(row)
         }

@@ -144,12 +144,15 @@ public struct SourceFinder: Sendable {
         var results = [hit(host.hit, .host, objects.regions)]
         var taken: Set<Int> = [host.hit.image]
         for (v, box) in verified where results.count < min(k, index.count) && taken.insert(v.image).inserted {
-            // its best region pair from the parts' search, when it had one
+            // the score of its best region pair from the parts' search, when it had one; the region
+            // around its matched features
             let pair = perPart.compactMap { $0.first { $0.image == v.image } }.max { $0.score < $1.score }
-            let whole = index.regions[index.rowRanges[v.image].lowerBound]
+            let points = v.matches.compactMap { m in index.localFeatures.map { $0.keypoints[$0.ranges[v.image].lowerBound + m.database] } }
+            let matched = ObjectRegion(kind: .matched, box: BoundingBox(x0: points.map(\.x).min() ?? 0, y0: points.map(\.y).min() ?? 0,
+                                                                        x1: points.map(\.x).max() ?? 0, y1: points.map(\.y).max() ?? 0))
             results.append(SourceHit(image: v.image, path: index.paths[v.image], score: pair?.score ?? 0,
                                      role: v.inliers >= donorInliers ? .donor : .other, queryBox: box,
-                                     databaseRegion: pair?.databaseRegion ?? whole, inliers: v.inliers))
+                                     databaseRegion: matched, inliers: v.inliers))
         }
         let anyVerified = results.contains { $0.role == .donor }
         // then the parts' rankings merged turn by turn: each part's best not yet taken, then each part's next, …

@@ -103,6 +103,19 @@ static void gaussian_blur(const float *src, float *dst, int w, int h, float sigm
     }
 }
 
+// atan2 to about 1e-5 rad (a degree-11 odd minimax polynomial for atan on [0, 1] after folding the
+// octants): the histograms bin angles to 10 and 45 degrees, far coarser.
+static inline float fast_atan2f(float y, float x) {
+    float ax = fabsf(x), ay = fabsf(y);
+    float hi = ax > ay ? ax : ay, lo = ax > ay ? ay : ax;
+    if (hi == 0.0f) return 0.0f;
+    float t = lo / hi, t2 = t * t;
+    float r = t * (0.99997726f + t2 * (-0.33262347f + t2 * (0.19354346f + t2 * (-0.11643287f + t2 * (0.05265332f + t2 * -0.01172120f)))));
+    if (ay > ax) r = 1.57079632679f - r;
+    if (x < 0) r = 3.14159265359f - r;
+    return y < 0 ? -r : r;
+}
+
 // MARK: extrema
 
 static inline float at(const float *plane, int w, int x, int y) { return plane[(size_t)y * w + x]; }
@@ -171,6 +184,10 @@ static int orientations(const float *g, int w, int h, int x, int y, float sigma,
     float hist[SIFT_ORI_BINS + 4] = {0}, *bins = hist + 2;
     int radius = (int)lroundf(3.0f * 1.5f * sigma);
     float denom = -1.0f / (2.0f * (1.5f * sigma) * (1.5f * sigma));
+    // the Gaussian weight is separable: exp(d (i² + j²)) = exp(d i²) exp(d j²)
+    float axis[2 * 64 + 1];
+    if (radius > 64) radius = 64;
+    for (int i = -radius; i <= radius; i++) axis[i + radius] = expf((float)(i * i) * denom);
     for (int j = -radius; j <= radius; j++) {
         int yy = y + j;
         if (yy <= 0 || yy >= h - 1) continue;
@@ -178,8 +195,8 @@ static int orientations(const float *g, int w, int h, int x, int y, float sigma,
             int xx = x + i;
             if (xx <= 0 || xx >= w - 1) continue;
             float gx = at(g, w, xx + 1, yy) - at(g, w, xx - 1, yy), gy = at(g, w, xx, yy + 1) - at(g, w, xx, yy - 1);
-            float weight = expf((float)(i * i + j * j) * denom);
-            float angle = atan2f(gy, gx);
+            float weight = axis[i + radius] * axis[j + radius];
+            float angle = fast_atan2f(gy, gx);
             int bin = (int)lroundf(angle * (SIFT_ORI_BINS / (2.0f * (float)M_PI)));
             bin = ((bin % SIFT_ORI_BINS) + SIFT_ORI_BINS) % SIFT_ORI_BINS;
             bins[bin] += weight * sqrtf(gx * gx + gy * gy);
@@ -220,6 +237,10 @@ static void descriptor(const float *g, int w, int h, float x, float y, float sig
     float c = cosf(angle) / width, s = sinf(angle) / width;
     float scale = -1.0f / (0.5f * SIFT_D * SIFT_D), per = SIFT_N / (2.0f * (float)M_PI);
     int cx = (int)lroundf(x), cy = (int)lroundf(y);
+    // exp(scale (rx² + ry²)) with rx² + ry² = (i² + j²) / width²: separable in i and j
+    float axis[2 * 96 + 1];
+    if (radius > 96) radius = 96;
+    for (int i = -radius; i <= radius; i++) axis[i + radius] = expf((float)(i * i) * scale / (width * width));
     for (int j = -radius; j <= radius; j++) {
         int yy = cy + j;
         if (yy <= 0 || yy >= h - 1) continue;
@@ -231,11 +252,11 @@ static void descriptor(const float *g, int w, int h, float x, float y, float sig
             float rbin = ry + SIFT_D / 2 - 0.5f, cbin = rx + SIFT_D / 2 - 0.5f;
             if (rbin <= -1 || rbin >= SIFT_D || cbin <= -1 || cbin >= SIFT_D) continue;
             float gx = at(g, w, xx + 1, yy) - at(g, w, xx - 1, yy), gy = at(g, w, xx, yy + 1) - at(g, w, xx, yy - 1);
-            float theta = atan2f(gy, gx) - angle;
+            float theta = fast_atan2f(gy, gx) - angle;
             while (theta < 0) theta += 2.0f * (float)M_PI;
             while (theta >= 2.0f * (float)M_PI) theta -= 2.0f * (float)M_PI;
             float obin = theta * per;
-            float mag = sqrtf(gx * gx + gy * gy) * expf((rx * rx + ry * ry) * scale);
+            float mag = sqrtf(gx * gx + gy * gy) * axis[i + radius] * axis[j + radius];
             int r0 = (int)floorf(rbin), c0 = (int)floorf(cbin), o0 = (int)floorf(obin);
             float dr = rbin - r0, dc = cbin - c0, dob = obin - o0;
             for (int a = 0; a <= 1; a++) {
@@ -262,6 +283,26 @@ static void descriptor(const float *g, int w, int h, float x, float y, float sig
     float inv = l1 > 0 ? 1.0f / l1 : 0;
     for (int k = 0; k < 128; k++) out[k] = sqrtf(out[k] * inv);
 }
+
+// The x in [x0, x1) where |row[x]| > threshold, written to out; returns their count.
+static inline int above_body(const float *row, int x0, int x1, float threshold, int *out) {
+    int n = 0;
+    for (int x = x0; x < x1; x++) if (fabsf(row[x]) > threshold) out[n++] = x;
+    return n;
+}
+
+LK_AVX2 static int above_avx2(const float *row, int x0, int x1, float threshold, int *out) {
+    const __m256 t = _mm256_set1_ps(threshold), sign = _mm256_set1_ps(-0.0f);
+    int n = 0, x = x0;
+    for (; x + 8 <= x1; x += 8) {
+        int mask = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(row + x)), t, _CMP_GT_OQ));
+        while (mask) { int b = __builtin_ctz(mask); out[n++] = x + b; mask &= mask - 1; }
+    }
+    return n + above_body(row, x, x1, threshold, out + n);
+}
+
+static inline void subtract_body(const float *a, const float *b, float *d, size_t n) { for (size_t j = 0; j < n; j++) d[j] = b[j] - a[j]; }
+LK_AVX2 static void subtract_avx2(const float *a, const float *b, float *d, size_t n) { subtract_body(a, b, d, n); }
 
 static int by_response(const void *a, const void *b) {
     float ra = ((const lk_keypoint *)a)->response, rb = ((const lk_keypoint *)b)->response;
@@ -318,15 +359,20 @@ int lk_sift(const float *gray, int w, int h, const lk_sift_params *p, float *ws,
         for (int i = 0; i < layers + 2; i++) {
             const float *a = g + plane * i, *b = g + plane * (i + 1);
             float *d = dog + plane * i;
-            for (size_t j = 0; j < plane; j++) d[j] = b[j] - a[j];
+            if (lk_simd_level() >= 1) subtract_avx2(a, b, d, plane); else subtract_body(a, b, d, plane);
         }
         float factor = (p->upsample ? 0.5f : 1.0f) * (float)(1 << o);
         float pre = 0.5f * p->contrast;
+        int *xs = (int *)tmp;   // the blur scratch is free while extrema are looked for: a row of x
         for (int layer = 1; layer <= layers; layer++) {
             const float *d = dog + plane * layer;
-            for (int y = SIFT_BORDER; y < ho - SIFT_BORDER; y++) for (int x = SIFT_BORDER; x < wo - SIFT_BORDER; x++) {
+            for (int y = SIFT_BORDER; y < ho - SIFT_BORDER; y++) for (int c = 0,
+                     count = lk_simd_level() >= 1 ? above_avx2(d + (size_t)y * wo, SIFT_BORDER, wo - SIFT_BORDER, pre, xs)
+                                                  : above_body(d + (size_t)y * wo, SIFT_BORDER, wo - SIFT_BORDER, pre, xs);
+                     c < count; c++) {
+                int x = xs[c];
                 float v = d[(size_t)y * wo + x];
-                if (fabsf(v) <= pre || !is_extremum(dog, plane, wo, layer, x, y, v)) continue;
+                if (!is_extremum(dog, plane, wo, layer, x, y, v)) continue;
                 int rx = x, ry = y, rl = layer;
                 float ox, oy, os, value;
                 if (!refine(dog, wo, ho, layers, &rx, &ry, &rl, p->contrast, p->edge_ratio, &ox, &oy, &os, &value)) continue;

@@ -4,7 +4,8 @@ public import LoupeTensor
 /// start at `k` distinct rows drawn by a seeded generator (or by k-means++), and each iteration
 /// assigns every row to its nearest centre (one GEMM per block, through the identity
 /// `‖x − c‖² = ‖x‖² − (2 x·c − ‖c‖²)`) and moves the centres to their rows' means; a centre left
-/// empty restarts at the row farthest from its centre.
+/// empty restarts at the row farthest from its centre. A final pass moves every centre to its
+/// rows' mean.
 public struct KMeans: Sendable {
     public enum Seeding: String, Sendable, Hashable, Codable {
         /// `k` distinct rows drawn at random (faiss's default).
@@ -48,7 +49,8 @@ public struct KMeans: Sendable {
             }
         }
         var c = chosen.flatMap { x[($0 * d)..<($0 * d + d)] }
-        for _ in 0..<iterations {
+        // the last pass only moves centres to their means (a centre restarted there would be a lone row)
+        for pass in 0...iterations {
             let (assignment, distance) = KMeans.nearest(x, n: n, d: d, centroids: c, k: k)
             var sums = [Double](repeating: 0, count: k * d), counts = [Int](repeating: 0, count: k)
             for i in 0..<n {
@@ -58,7 +60,7 @@ public struct KMeans: Sendable {
             }
             var far = (0..<n).sorted { distance[$0] > distance[$1] }.makeIterator()
             for a in 0..<k {
-                if counts[a] == 0, let row = far.next() {
+                if counts[a] == 0, pass < iterations, let row = far.next() {
                     for j in 0..<d { c[a * d + j] = x[row * d + j] }
                 } else if counts[a] > 0 {
                     for j in 0..<d { c[a * d + j] = Float(sums[a * d + j] / Double(counts[a])) }

@@ -13,6 +13,8 @@ public struct ObjectRegion: Sendable, Hashable, Codable {
         case detected
         /// A box the user gave.
         case given
+        /// Around the local features that matched a query (source search's verified donors).
+        case matched
     }
 
     public var kind: Kind

@@ -36,9 +36,10 @@ import Testing
             return Double(hit) / Double((x1 - x0) * (y1 - y0))
         }
         #expect(share(1, 404, 304, 516, 386) > 0.99 && share(2, 64, 54, 96, 86) > 0.99)
-        // outside the pastes (beyond one cell of their edges) nothing is marked
-        let marked = mask.count { $0 != 0 }
-        #expect(abs(Double(marked) - Double(120 * 90 + 40 * 40)) < 0.15 * Double(120 * 90 + 40 * 40), "\(marked)")
+        // outside the pastes nothing is marked but a rim of about one cell (the 3 × 3 blur spreads
+        // each edge by one cell, 3.3 px here): at most the pastes' perimeters times 1.5 cells
+        let marked = mask.count { $0 != 0 }, rim = Double(2 * (120 + 90) + 2 * (40 + 40)) * 1.5 * 640 / 192
+        #expect(Double(marked) >= Double(120 * 90 + 40 * 40) * 0.98 && Double(marked) <= Double(120 * 90 + 40 * 40) + rim, "\(marked)")
         // the same comparison against a host stored at another size (the same frame, resized)
         let smaller = composite.differenceRegions(from: host.resized(width: 320, height: 240))
         #expect(smaller.aligned && abs(smaller.boxes[0].x0 - 400) <= 12)
