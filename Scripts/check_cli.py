@@ -200,7 +200,7 @@ def main():
         assert verified.returncode == 0, verified.stderr
         (donor_hit,) = [r for r in json.loads(verified.stdout)[0]["results"] if r["role"] == "donor"]
         assert os.path.basename(donor_hit["path"]) == "b.jpg" and donor_hit["inliers"] >= 10, donor_hit
-        bx0, by0, bx1, by1 = donor_hit["queryBox"]
+        bx0, by0, bx1, by1 = (donor_hit["queryBox"][c] for c in ("x0", "y0", "x1", "y1"))
         assert bx0 >= paste_box[0] - 8 and by0 >= paste_box[1] - 8 and bx1 <= paste_box[2] + 8 and by1 <= paste_box[3] + 8, (donor_hit["queryBox"], paste_box)
         # the host resized and cropped before the paste: found by its local features, warped onto the
         # composite, and the part still located and its donor verified

@@ -49,13 +49,6 @@ struct Detect: AsyncParsableCommand {
 
     struct Output: Codable { var image: String; var detections: [Detection] }
 
-    /// The file `--draw` writes for image `i`: the name itself for one image, NAME-1.png, … for several.
-    func drawTarget(_ draw: String, _ i: Int) -> String {
-        guard images.count > 1 else { return draw }
-        let url = URL(fileURLWithPath: draw)
-        return url.deletingPathExtension().path + "-\(i + 1)." + (url.pathExtension.isEmpty ? "png" : url.pathExtension)
-    }
-
     func run() async throws {
         try compute.apply()
         let variantName = sizeAlias ?? detector
@@ -67,7 +60,7 @@ struct Detect: AsyncParsableCommand {
         guard detectorSize >= 32, detectorSize % 32 == 0 else { throw ValidationError("--detector-size must be a multiple of 32, got \(detectorSize)") }
         if let draw {
             let inputs = images.map { URL(fileURLWithPath: $0) }
-            for i in images.indices { try OutputCheck.check(drawTarget(draw, i), option: "--draw", replacing: .png, inputs: inputs, force: force.force) }
+            for i in images.indices { try OutputCheck.check(OutputCheck.numbered(draw, i, of: images.count), option: "--draw", replacing: .png, inputs: inputs, force: force.force) }
         }
         var store = WeightStore.cli()
         if let weights { store.paths[ModelIdentifier.yolox(variant).name] = URL(fileURLWithPath: weights) }
@@ -78,7 +71,7 @@ struct Detect: AsyncParsableCommand {
             let image = try Image(contentsOf: URL(fileURLWithPath: path))
             let found = model.detect(image, options: options, labels: labels)
             if let draw {
-                let target = drawTarget(draw, i)
+                let target = OutputCheck.numbered(draw, i, of: images.count)
                 try drawBoxes(found, on: image).writePNG(to: URL(fileURLWithPath: target))
                 printError("boxes → \(target)")
             }

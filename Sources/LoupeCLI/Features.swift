@@ -39,19 +39,13 @@ struct Features: AsyncParsableCommand {
     struct Point: Codable { var x, y, size, angle, response: Float; var descriptor: [Float]? }
     struct Output: Codable { var image: String; var width, height: Int; var features: [Point] }
 
-    func drawTarget(_ draw: String, _ i: Int) -> String {
-        guard images.count > 1 else { return draw }
-        let url = URL(fileURLWithPath: draw)
-        return url.deletingPathExtension().path + "-\(i + 1)." + (url.pathExtension.isEmpty ? "png" : url.pathExtension)
-    }
-
     func run() async throws {
         guard count >= 1 else { throw ValidationError("--count must be at least 1, got \(count)") }
         guard maxSize >= 16 else { throw ValidationError("--max-size must be at least 16, got \(maxSize)") }
         if descriptors && !json { throw ValidationError("--descriptors applies with --json") }
         if let draw {
             let inputs = images.map { URL(fileURLWithPath: $0) }
-            for i in images.indices { try OutputCheck.check(drawTarget(draw, i), option: "--draw", replacing: .png, inputs: inputs, force: force.force) }
+            for i in images.indices { try OutputCheck.check(OutputCheck.numbered(draw, i, of: images.count), option: "--draw", replacing: .png, inputs: inputs, force: force.force) }
         }
         let options = LocalFeatureOptions(maximumCount: count, maximumSide: maxSize)
         let (outputs, failure) = forEachInput(images) { i, path in
@@ -66,7 +60,7 @@ struct Features: AsyncParsableCommand {
                     picture.drawCircle(x: k.x, y: k.y, radius: r, color: color, thickness: thickness)
                     picture.drawLine(x0: k.x, y0: k.y, x1: k.x + r * cos(k.angle), y1: k.y + r * sin(k.angle), color: color, thickness: thickness)
                 }
-                let target = drawTarget(draw, i)
+                let target = OutputCheck.numbered(draw, i, of: images.count)
                 try picture.writePNG(to: URL(fileURLWithPath: target))
                 printError("\(found.count) features → \(target)")
             }

@@ -5,6 +5,14 @@ import Loupe
 /// Checks an output path before any work is done, so that a long run cannot end in a write that
 /// fails, and a command never replaces one of its inputs or a file of another kind.
 enum OutputCheck {
+    /// The file an output option writes for input `i` of `count`: the name itself for one input,
+    /// NAME-1.png, NAME-2.png, … for several.
+    static func numbered(_ path: String, _ i: Int, of count: Int) -> String {
+        guard count > 1 else { return path }
+        let url = URL(fileURLWithPath: path)
+        return url.deletingPathExtension().path + "-\(i + 1)." + (url.pathExtension.isEmpty ? "png" : url.pathExtension)
+    }
+
     /// What may stand at the path already and be replaced (without `--force`).
     enum Replaceable {
         /// A Loupe file of one of these kinds (`format` in its safetensors header), named `what`.

@@ -1,5 +1,6 @@
 import Foundation
 import LoupeImage
+import LoupeTensor
 import Testing
 
 /// Corrupted variants of real files, made here: every decode must either succeed or throw an
@@ -82,17 +83,5 @@ import Testing
         let crc = crc32(data[12..<29])
         for i in 0..<4 { data[29 + i] = UInt8((crc >> (24 - 8 * UInt32(i))) & 0xFF) }
         #expect(throws: ImageError.self) { try Image(data: data) }
-    }
-}
-
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
