@@ -278,6 +278,8 @@ def main():
             (["search", garbage, os.path.join(imgs, "a.jpg")], "cannot read index"),
             (["search", index, truncated], "truncated"),
             (["classify", truncated], "truncated"),
+            (["features", os.path.join(imgs, "a.jpg"), "--count", "0"], "feature count"),
+            (["features", truncated], "truncated"),
             (["detect", truncated], "truncated"),
             (["eval", "smvs", empty], "queries.csv"),
             (["eval", "smvs", os.path.join(data, "smvs-dvd"), "--objects", "--student", garbage], "student head"),

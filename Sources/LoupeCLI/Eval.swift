@@ -40,7 +40,7 @@ struct Eval: AsyncParsableCommand {
     @Flag(help: "splices, host-guided: keep the collection's local features and verify donors with them (RootSIFT, ratio test over the collection, RANSAC for a similarity).")
     var localFeatures = false
 
-    @Option(help: "splices with --objects or --student: an object index of the benchmark's reference/ made before (`loupe index DIR/reference --objects …`), used instead of indexing it again.")
+    @Option(help: "splices with --objects or --student: an object index of the benchmark's reference/ made before (`loupe index DIR/reference --objects …`), used instead of indexing it again (donors are verified when it keeps local features).")
     var index: String?
 
     @Flag(help: "Print JSON instead of a table.")
@@ -63,6 +63,9 @@ struct Eval: AsyncParsableCommand {
         }
         if index != nil && (layout != .splices || objectEmbedder == nil) {
             throw ValidationError("--index applies to `eval splices` with --objects or --student")
+        }
+        if index != nil && localFeatures {
+            throw ValidationError("--local-features applies when eval indexes reference/ itself; an --index keeps local features or not already")
         }
         if layout == .splices { return try runSplices(folder, embedder: embedder, objectEmbedder: objectEmbedder, progress: progress) }
         let selection = try part.map { try parsePart($0, option: "--part") }

@@ -40,14 +40,13 @@ struct Features: AsyncParsableCommand {
     struct Output: Codable { var image: String; var width, height: Int; var features: [Point] }
 
     func run() async throws {
-        guard count >= 1 else { throw ValidationError("--count must be at least 1, got \(count)") }
-        guard maxSize >= 16 else { throw ValidationError("--max-size must be at least 16, got \(maxSize)") }
+        let options = LocalFeatureOptions(maximumCount: count, maximumSide: maxSize)
+        guard options.problems.isEmpty else { throw ValidationError("--count / --max-size: " + options.problems.joined(separator: "; ")) }
         if descriptors && !json { throw ValidationError("--descriptors applies with --json") }
         if let draw {
             let inputs = images.map { URL(fileURLWithPath: $0) }
             for i in images.indices { try OutputCheck.check(OutputCheck.numbered(draw, i, of: images.count), option: "--draw", replacing: .png, inputs: inputs, force: force.force) }
         }
-        let options = LocalFeatureOptions(maximumCount: count, maximumSide: maxSize)
         let (outputs, failure) = forEachInput(images) { i, path in
             let image = try Image(contentsOf: URL(fileURLWithPath: path))
             let found = image.localFeatures(options, mirrored: mirrored)

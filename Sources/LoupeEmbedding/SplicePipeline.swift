@@ -51,8 +51,9 @@ public func evaluateSplices(_ benchmark: SpliceBenchmark, with embedder: GlobalE
 /// otherwise the plain object search, whose located region is the query region of the best match
 /// outside the top-ranked image). With `localFeatures` the collection's local features are kept and
 /// the host-guided search verifies donors with them. `index`: the collection indexed before (its
-/// images must be the benchmark's `reference/` photos, in path order, with none missing in
-/// between; it decides whether local features are used).
+/// images must be `reference/` photos of the benchmark, in path order — photos left out of it, as
+/// unreadable ones are, are never retrieved; the index decides whether local features are used,
+/// so `localFeatures` must then be nil).
 public func evaluateSplices(_ benchmark: SpliceBenchmark, with embedder: any RegionEmbedder, options: ObjectSearchOptions = .init(),
                             hostGuided: Bool = true, localFeatures: LocalFeatureOptions? = nil, index prebuilt: ObjectIndex? = nil,
                             onBadFile policy: BadFilePolicy = .skip, progress: (any ProgressObserver)? = nil) throws -> SpliceReport {
@@ -61,6 +62,9 @@ public func evaluateSplices(_ benchmark: SpliceBenchmark, with embedder: any Reg
     let kept: [Int]
     var skippedImages: [SkippedFile] = []
     if let prebuilt {
+        guard localFeatures == nil else {
+            throw EmbedderError.invalidOption("a prebuilt index keeps local features or not already; pass no local-feature options with it")
+        }
         // an index of reference/ made before (e.g. by `loupe index`): its images, in the benchmark's order
         guard prebuilt.recipe.isCompatible(with: embedder.recipe) else { throw IndexError.recipeMismatch(prebuilt.recipe.differences(from: embedder.recipe)) }
         let wanted = benchmark.reference.map { $0.standardizedFileURL.resolvingSymlinksInPath().path }

@@ -18,6 +18,17 @@ public struct LocalFeatureOptions: Sendable, Hashable, Codable {
     public init(maximumCount: Int = 1000, maximumSide: Int = 640, upsample: Bool = true, contrast: Float = 0.04 / 3) {
         (self.maximumCount, self.maximumSide, self.upsample, self.contrast) = (maximumCount, maximumSide, upsample, contrast)
     }
+
+    /// What is wrong with these settings, if anything: a count outside 1...100,000, a side outside
+    /// 16...8,192, a contrast that is not a finite number ≥ 0. ``Image/localFeatures(_:mirrored:)``
+    /// finds nothing with such settings; an index file that holds them is refused.
+    public var problems: [String] {
+        var out: [String] = []
+        if !(1...100_000).contains(maximumCount) { out.append("the feature count must lie in 1...100000, got \(maximumCount)") }
+        if !(16...8192).contains(maximumSide) { out.append("the feature image side must lie in 16...8192, got \(maximumSide)") }
+        if !(contrast >= 0 && contrast.isFinite) { out.append("the feature contrast must be a finite number ≥ 0, got \(contrast)") }
+        return out
+    }
 }
 
 /// One local feature: where it is (in the pixels of the image it was found in), its scale and
@@ -66,11 +77,12 @@ extension Image {
     ///   flipped image's pixels (`x' = width − 1 − x`): what matches a part that was pasted
     ///   flipped, under a similarity transform.
     public func localFeatures(_ options: LocalFeatureOptions = .init(), mirrored: Bool = false) -> LocalFeatures {
+        let empty = LocalFeatures(keypoints: [], descriptors: Tensor(zeros: [0, LocalFeatures.dimension]))
+        guard options.problems.isEmpty else { return empty }
         let longer = max(width, height)
         let working = longer > options.maximumSide ? resized(longerSide: options.maximumSide) : self
         let (w, h) = (working.width, working.height)
-        let empty = LocalFeatures(keypoints: [], descriptors: Tensor(zeros: [0, LocalFeatures.dimension]))
-        guard w >= 16, h >= 16, options.maximumCount > 0 else { return empty }
+        guard w >= 16, h >= 16 else { return empty }
         // grey in [0, 1] (Rec. 601 weights), mirrored if asked
         var grey = [Float](repeating: 0, count: w * h)
         working.pixels.withUnsafeBufferPointer { p in

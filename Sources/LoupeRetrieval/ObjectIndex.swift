@@ -147,6 +147,7 @@ public struct ObjectIndex: Sendable {
 
     /// Makes the index keep each image's local features from now on (only while it is empty).
     public mutating func keepLocalFeatures(_ options: LocalFeatureOptions) throws(IndexError) {
+        guard options.problems.isEmpty else { throw .localFeaturesMismatch(options.problems.joined(separator: "; ")) }
         guard count == 0 else { throw .localFeaturesMismatch("local features can only be kept from the first image on; rebuild the index") }
         localFeatures = LocalFeatureStore(options: options)
     }
@@ -368,6 +369,7 @@ extension ObjectIndex {
         }
         if meta["local-features"] != nil {
             let options = try decode("local-features", as: LocalFeatureOptions.self)
+            guard options.problems.isEmpty else { throw .malformed(url, "local features: \(options.problems.joined(separator: "; "))") }
             let points: Tensor, counts: Tensor, sides: Tensor, descriptors: SafetensorsFile.ByteTensor
             do {
                 points = try file.tensor(named: "local.keypoints")

@@ -174,5 +174,17 @@ import Testing
         tensors["local.lists"] = Tensor(shape: [a.featureCount], scalars: [Float](repeating: 1e6, count: a.featureCount))
         try SafetensorsFile.write(tensors, bytes: bytes, metadata: file.metadata, to: url)
         #expect(throws: IndexError.self) { try ObjectIndex(contentsOf: url) }
+        // settings that would allocate without bound (an edited file) are refused, not obeyed
+        tensors["local.lists"] = try file.tensor(named: "local.lists")
+        var edited = file.metadata
+        edited["local-features"] = #"{"maximumCount": 1000000000000, "maximumSide": 640, "upsample": true, "contrast": 0.01}"#
+        try SafetensorsFile.write(tensors, bytes: bytes, metadata: edited, to: url)
+        #expect { try ObjectIndex(contentsOf: url) } throws: { error in
+            guard case let IndexError.malformed(_, why) = error else { return false }
+            return why.contains("feature count")
+        }
+        var fresh = try ObjectIndex(recipe: objectRecipe(4))
+        #expect(throws: IndexError.self) { try fresh.keepLocalFeatures(.init(maximumCount: 0)) }
+        #expect(try Image(contentsOf: folder.appendingPathComponent(names[0])).localFeatures(.init(maximumSide: 0)).count == 0)
     }
 }
