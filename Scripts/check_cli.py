@@ -223,6 +223,24 @@ def main():
         assert overlap / ((x1 - x0) * (y1 - y0) + small_part.width * small_part.height - overlap) > 0.5, (answer["region"], truth)
         refused = run(binary, "index", imgs, "-o", os.path.join(tmp, "x.idx"), "--local-features")
         assert refused.returncode == 64 and "--local-features applies to an object index" in refused.stderr, refused.stderr
+        for bad, message in ((["--feature-count", "50"], "apply with --local-features"),
+                             (["--local-features", "--feature-count", "0"], "feature count must lie in")):
+            refused = run(binary, "index", imgs, "-o", os.path.join(tmp, "x.idx"), "--objects", *bad)
+            assert refused.returncode == 64 and message in refused.stderr, refused.stderr
+        # the same composite as a one-query splice benchmark: each composite's outcome in the JSON
+        bench = os.path.join(tmp, "splice-bench")
+        os.makedirs(os.path.join(bench, "queries", "dev"))
+        os.makedirs(os.path.join(bench, "gt"))
+        shutil.copytree(imgs, os.path.join(bench, "reference"))
+        shutil.copy(composite, os.path.join(bench, "queries", "dev", "c.jpg"))
+        with open(os.path.join(bench, "gt", "roles.csv"), "w") as f:
+            f.write("query,host,donor\ndev/c.jpg,a.jpg,b.jpg\n")
+        scored = run(binary, "eval", "splices", bench, "--objects", "--max-size", "256", "--local-features", "--feature-count", "600", "--json", "--quiet")
+        assert scored.returncode == 0, scored.stderr
+        report = json.loads(scored.stdout)
+        (outcome,) = report["outcomes"]
+        assert outcome["query"] == "dev/c.jpg" and outcome["hostRank"] == 1 and outcome["donorRanks"] == [2], outcome
+        assert outcome["donorInliers"][0] >= 10 and report["scores"]["dev"]["allAt2"] == 1, (outcome, report["scores"]["dev"])
         (answer,) = json.loads(answered.stdout)
         assert set(answer) == {"query", "results", "region", "regions"}, answer.keys()
         roles = [(os.path.basename(r["path"]), r["role"]) for r in answer["results"]]

@@ -37,13 +37,12 @@ struct Eval: AsyncParsableCommand {
     @Flag(inversion: .prefixedNo, help: "splices with --objects or --student: find the host, compare the composite with it pixel by pixel and search the parts that differ for donors (default: on; --no-host-guided gives the plain object search).")
     var hostGuided: Bool?
 
-    @Flag(help: "splices, host-guided: keep the collection's local features and verify donors with them (RootSIFT, ratio test over the collection, RANSAC for a similarity).")
-    var localFeatures = false
+    @OptionGroup(title: "Local features") var local: LocalFeatureCLIOptions
 
     @Option(help: "splices with --objects or --student: an object index of the benchmark's reference/ made before (`loupe index DIR/reference --objects …`), used instead of indexing it again (donors are verified when it keeps local features).")
     var index: String?
 
-    @Flag(help: "Print JSON instead of a table.")
+    @Flag(help: "Print JSON instead of a table (splices: with each composite's outcome — its sources' ranks, verified inliers, pasted area and region IoU).")
     var json = false
 
     @Flag(help: "No progress output.")
@@ -55,6 +54,8 @@ struct Eval: AsyncParsableCommand {
         let embedder = try pipeline.embedder()
         let objectEmbedder = objects.objects || objects.student != nil ? try objects.regionEmbedder({ embedder }) : nil
         let progress = ProgressBar(quiet: quiet || json)
+        let localSettings = try local.settings()
+        let localFeatures = localSettings != nil
         if hostGuided != nil && (layout != .splices || objectEmbedder == nil) {
             throw ValidationError("--host-guided / --no-host-guided apply to `eval splices` with --objects or --student")
         }
@@ -117,14 +118,14 @@ struct Eval: AsyncParsableCommand {
         let benchmark = try SpliceBenchmark.load(folder)
         let result = if let objectEmbedder {
             try LoupeEmbedding.evaluateSplices(benchmark, with: objectEmbedder, options: scoring.options, hostGuided: hostGuided ?? true,
-                                               localFeatures: localFeatures ? LocalFeatureOptions() : nil,
+                                               localFeatures: try local.settings(),
                                                index: try index.map { try ObjectIndex(contentsOf: URL(fileURLWithPath: $0)) }, onBadFile: badFiles.policy, progress: progress)
         } else {
             try LoupeEmbedding.evaluateSplices(benchmark, with: embedder, onBadFile: badFiles.policy, progress: progress)
         }
         try badFiles.report(result.skipped)
         if json { return try printJSON(result) }
-        print("\(result.dataset): \(result.recipe)" + (objectEmbedder == nil ? "" : (hostGuided ?? true) ? ", host-guided" + (localFeatures || index != nil ? ", local features verified if kept" : "") : ", plain object search"))
+        print("\(result.dataset): \(result.recipe)" + (objectEmbedder == nil ? "" : (hostGuided ?? true) ? ", host-guided" + (local.localFeatures || index != nil ? ", local features verified if kept" : "") : ", plain object search"))
         print("| composites | n | host@1 | donor@1 | donor@5 | donor@10 | all@2 | all@10 | mAP | region IoU |")
         print("|---|---|---|---|---|---|---|---|---|---|")
         for (name, s) in result.scores.sorted(by: { $0.key < $1.key }) {

@@ -32,8 +32,7 @@ struct Index: AsyncParsableCommand {
 
     @OptionGroup var pipeline: PipelineOptions
     @OptionGroup(title: "Object mode") var objects: ObjectOptions
-    @Flag(help: "With --objects or --student: keep each image's local features too (1,000 RootSIFT features at 640 px, about 145 KB per image), so that `loupe sources` verifies donors with them.")
-    var localFeatures = false
+    @OptionGroup(title: "Local features") var local: LocalFeatureCLIOptions
 
     @OptionGroup var badFiles: BadFileOptions
     @OptionGroup var force: ForceOption
@@ -49,7 +48,8 @@ struct Index: AsyncParsableCommand {
         // paths are stored relative to the folder, so that it can move with (or without) the index
         let root = OutputCheck.isFolder(collection.root) ? collection.root : nil
         try OutputCheck.check(output, option: "-o", replacing: .index, inputs: files, force: force.force)
-        if localFeatures && !(objects.objects || objects.student != nil) {
+        let localSettings = try local.settings()
+        if localSettings != nil && !(objects.objects || objects.student != nil) {
             throw ValidationError("--local-features applies to an object index (--objects or --student)")
         }
         let embedder = try pipeline.embedder()
@@ -61,7 +61,7 @@ struct Index: AsyncParsableCommand {
             var index = ObjectIndex(for: regionEmbedder)
             if let student = objects.student { index.studentHeadLocation = URL(fileURLWithPath: student).path }
             index.root = root
-            if localFeatures { try index.keepLocalFeatures(LocalFeatureOptions()) }
+            if let localSettings { try index.keepLocalFeatures(localSettings) }
             report = try index.add(files, with: regionEmbedder, onBadFile: badFiles.policy, progress: progress)
             write = { try index.write(to: URL(fileURLWithPath: output)); return "\(index.count) images, \(index.regionCount) regions" + (index.localFeatures.map { ", \($0.featureCount) local features" } ?? "") + " → \(output) (\(index.recipe))" }
         } else {

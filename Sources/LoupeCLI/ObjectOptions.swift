@@ -113,3 +113,27 @@ struct ObjectScoringOptions: ParsableArguments {
 
 extension RegionSelection: ExpressibleByArgument {}
 extension ObjectScoring: ExpressibleByArgument {}
+
+/// `--local-features` and its settings, shared by `index` and `eval splices`.
+struct LocalFeatureCLIOptions: ParsableArguments {
+    @Flag(help: "With --objects or --student: keep each image's local features too (RootSIFT, about 145 KB per image at the default count), so that donors are verified with them (`loupe sources`, `eval splices`).")
+    var localFeatures = false
+
+    @Option(help: "With --local-features: at most this many features per image, the strongest first.")
+    var featureCount: Int = LocalFeatureOptions().maximumCount
+
+    @Option(help: "With --local-features: the longer side each image is shrunk to before its features are found.")
+    var featureSize: Int = LocalFeatureOptions().maximumSide
+
+    /// The settings when local features were asked for; a usage error naming what is wrong.
+    func settings() throws -> LocalFeatureOptions? {
+        let options = LocalFeatureOptions(maximumCount: featureCount, maximumSide: featureSize)
+        let changed = featureCount != LocalFeatureOptions().maximumCount || featureSize != LocalFeatureOptions().maximumSide
+        if !localFeatures {
+            if changed { throw ValidationError("--feature-count / --feature-size apply with --local-features") }
+            return nil
+        }
+        guard options.problems.isEmpty else { throw ValidationError("--feature-count / --feature-size: " + options.problems.joined(separator: "; ")) }
+        return options
+    }
+}

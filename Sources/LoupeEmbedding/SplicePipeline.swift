@@ -13,11 +13,28 @@ public struct SpliceReport: Sendable, Codable {
     public var seconds: Double
     /// Files left out because they could not be read or embedded.
     public var skipped: [SkippedFile] = []
+    /// Each composite's outcome, in the benchmark's order (for finding the failures).
+    public var outcomes: [SpliceOutcome] = []
 
     /// The pasted-area bin of a composite's truth (the area of all its pasted parts).
     public static func areaBin(_ fraction: Double) -> String {
         fraction < 0.03 ? "area<3%" : fraction <= 0.10 ? "area3-10%" : "area>10%"
     }
+}
+
+/// How one composite was answered: where its sources ranked and how well its pasted part was located.
+public struct SpliceOutcome: Sendable, Codable, Equatable {
+    /// The composite (its group folder and file name, e.g. `dev/0001.jpg`) and its group.
+    public var query: String
+    public var group: String
+    /// The host's rank and each donor's (1 = first; nil when not ranked at all).
+    public var hostRank: Int?
+    public var donorRanks: [Int?]
+    /// Each donor's verified inliers (nil when it was not verified).
+    public var donorInliers: [Int?]
+    /// The share of the frame pasted, and the IoU of the located region with it (nil without a mask).
+    public var area: Double?
+    public var regionIoU: Double?
 }
 
 /// One composite's answer: the collection ranked, and where the pasted part is thought to be.
@@ -26,6 +43,8 @@ struct SpliceAnswer {
     var region: BoundingBox?
     /// The located pasted pixels, when known (scored instead of the region's box).
     var pasted: DifferenceRegions? = nil
+    /// Verified inliers per collection index, for the images that were verified.
+    var inliers: [Int: Int] = [:]
 }
 
 /// Evaluates source retrieval on a spliced-image benchmark with a global embedder: one vector per
@@ -90,7 +109,8 @@ public func evaluateSplices(_ benchmark: SpliceBenchmark, with embedder: any Reg
         let answer = try finder.sources(of: image, k: index.count, clock: &clock)
         // the plain search's guess at the pasted part: the region of the best match outside the host
         let guess = answer.region ?? answer.results.dropFirst().first { $0.queryBox != BoundingBox(x0: 0, y0: 0, x1: Float(image.width), y1: Float(image.height)) }?.queryBox
-        return SpliceAnswer(ranking: answer.results.map { kept[$0.image] }, region: guess, pasted: answer.pasted)
+        let inliers = Dictionary(answer.results.compactMap { r in r.inliers.map { (kept[r.image], $0) } }, uniquingKeysWith: max)
+        return SpliceAnswer(ranking: answer.results.map { kept[$0.image] }, region: guess, pasted: answer.pasted, inliers: inliers)
     }
 }
 
@@ -142,9 +162,15 @@ func scoreSplices(_ benchmark: SpliceBenchmark, recipe: EmbeddingRecipe, databas
         add("\(group) two donors", rows.filter { $0.query.donors.count >= 2 })
     }
     let per = Double(max(answered.count, 1))
+    let outcomes = answered.map { row in
+        let rank = Dictionary(row.answer.ranking.enumerated().map { ($1, $0 + 1) }, uniquingKeysWith: { a, _ in a })
+        let file = row.query.path.lastPathComponent
+        return SpliceOutcome(query: row.query.group == "all" ? file : "\(row.query.group)/\(file)", group: row.query.group, hostRank: rank[row.query.host], donorRanks: row.query.donors.map { rank[$0] },
+                             donorInliers: row.query.donors.map { row.answer.inliers[$0] }, area: row.area, regionIoU: row.iou)
+    }
     return SpliceReport(dataset: benchmark.name, recipe: recipe, scores: scores, databaseImages: databaseImages,
                         queryMilliseconds: Dictionary(clock.seconds.map { ($0.name, 1000 * $0.seconds / per) }, uniquingKeysWith: +),
-                        seconds: Date().timeIntervalSince(start), skipped: skipped)
+                        seconds: Date().timeIntervalSince(start), skipped: skipped, outcomes: outcomes)
 }
 
 extension SpliceMask {

@@ -420,6 +420,27 @@ void lk_top2_rows(const float *sims, int nq, int n, const int32_t *owner, int32_
     }
 }
 
+void lk_topk_rows(const float *sims, int nq, int n, const int32_t *owner, int32_t skip_owner, int64_t column_offset,
+                  const int32_t *ids, const int32_t *rows, int k, float *values, int64_t *indices) {
+    if (k <= 0) return;
+    for (int q = 0; q < nq; q++) {
+        const float *row = sims + (size_t)q * n;
+        int r = rows ? rows[q] : q;
+        float *v = values + (size_t)r * k;
+        int64_t *ix = indices + (size_t)r * k;
+        float worst = v[k - 1];
+        for (int j = 0; j < n; j++) {
+            float x = row[j];
+            if (!(x > worst) || owner[j] == skip_owner) continue;
+            int p = k - 1;
+            while (p > 0 && v[p - 1] < x) { v[p] = v[p - 1]; ix[p] = ix[p - 1]; p--; }
+            v[p] = x;
+            ix[p] = ids ? ids[j] : column_offset + j;
+            worst = v[k - 1];
+        }
+    }
+}
+
 LK_AVX2 static void u8_rows_avx2(const uint8_t *src, const int32_t *ids, int n, int dim, float scale, float *dst) {
     const __m256 k = _mm256_set1_ps(scale);
     for (int r = 0; r < n; r++) {

@@ -146,11 +146,86 @@ public struct LocalFeatureStore: Sendable {
 
     /// ``matches(of:excluding:ratio:)`` of several query sets in one pass over the collection.
     public func matches(of queries: [LocalFeatures], excluding: Int? = nil, ratio: Float = 0.85) -> [[Int: [LocalVerification.Pair]]] {
-        let nq = queries.reduce(0) { $0 + $1.count }, total = keypoints.count
-        guard nq > 0, total > 0 else { return queries.map { _ in [:] } }
-        let all = Tensor(shape: [nq, 128], scalars: queries.flatMap(\.descriptors.scalars))
-        var best = [Float](repeating: -.infinity, count: nq), second = best
-        var bestIndex = [Int64](repeating: -1, count: nq)
+        let nearest = self.nearest(queries, k: 2, excluding: excluding)
+        return queries.indices.map { grouped(nearest, set: $0, ratio: ratio) }
+    }
+
+    /// Each query feature's `k` nearest database features (descending similarity; index −1 where
+    /// fewer were compared), over the query sets stacked.
+    struct Nearest {
+        var k: Int
+        var values: [Float]
+        var indices: [Int64]
+        /// The first row of each query set.
+        var firsts: [Int]
+        var counts: [Int]
+    }
+
+    func nearest(_ queries: [LocalFeatures], k: Int, excluding: Int?) -> Nearest {
+        let counts = queries.map(\.count)
+        let firsts = counts.reduce(into: [0]) { $0.append($0.last! + $1) }.dropLast()
+        let nq = counts.reduce(0, +)
+        var values = [Float](repeating: -.infinity, count: nq * k)
+        var indices = [Int64](repeating: -1, count: nq * k)
+        if nq > 0, !keypoints.isEmpty {
+            let all = Tensor(shape: [nq, 128], scalars: queries.flatMap(\.descriptors.scalars))
+            if k == 2 {
+                var best = [Float](repeating: -.infinity, count: nq), second = best
+                var bestIndex = [Int64](repeating: -1, count: nq)
+                scan(all, excluding: excluding) { sims, count, n, owners, skip, offset, ids, rows in
+                    lk_top2_rows(sims, count, n, owners, skip, offset, ids, rows, &best, &second, &bestIndex)
+                }
+                for q in 0..<nq { (values[2 * q], values[2 * q + 1], indices[2 * q]) = (best[q], second[q], bestIndex[q]) }
+            } else {
+                scan(all, excluding: excluding) { sims, count, n, owners, skip, offset, ids, rows in
+                    lk_topk_rows(sims, count, n, owners, skip, offset, ids, rows, Int32(k), &values, &indices)
+                }
+            }
+        }
+        return Nearest(k: k, values: values, indices: indices, firsts: Array(firsts), counts: counts)
+    }
+
+    /// Whether a nearest neighbour at similarity `best` passes Lowe's ratio test against one at `second`.
+    static func passes(best: Float, second: Float, ratio: Float) -> Bool {
+        // squared distances of unit vectors: 2 − 2 cos (the quantised norm is close to 1)
+        let d1 = max(0, 2 - 2 * best), d2 = second.isFinite ? max(0, 2 - 2 * second) : 4
+        return d1 < ratio * ratio * d2
+    }
+
+    /// Query set `set`'s features whose nearest neighbour passes the ratio test, grouped by image.
+    func grouped(_ nearest: Nearest, set: Int, ratio: Float) -> [Int: [LocalVerification.Pair]] {
+        let k = nearest.k, first = nearest.firsts[set]
+        var byImage: [Int: [LocalVerification.Pair]] = [:]
+        for q in first..<(first + nearest.counts[set]) where nearest.indices[q * k] >= 0 {
+            guard Self.passes(best: nearest.values[q * k], second: nearest.values[q * k + 1], ratio: ratio) else { continue }
+            let row = Int(nearest.indices[q * k]), image = Int(owner[row])
+            byImage[image, default: []].append(.init(query: q - first, database: row - ranges[image].lowerBound))
+        }
+        return byImage
+    }
+
+    /// The images query set `set` points at most: each feature votes once for every image among
+    /// the owners of its nearest features; the `count` with most votes (ties: lower index first).
+    func voted(_ nearest: Nearest, set: Int, count: Int) -> [Int] {
+        let k = nearest.k, first = nearest.firsts[set]
+        var votes = [Int: Int]()
+        for q in first..<(first + nearest.counts[set]) {
+            var seen = Set<Int32>()
+            for j in 0..<k where nearest.indices[q * k + j] >= 0 {
+                let image = owner[Int(nearest.indices[q * k + j])]
+                if seen.insert(image).inserted { votes[Int(image), default: 0] += 1 }
+            }
+        }
+        return votes.sorted { ($0.value, -$0.key) > ($1.value, -$1.key) }.prefix(count).map(\.key)
+    }
+
+    /// Compares every query row with the database rows it is to be compared with (the members of
+    /// its ``probes`` nearest lists, or all rows) block by block: `body(sims, queryRows, columns,
+    /// owners, skippedOwner, columnOffset, columnIDs, queryRowIDs)` as the `lk_top…_rows` kernels take them.
+    private func scan(_ all: Tensor, excluding: Int?,
+                      _ body: (UnsafePointer<Float>?, Int32, Int32, UnsafePointer<Int32>?, Int32, Int64, UnsafePointer<Int32>?, UnsafePointer<Int32>?) -> Void) {
+        let nq = all.shape[0], total = keypoints.count
+        let skip = Int32(excluding ?? -1)
         if let lists {
             // each query descriptor against the members of its nearest lists, list by list
             let probed = lists.quantizer.nearest(all, count: probes)
@@ -166,8 +241,7 @@ public struct LocalFeatureStore: Sendable {
                 let asking = Tensor(shape: [who.count, 128], scalars: who.flatMap { qd[(Int($0) * 128)..<(Int($0) * 128 + 128)] })
                 let sims = matmul(asking, block, transposingB: true)
                 sims.withUnsafeBufferPointer { s in
-                    lk_top2_rows(s.baseAddress, Int32(who.count), Int32(n), lists.owners[l], Int32(excluding ?? -1), 0,
-                                 members, who, &best, &second, &bestIndex)
+                    body(s.baseAddress, Int32(who.count), Int32(n), lists.owners[l], skip, 0, members, who)
                 }
             }
         } else {
@@ -177,46 +251,76 @@ public struct LocalFeatureStore: Sendable {
                 let n = min(block, total - start)
                 let sims = matmul(all, rows(start..<(start + n)), transposingB: true)
                 sims.withUnsafeBufferPointer { s in
-                    owner.withUnsafeBufferPointer { o in
-                        lk_top2_rows(s.baseAddress, Int32(nq), Int32(n), o.baseAddress! + start, Int32(excluding ?? -1), Int64(start),
-                                     nil, nil, &best, &second, &bestIndex)
-                    }
+                    owner.withUnsafeBufferPointer { o in body(s.baseAddress, Int32(nq), Int32(n), o.baseAddress! + start, skip, Int64(start), nil, nil) }
                 }
                 start += n
             }
         }
-        var out: [[Int: [LocalVerification.Pair]]] = []
-        let r2 = ratio * ratio
-        var first = 0
-        for query in queries {
-            var byImage: [Int: [LocalVerification.Pair]] = [:]
-            for q in first..<(first + query.count) where bestIndex[q] >= 0 {
-                // squared distances of unit vectors: 2 − 2 cos (the quantised norm is close to 1)
-                let d1 = max(0, 2 - 2 * best[q]), d2 = second[q].isFinite ? max(0, 2 - 2 * second[q]) : 4
-                guard d1 < r2 * d2 else { continue }
-                let row = Int(bestIndex[q]), image = Int(owner[row])
-                byImage[image, default: []].append(.init(query: q - first, database: row - ranges[image].lowerBound))
+    }
+
+    /// The images that the query's features point at most: each feature votes once for every
+    /// image among the owners of its `neighbours` nearest database features (over the probed lists,
+    /// `excluding` left out); the `count` images with most votes, most first (ties: lower index).
+    public func candidates(for query: LocalFeatures, excluding: Int? = nil, neighbours: Int = 10, count: Int = 30) -> [Int] {
+        candidates(for: [query], excluding: excluding, neighbours: neighbours, count: count)[0]
+    }
+
+    /// ``candidates(for:excluding:neighbours:count:)`` of several query sets in one pass.
+    public func candidates(for queries: [LocalFeatures], excluding: Int? = nil, neighbours: Int = 10, count: Int = 30) -> [[Int]] {
+        let nearest = self.nearest(queries, k: max(2, neighbours), excluding: excluding)
+        return queries.indices.map { voted(nearest, set: $0, count: count) }
+    }
+
+    /// For each query feature, its nearest feature of `image` when it passes Lowe's ratio test
+    /// within that image (against the image's second nearest): the matches a verification of one
+    /// candidate image starts from. Every match of ``matches(of:excluding:ratio:)`` in `image` is
+    /// among them.
+    public func matches(of query: LocalFeatures, in image: Int, ratio: Float = 0.85) -> [LocalVerification.Pair] {
+        let range = ranges[image]
+        guard query.count > 0, range.count > 0 else { return [] }
+        let sims = matmul(query.descriptors, rows(range), transposingB: true)
+        var best = [Float](repeating: -.infinity, count: query.count), second = best
+        var bestIndex = [Int64](repeating: -1, count: query.count)
+        sims.withUnsafeBufferPointer { s in
+            owner.withUnsafeBufferPointer { o in
+                lk_top2_rows(s.baseAddress, Int32(query.count), Int32(range.count), o.baseAddress! + range.lowerBound, -1, 0,
+                             nil, nil, &best, &second, &bestIndex)
             }
-            out.append(byImage)
-            first += query.count
         }
-        return out
+        return (0..<query.count).compactMap { q in
+            bestIndex[q] >= 0 && Self.passes(best: best[q], second: second[q], ratio: ratio) ? .init(query: q, database: Int(bestIndex[q])) : nil
+        }
     }
 
     /// The images whose features agree with the query's under one similarity transform, most
     /// inliers first (only those with at least `minimumInliers`). RANSAC over pairs of matches,
     /// seeded, inlier radius `tolerance` × the database image's longer side.
+    ///
+    /// With a `shortlist`, the `shortlist` images that most query features point at (each feature
+    /// voting for the images among its `neighbours` nearest features) are matched within each image
+    /// instead (Lowe's ratio `withinRatio`, default `ratio`, against that image's second nearest
+    /// feature): a feature whose nearest neighbours lie in several images then still counts for each.
     public func verify(_ query: LocalFeatures, excluding: Int? = nil, ratio: Float = 0.85, minimumInliers: Int = 4,
-                       tolerance: Float = 0.0125) -> [LocalVerification] {
-        verify([query], excluding: excluding, ratio: ratio, minimumInliers: minimumInliers, tolerance: tolerance)[0]
+                       tolerance: Float = 0.0125, shortlist: Int = 0, neighbours: Int = 10, withinRatio: Float? = nil) -> [LocalVerification] {
+        verify([query], excluding: excluding, ratio: ratio, minimumInliers: minimumInliers, tolerance: tolerance,
+               shortlist: shortlist, neighbours: neighbours, withinRatio: withinRatio)[0]
     }
 
-    /// ``verify(_:excluding:ratio:minimumInliers:tolerance:)`` of several query sets (each with its
-    /// own transforms), matched in one pass over the collection.
+    /// ``verify(_:excluding:ratio:minimumInliers:tolerance:shortlist:neighbours:withinRatio:)`` of several query sets (each
+    /// with its own transforms), matched in one pass over the collection.
     public func verify(_ queries: [LocalFeatures], excluding: Int? = nil, ratio: Float = 0.85, minimumInliers: Int = 4,
-                       tolerance: Float = 0.0125) -> [[LocalVerification]] {
-        zip(queries, matches(of: queries, excluding: excluding, ratio: ratio)).map { query, matched in
-            verify(query, matched, minimumInliers: minimumInliers, tolerance: tolerance)
+                       tolerance: Float = 0.0125, shortlist: Int = 0, neighbours: Int = 10, withinRatio: Float? = nil) -> [[LocalVerification]] {
+        let nearest = self.nearest(queries, k: shortlist > 0 ? max(2, neighbours) : 2, excluding: excluding)
+        return queries.indices.map { set in
+            var matched = grouped(nearest, set: set, ratio: ratio)
+            if shortlist > 0 {
+                // the images most features point at, matched within each image (a superset of the collection-wide matches)
+                for image in voted(nearest, set: set, count: shortlist) {
+                    let within = matches(of: queries[set], in: image, ratio: withinRatio ?? ratio)
+                    if !within.isEmpty { matched[image] = within }
+                }
+            }
+            return verify(queries[set], matched, minimumInliers: minimumInliers, tolerance: tolerance)
         }
     }
 

@@ -137,6 +137,58 @@ import Testing
         #expect(listed.lists?.count == before + query.count)
     }
 
+    /// Shortlist votes and per-image ratio matches against a naive computation over the bytes.
+    @Test func shortlistVotesAndWithinImageMatchesAgreeWithNaiveOnes() throws {
+        let folder = sharedData.appendingPathComponent("mask-photos/coco2017-subset/images")
+        let names = try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted().prefix(4)
+        var store = LocalFeatureStore(options: .init(maximumCount: 300, maximumSide: 320))
+        for name in names {
+            let image = try Image(contentsOf: folder.appendingPathComponent(name))
+            store.append(image.localFeatures(store.options), side: Float(max(image.width, image.height)))
+        }
+        let query = try Image(contentsOf: folder.appendingPathComponent(names[1])).resized(longerSide: 260).localFeatures(.init(maximumCount: 300))
+        let q = query.descriptors.scalars, d = store.descriptors.map { Float($0) / 255 }
+        func sim(_ i: Int, _ row: Int) -> Float { (0..<128).reduce(Float(0)) { $0 + q[i * 128 + $1] * d[row * 128 + $1] } }
+        let owner = store.ranges.enumerated().flatMap { image, range in range.map { _ in image } }
+        // votes: each feature once for each image among its 10 nearest rows, image 3 left out
+        var naiveVotes = [Int](repeating: 0, count: 4)
+        let sims = (0..<query.count).map { i in (0..<store.featureCount).map { sim(i, $0) } }
+        for i in 0..<query.count {
+            let nearest = (0..<store.featureCount).filter { owner[$0] != 3 }.sorted { sims[i][$0] > sims[i][$1] }.prefix(10)
+            for image in Set(nearest.map { owner[$0] }) { naiveVotes[image] += 1 }
+        }
+        var listed = store
+        listed.buildLists(count: 8)
+        listed.probes = 8
+        for s in [store, listed] {
+            let ranked = s.candidates(for: query, excluding: 3, neighbours: 10, count: 4)
+            #expect(ranked.first == 1 && !ranked.contains(3))
+            #expect(ranked.count == naiveVotes.filter { $0 > 0 }.count - (naiveVotes[3] > 0 ? 1 : 0))
+            #expect(zip(ranked, ranked.dropFirst()).allSatisfy { naiveVotes[$0] + 2 >= naiveVotes[$1] })
+        }
+        // within one image: the nearest of its rows, Lowe's ratio against its second nearest
+        for image in 0..<4 {
+            let range = store.ranges[image]
+            var naive = Set<Int>()
+            for i in 0..<query.count {
+                let order = range.sorted { sims[i][$0] > sims[i][$1] }
+                guard order.count >= 2 else { continue }
+                let (d1, d2) = (max(0, 2 - 2 * sims[i][order[0]]), max(0, 2 - 2 * sims[i][order[1]]))
+                if d1 < 0.85 * 0.85 * d2 { naive.insert(i * 10_000 + order[0] - range.lowerBound) }
+            }
+            let within = Set(store.matches(of: query, in: image, ratio: 0.85).map { $0.query * 10_000 + $0.database })
+            #expect(within.symmetricDifference(naive).count <= max(1, naive.count / 100), "image \(image)")
+            // the collection-wide matches in this image are among them
+            let wide = Set(store.matches(of: query, ratio: 0.85)[image, default: []].map { $0.query * 10_000 + $0.database })
+            #expect(wide.isSubset(of: within))
+        }
+        #expect(store.matches(of: query, in: 1, ratio: 0.85).count > 40)
+        // a shortlist verifies at least as much as the collection-wide matches alone
+        let plain = try #require(store.verify(query, ratio: 0.85).first)
+        let listedFirst = try #require(store.verify(query, ratio: 0.85, shortlist: 2).first)
+        #expect(plain.image == 1 && listedFirst.image == 1 && listedFirst.inliers >= plain.inliers)
+    }
+
     @Test func objectIndexKeepsItsLocalFeaturesInItsFile() throws {
         let folder = sharedData.appendingPathComponent("mask-photos/coco2017-subset/images")
         let names = try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted().prefix(2)

@@ -233,6 +233,13 @@ int lk_sift(const float *gray, int w, int h, const lk_sift_params *params, float
 void lk_top2_rows(const float *sims, int nq, int n, const int32_t *owner, int32_t skip_owner, int64_t column_offset,
                   const int32_t *ids, const int32_t *rows, float *best, float *second, int64_t *best_index);
 
+/// The k largest dot products of each query row with the database rows sims[q * n + j] (columns
+/// whose owner[j] == skip_owner skipped), merged into values[r * k ..< r * k + k] (descending) and
+/// indices (ids[j] when ids is not NULL, else column_offset + j), which the caller initialises to
+/// -inf / -1; r = rows[q] (NULL = q). Ties keep the earlier column.
+void lk_topk_rows(const float *sims, int nq, int n, const int32_t *owner, int32_t skip_owner, int64_t column_offset,
+                  const int32_t *ids, const int32_t *rows, int k, float *values, int64_t *indices);
+
 /// dst[r * dim + j] = src[ids[r] * dim + j] * scale for r in [0, n) (ids NULL: rows 0 ..< n): byte
 /// rows gathered and widened to floats.
 void lk_u8_rows_to_f32(const uint8_t *src, const int32_t *ids, int n, int dim, float scale, float *dst);
