@@ -300,6 +300,8 @@ def main():
             (["features", truncated], "truncated"),
             (["detect", truncated], "truncated"),
             (["eval", "smvs", empty], "queries.csv"),
+            (["eval", "smvs", empty, "--query-grid", "2"], "--query-grid applies"),
+            (["sources", objects_index, os.path.join(imgs, "a.jpg"), "--query-grid", "9"], "--query-grid takes"),
             (["eval", "smvs", os.path.join(data, "smvs-dvd"), "--objects", "--student", garbage], "student head"),
             (["distill", imgs, "-o", head, "--augment-style", "photo"], "--augment"),
             (["distill", imgs, "-o", head, "--match-detections"], "--augment"),

@@ -39,6 +39,12 @@ struct Eval: AsyncParsableCommand {
 
     @OptionGroup(title: "Local features") var local: LocalFeatureCLIOptions
 
+    @Option(help: "splices with local features: images matched within each image, the ones the parts' features vote for most (0: only the collection-wide ratio test).")
+    var shortlist: Int = 30
+
+    @Option(help: "splices with --objects or --student: also search the squares of an R-MAC grid of this many levels over each composite (class-free regions); 0: none.")
+    var queryGrid: Int = 0
+
     @Option(help: "splices with --objects or --student: an object index of the benchmark's reference/ made before (`loupe index DIR/reference --objects …`), used instead of indexing it again (donors are verified when it keeps local features).")
     var index: String?
 
@@ -61,6 +67,12 @@ struct Eval: AsyncParsableCommand {
         }
         if localFeatures && (layout != .splices || objectEmbedder == nil || hostGuided == false) {
             throw ValidationError("--local-features applies to host-guided `eval splices` with --objects or --student")
+        }
+        if queryGrid != 0 && (layout != .splices || objectEmbedder == nil || !(0...6).contains(queryGrid)) {
+            throw ValidationError("--query-grid applies to `eval splices` with --objects or --student and takes 0 to 6 levels")
+        }
+        if shortlist != 30 && (layout != .splices || objectEmbedder == nil || !(0...1000).contains(shortlist)) {
+            throw ValidationError("--shortlist applies to `eval splices` with --objects or --student and takes 0 to 1000 images")
         }
         if index != nil && (layout != .splices || objectEmbedder == nil) {
             throw ValidationError("--index applies to `eval splices` with --objects or --student")
@@ -118,7 +130,7 @@ struct Eval: AsyncParsableCommand {
         let benchmark = try SpliceBenchmark.load(folder)
         let result = if let objectEmbedder {
             try LoupeEmbedding.evaluateSplices(benchmark, with: objectEmbedder, options: scoring.options, hostGuided: hostGuided ?? true,
-                                               localFeatures: try local.settings(),
+                                               localFeatures: try local.settings(), gridLevels: queryGrid, shortlist: shortlist,
                                                index: try index.map { try ObjectIndex(contentsOf: URL(fileURLWithPath: $0)) }, onBadFile: badFiles.policy, progress: progress)
         } else {
             try LoupeEmbedding.evaluateSplices(benchmark, with: embedder, onBadFile: badFiles.policy, progress: progress)

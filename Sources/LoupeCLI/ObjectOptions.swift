@@ -116,7 +116,7 @@ extension ObjectScoring: ExpressibleByArgument {}
 
 /// `--local-features` and its settings, shared by `index` and `eval splices`.
 struct LocalFeatureCLIOptions: ParsableArguments {
-    @Flag(help: "With --objects or --student: keep each image's local features too (RootSIFT, about 145 KB per image at the default count), so that donors are verified with them (`loupe sources`, `eval splices`).")
+    @Flag(help: "With --objects or --student: keep each image's local features too (RootSIFT, up to 5,000 per image at 640 px: about 340 KB per image), so that donors are verified with them (`loupe sources`, `eval splices`).")
     var localFeatures = false
 
     @Option(help: "With --local-features: at most this many features per image, the strongest first.")
@@ -125,15 +125,17 @@ struct LocalFeatureCLIOptions: ParsableArguments {
     @Option(help: "With --local-features: the longer side each image is shrunk to before its features are found.")
     var featureSize: Int = LocalFeatureOptions().maximumSide
 
+    @Option(help: "With --local-features: the least contrast of a feature (grey values in [0, 1]; lower finds more features on plain surfaces).")
+    var featureContrast: Float = LocalFeatureOptions().contrast
+
     /// The settings when local features were asked for; a usage error naming what is wrong.
     func settings() throws -> LocalFeatureOptions? {
-        let options = LocalFeatureOptions(maximumCount: featureCount, maximumSide: featureSize)
-        let changed = featureCount != LocalFeatureOptions().maximumCount || featureSize != LocalFeatureOptions().maximumSide
+        let options = LocalFeatureOptions(maximumCount: featureCount, maximumSide: featureSize, contrast: featureContrast)
         if !localFeatures {
-            if changed { throw ValidationError("--feature-count / --feature-size apply with --local-features") }
+            if options != LocalFeatureOptions() { throw ValidationError("--feature-count / --feature-size / --feature-contrast apply with --local-features") }
             return nil
         }
-        guard options.problems.isEmpty else { throw ValidationError("--feature-count / --feature-size: " + options.problems.joined(separator: "; ")) }
+        guard options.problems.isEmpty else { throw ValidationError("--feature-count / --feature-size / --feature-contrast: " + options.problems.joined(separator: "; ")) }
         return options
     }
 }

@@ -37,6 +37,9 @@ struct Sources: AsyncParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Compare with the host and search the parts that differ (--no-host-guided: the plain object search).")
     var hostGuided = true
 
+    @Option(help: "Also search the squares of an R-MAC grid of this many levels over each composite (class-free regions, beside the detector's boxes); 0: none.")
+    var queryGrid: Int = 0
+
     @OptionGroup(title: "Index files") var files: IndexFileOptions
 
     @Option(help: "Write a PNG: each composite with its located parts, then its results with rank, role, score and file name.")
@@ -58,6 +61,7 @@ struct Sources: AsyncParsableCommand {
     func run() async throws {
         try compute.apply()
         guard k >= 1 else { throw ValidationError("-k must be at least 1") }
+        guard (0...6).contains(queryGrid) else { throw ValidationError("--query-grid takes 0 to 6 levels, got \(queryGrid)") }
         try OutputCheck.checkQueries(queries, montage: montage, force: force.force)
         let url = URL(fileURLWithPath: index)
         guard ObjectIndex.isObjectIndex(url) || !FileManager.default.fileExists(atPath: url.path) else {
@@ -65,7 +69,8 @@ struct Sources: AsyncParsableCommand {
         }
         let objectIndex = try ObjectIndex(contentsOf: url, root: try files.rootURL())
         let embedder = try objectIndex.makeEmbedder(weights: files.store(for: objectIndex.recipe))
-        let finder = SourceFinder(index: objectIndex, embedder: embedder, hostGuided: hostGuided)
+        var finder = SourceFinder(index: objectIndex, embedder: embedder, hostGuided: hostGuided)
+        finder.gridLevels = queryGrid
         let (outputs, failure) = forEachInput(queries) { _, path in
             var clock = StageClock()
             let answer = try finder.sources(of: Image(contentsOf: URL(fileURLWithPath: path)), k: k, clock: &clock)

@@ -72,6 +72,11 @@ public struct SourceFinder: Sendable {
     public var hostGuided: Bool
     /// Images of the first search tried as the host.
     public var hostCandidates: Int
+    /// Class-free query regions for step 1: the squares of an R-MAC grid of this many levels
+    /// (``gridRegions(width:height:levels:)``) searched with the detector's boxes; 0: none
+    /// (measured on the splice benchmark's dev half: 3 levels move the plain search's host@1 from
+    /// 0.975 to 0.985 and its donor@10 from 0.128 to 0.103; host-guided with verification, nothing).
+    public var gridLevels: Int = 0
     /// Step 4, when the index keeps local features.
     public var verifies: Bool = true
     /// Inliers from which a verified image counts as a donor (fewer: ranked early, role `other`).
@@ -102,8 +107,10 @@ public struct SourceFinder: Sendable {
             if case .hardAttention = e.method, e.embedder.scales.count == 1 { return e } else { return nil }
         }
         var cache: ObjectEmbedder.MapCache?
-        let objects = try oneMap.map { try $0.objects(in: image, given: [], detect: true, cache: &cache, clock: &clock) }
-            ?? embedder.objects(in: image, given: [], detect: true, clock: &clock)
+        let grid = gridLevels > 0 ? gridRegions(width: image.width, height: image.height, levels: gridLevels) : []
+        var objects = try oneMap.map { try $0.objects(in: image, given: grid, detect: true, cache: &cache, clock: &clock) }
+            ?? embedder.objects(in: image, given: grid, detect: true, clock: &clock)
+        for r in objects.regions.indices.dropFirst().prefix(grid.count) { objects.regions[r].kind = .grid }
         let first = try clock.measure("search") { () throws(IndexError) in
             try index.search(objects.vectors, regions: objects.regions, k: index.count, options: options, recipe: embedder.recipe)
         }
@@ -185,7 +192,10 @@ public struct SourceFinder: Sendable {
     /// similarity (at least `hostInliers`), warped into the composite's frame and compared with it
     /// pixel by pixel; nil when none agrees or the comparison finds no part.
     func alignedHost(of image: Image, store: LocalFeatureStore, hits: [ObjectHit]) -> (hit: ObjectHit, difference: DifferenceRegions)? {
-        let features = image.localFeatures(store.options)
+        // the strong features only: a whole frame has plenty, and they are placed most precisely
+        var options = store.options
+        options.contrast = max(options.contrast, 0.04 / 3)
+        let features = image.localFeatures(options)
         guard let best = store.verify(features, minimumInliers: hostInliers).first,
               let photo = try? Image(contentsOf: URL(fileURLWithPath: index.paths[best.image])) else { return nil }
         // the transform maps the composite's pixels to the photo's: its inverse places the photo's corners
@@ -253,4 +263,13 @@ public struct SourceFinder: Sendable {
         }
         return best.values.sorted { ($0.verification.inliers, -$0.verification.image) > ($1.verification.inliers, -$1.verification.image) }
     }
+}
+
+/// The squares of an R-MAC grid over a `width × height` image (Tolias et al.: level `l` has
+/// squares of side 2·min(W, H)/(l + 1), about 40 % overlap), a square covering the whole image
+/// left out: class-free regions for a query whose object the detector may not know.
+public func gridRegions(width: Int, height: Int, levels: Int) -> [BoundingBox] {
+    rmacRegions(height: height, width: width, levels: levels).map {
+        BoundingBox(x0: Float($0.left), y0: Float($0.top), x1: Float($0.left + $0.size), y1: Float($0.top + $0.size))
+    }.filter { !($0.x0 <= 0 && $0.y0 <= 0 && $0.x1 >= Float(width) && $0.y1 >= Float(height)) }
 }

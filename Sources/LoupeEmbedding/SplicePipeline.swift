@@ -72,9 +72,9 @@ public func evaluateSplices(_ benchmark: SpliceBenchmark, with embedder: GlobalE
 /// the host-guided search verifies donors with them. `index`: the collection indexed before (its
 /// images must be `reference/` photos of the benchmark, in path order — photos left out of it, as
 /// unreadable ones are, are never retrieved; the index decides whether local features are used,
-/// so `localFeatures` must then be nil).
+/// so `localFeatures` must then be nil). `gridLevels`: class-free query regions (``SourceFinder/gridLevels``); `shortlist`: ``SourceFinder/shortlist``.
 public func evaluateSplices(_ benchmark: SpliceBenchmark, with embedder: any RegionEmbedder, options: ObjectSearchOptions = .init(),
-                            hostGuided: Bool = true, localFeatures: LocalFeatureOptions? = nil, index prebuilt: ObjectIndex? = nil,
+                            hostGuided: Bool = true, localFeatures: LocalFeatureOptions? = nil, gridLevels: Int = 0, shortlist: Int = 30, index prebuilt: ObjectIndex? = nil,
                             onBadFile policy: BadFilePolicy = .skip, progress: (any ProgressObserver)? = nil) throws -> SpliceReport {
     let start = Date()
     var index: ObjectIndex
@@ -102,7 +102,9 @@ public func evaluateSplices(_ benchmark: SpliceBenchmark, with embedder: any Reg
         kept = keptPositions(benchmark.reference, skipping: built.skipped)
         skippedImages = built.skipped
     }
-    let finder = SourceFinder(index: index, embedder: embedder, options: options, hostGuided: hostGuided)
+    var finder = SourceFinder(index: index, embedder: embedder, options: options, hostGuided: hostGuided)
+    finder.gridLevels = gridLevels
+    finder.shortlist = shortlist
     var clock = StageClock()
     return try scoreSplices(benchmark, recipe: embedder.recipe, databaseImages: index.count, skipped: skippedImages, policy: policy,
                             locates: true, progress: progress, start: start, clock: &clock) { image, clock in

@@ -26,6 +26,26 @@ public struct SimilarityTransform: Sendable, Hashable, Codable {
     }
 }
 
+extension SimilarityTransform {
+    /// The least-squares similarity taking `from[i]` to `to[i]` (nil for fewer than two distinct points).
+    public init?(fitting from: [(Float, Float)], to: [(Float, Float)]) {
+        let n = Float(from.count)
+        guard from.count == to.count, from.count >= 2 else { return nil }
+        let (px, py) = (from.reduce(0) { $0 + $1.0 } / n, from.reduce(0) { $0 + $1.1 } / n)
+        let (qx, qy) = (to.reduce(0) { $0 + $1.0 } / n, to.reduce(0) { $0 + $1.1 } / n)
+        var (sa, sb, norm) = (Float(0), Float(0), Float(0))
+        for (u, v) in zip(from, to) {
+            let (x, y, x2, y2) = (u.0 - px, u.1 - py, v.0 - qx, v.1 - qy)
+            sa += x * x2 + y * y2
+            sb += x * y2 - y * x2
+            norm += x * x + y * y
+        }
+        guard norm > 1e-6 else { return nil }
+        let (a, b) = (sa / norm, sb / norm)
+        self.init(a: a, b: b, tx: qx - (a * px - b * py), ty: qy - (b * px + a * py))
+    }
+}
+
 /// A database image's agreement with a query's local features.
 public struct LocalVerification: Sendable, Hashable {
     public var image: Int
@@ -358,7 +378,14 @@ public struct LocalFeatureStore: Sendable {
                 let kept = inliers(t)
                 if kept.count > bestKept.count { (bestKept, bestTransform) = (kept, t) }
             }
-            guard let t = bestTransform, bestKept.count >= minimumInliers else { continue }
+            guard var t = bestTransform, bestKept.count >= minimumInliers else { continue }
+            // refined by least squares over its inliers (twice), kept when it holds as many
+            for _ in 0..<2 {
+                guard let refined = SimilarityTransform(fitting: bestKept.map { p[$0] }, to: bestKept.map { q[$0] }) else { break }
+                let kept = inliers(refined)
+                guard kept.count >= bestKept.count else { break }
+                (bestKept, t) = (kept, refined)
+            }
             found.append(LocalVerification(image: image, inliers: bestKept.count, transform: t, matches: bestKept.map { pairs[$0] }))
         }
         return found.sorted { ($0.inliers, -$0.image) > ($1.inliers, -$1.image) }

@@ -15,6 +15,8 @@ public struct ObjectRegion: Sendable, Hashable, Codable {
         case given
         /// Around the local features that matched a query (source search's verified donors).
         case matched
+        /// A square of a fixed multi-scale grid over the image (a class-free region).
+        case grid
     }
 
     public var kind: Kind

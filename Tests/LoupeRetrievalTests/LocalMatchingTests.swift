@@ -69,6 +69,14 @@ import Testing
         let m = t.apply(0, 1)
         #expect(abs(m.x + 1) < 1e-6 && abs(m.y - 1) < 1e-6)
         #expect(SimilarityTransform(from: (3, 3), (3, 3), to: (0, 0), (1, 1)) == nil)
+        // least squares over exact points recovers it; over noisy ones it lands between them
+        let points: [(Float, Float)] = [(0, 0), (1, 0), (0, 1), (3, 2), (-2, 5)]
+        let fit = try #require(SimilarityTransform(fitting: points, to: points.map { t.apply($0.0, $0.1) }))
+        #expect(abs(fit.a - t.a) < 1e-5 && abs(fit.b - t.b) < 1e-5 && abs(fit.tx - t.tx) < 1e-4 && abs(fit.ty - t.ty) < 1e-4)
+        let noisy = points.enumerated().map { i, p in (t.apply(p.0, p.1).x + (i % 2 == 0 ? 0.1 : -0.1), t.apply(p.0, p.1).y) }
+        let rough = try #require(SimilarityTransform(fitting: points, to: noisy))
+        #expect(abs(rough.scale - 2) < 0.05 && abs(rough.rotation - .pi / 2) < 0.05)
+        #expect(SimilarityTransform(fitting: [(1, 1), (1, 1)], to: [(0, 0), (2, 2)]) == nil)
     }
 
     @Test func storeRoundTripsItsParts() throws {

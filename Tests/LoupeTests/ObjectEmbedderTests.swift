@@ -82,3 +82,22 @@ func cosine(_ a: Tensor, _ b: Tensor) -> Float {
         #expect(dog.databaseRegion.box.intersectionOverUnion(dogBox) > 0.5, "\(dog.databaseRegion.box) vs \(dogBox)")
     }
 }
+
+/// The class-free query regions of the source search.
+@Suite struct GridRegionTests {
+    @Test func gridRegionsAreTheRMACSquaresInsideTheImage() {
+        // 640 × 480, 3 levels: squares of side 480 (2 along the width), 320 (3 × 2), 240 (4 × 3)
+        let boxes = gridRegions(width: 640, height: 480, levels: 3)
+        #expect(boxes.count == 2 + 6 + 12)
+        #expect(Set(boxes.map(\.width)) == [480, 320, 240] && boxes.allSatisfy { $0.width == $0.height })
+        #expect(boxes.allSatisfy { $0.x0 >= 0 && $0.y0 >= 0 && $0.x1 <= 640 && $0.y1 <= 480 })
+        // the first and the last square of each level touch the image's sides
+        for side in [Float(480), 320, 240] {
+            let level = boxes.filter { $0.width == side }
+            #expect(level.map(\.x0).min() == 0 && level.map(\.x1).max() == 640 && level.map(\.y1).max() == 480)
+        }
+        // a square image: its level-1 square is the whole image and is left out
+        #expect(gridRegions(width: 300, height: 300, levels: 1).isEmpty)
+        #expect(gridRegions(width: 300, height: 300, levels: 2).count == 4)
+    }
+}
