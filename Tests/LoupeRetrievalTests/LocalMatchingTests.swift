@@ -119,7 +119,8 @@ import Testing
         }
     }
 
-    @Test func listsProbedExhaustivelyMatchLikeTheFullScan() throws {
+    /// The first four mask photos' features (300 each at 320 px) and a query: photo 1 smaller.
+    func fourPhotos() throws -> (store: LocalFeatureStore, query: LocalFeatures) {
         let folder = sharedData.appendingPathComponent("mask-photos/coco2017-subset/images")
         let names = try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted().prefix(4)
         var store = LocalFeatureStore(options: .init(maximumCount: 300, maximumSide: 320))
@@ -128,6 +129,11 @@ import Testing
             store.append(image.localFeatures(store.options), side: Float(max(image.width, image.height)))
         }
         let query = try Image(contentsOf: folder.appendingPathComponent(names[1])).resized(longerSide: 260).localFeatures(.init(maximumCount: 300))
+        return (store, query)
+    }
+
+    @Test func listsProbedExhaustivelyMatchLikeTheFullScan() throws {
+        let (store, query) = try fourPhotos()
         let exhaustive = store.matches(of: query, excluding: 3)
         var listed = store
         listed.buildLists(count: 12)
@@ -147,14 +153,7 @@ import Testing
 
     /// Shortlist votes and per-image ratio matches against a naive computation over the bytes.
     @Test func shortlistVotesAndWithinImageMatchesAgreeWithNaiveOnes() throws {
-        let folder = sharedData.appendingPathComponent("mask-photos/coco2017-subset/images")
-        let names = try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted().prefix(4)
-        var store = LocalFeatureStore(options: .init(maximumCount: 300, maximumSide: 320))
-        for name in names {
-            let image = try Image(contentsOf: folder.appendingPathComponent(name))
-            store.append(image.localFeatures(store.options), side: Float(max(image.width, image.height)))
-        }
-        let query = try Image(contentsOf: folder.appendingPathComponent(names[1])).resized(longerSide: 260).localFeatures(.init(maximumCount: 300))
+        let (store, query) = try fourPhotos()
         let q = query.descriptors.scalars, d = store.descriptors.map { Float($0) / 255 }
         func sim(_ i: Int, _ row: Int) -> Float { (0..<128).reduce(Float(0)) { $0 + q[i * 128 + $1] * d[row * 128 + $1] } }
         let owner = store.ranges.enumerated().flatMap { image, range in range.map { _ in image } }
