@@ -257,7 +257,7 @@ def main():
         # strongest keypoints are OpenCV keypoints too (same place within 2 px, scale within 1.5x)
         import cv2
         photo = os.path.join(imgs, "a.jpg")
-        got = run(binary, "features", photo, "--json", "--count", "300", "--max-size", "512")
+        got = run(binary, "features", photo, "--json", "--count", "300", "--max-size", "512", "--contrast", "0.013333")
         assert got.returncode == 0, got.stderr
         (listing,) = json.loads(got.stdout)
         grey = cv2.imread(photo, cv2.IMREAD_GRAYSCALE)
@@ -298,9 +298,17 @@ def main():
             (["classify", truncated], "truncated"),
             (["features", os.path.join(imgs, "a.jpg"), "--count", "0"], "feature count"),
             (["features", truncated], "truncated"),
+            (["features", os.path.join(imgs, "a.jpg"), "--contrast", "nan"], "feature contrast"),
             (["detect", truncated], "truncated"),
             (["eval", "smvs", empty], "queries.csv"),
             (["eval", "smvs", empty, "--query-grid", "2"], "--query-grid applies"),
+            (["eval", "splices", bench, "--objects", "--query-grid=-1"], "--query-grid applies"),
+            # the shortlist only exists where donors are verified with local features
+            (["eval", "splices", bench, "--objects", "--shortlist", "30"], "--shortlist applies to host-guided"),
+            (["eval", "splices", bench, "--objects", "--local-features", "--shortlist=-1"], "takes 0 to 1000 images"),
+            (["eval", "splices", bench, "--objects", "--part-upsampling", "2"], "--part-upsampling applies to host-guided"),
+            (["eval", "splices", bench, "--objects", "--no-host-guided", "--shaped-parts"], "--shaped-parts applies"),
+            (["sources", objects_index, os.path.join(imgs, "a.jpg"), "--part-upsampling", "9"], "--part-upsampling takes 1 to 4"),
             (["sources", objects_index, os.path.join(imgs, "a.jpg"), "--query-grid", "9"], "--query-grid takes"),
             (["eval", "smvs", os.path.join(data, "smvs-dvd"), "--objects", "--student", garbage], "student head"),
             (["distill", imgs, "-o", head, "--augment-style", "photo"], "--augment"),

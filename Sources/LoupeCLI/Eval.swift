@@ -39,11 +39,17 @@ struct Eval: AsyncParsableCommand {
 
     @OptionGroup(title: "Local features") var local: LocalFeatureCLIOptions
 
-    @Option(help: "splices with local features: images matched within each image, the ones the parts' features vote for most (0: only the collection-wide ratio test).")
-    var shortlist: Int = 30
+    @Option(help: "Host-guided splices with local features: images matched within each image, the ones the parts' features vote for most (0: only the collection-wide ratio test; default: \(SourceFinder.defaultShortlist)).")
+    var shortlist: Int?
 
-    @Option(help: "splices with --objects or --student: also search the squares of an R-MAC grid of this many levels over each composite (class-free regions); 0: none.")
-    var queryGrid: Int = 0
+    @Option(help: "Host-guided splices with local features: parts no image explains are looked at again with their crop enlarged this many times (1: not at all; default: 2).")
+    var partUpsampling: Int?
+
+    @Flag(help: "Host-guided splices: pool each pasted part over its located pixels only, not the whole box around it (measured, not the default).")
+    var shapedParts = false
+
+    @Option(help: "splices with --objects or --student: also search the squares of an R-MAC grid of this many levels over each composite (class-free regions); 0: none (the default).")
+    var queryGrid: Int?
 
     @Option(help: "splices with --objects or --student: an object index of the benchmark's reference/ made before (`loupe index DIR/reference --objects …`), used instead of indexing it again (donors are verified when it keeps local features).")
     var index: String?
@@ -68,11 +74,17 @@ struct Eval: AsyncParsableCommand {
         if localFeatures && (layout != .splices || objectEmbedder == nil || hostGuided == false) {
             throw ValidationError("--local-features applies to host-guided `eval splices` with --objects or --student")
         }
-        if queryGrid != 0 && (layout != .splices || objectEmbedder == nil || !(0...6).contains(queryGrid)) {
+        if let queryGrid, layout != .splices || objectEmbedder == nil || !(0...6).contains(queryGrid) {
             throw ValidationError("--query-grid applies to `eval splices` with --objects or --student and takes 0 to 6 levels")
         }
-        if shortlist != 30 && (layout != .splices || objectEmbedder == nil || !(0...1000).contains(shortlist)) {
-            throw ValidationError("--shortlist applies to `eval splices` with --objects or --student and takes 0 to 1000 images")
+        if let shortlist, layout != .splices || objectEmbedder == nil || hostGuided == false || !(localFeatures || index != nil) || !(0...1000).contains(shortlist) {
+            throw ValidationError("--shortlist applies to host-guided `eval splices` with local features (--local-features, or an --index that keeps them) and takes 0 to 1000 images")
+        }
+        if let partUpsampling, layout != .splices || objectEmbedder == nil || hostGuided == false || !(localFeatures || index != nil) || !(1...4).contains(partUpsampling) {
+            throw ValidationError("--part-upsampling applies to host-guided `eval splices` with local features (--local-features, or an --index that keeps them) and takes 1 to 4")
+        }
+        if shapedParts && (layout != .splices || objectEmbedder == nil || hostGuided == false) {
+            throw ValidationError("--shaped-parts applies to host-guided `eval splices` with --objects or --student")
         }
         if index != nil && (layout != .splices || objectEmbedder == nil) {
             throw ValidationError("--index applies to `eval splices` with --objects or --student")
@@ -130,7 +142,8 @@ struct Eval: AsyncParsableCommand {
         let benchmark = try SpliceBenchmark.load(folder)
         let result = if let objectEmbedder {
             try LoupeEmbedding.evaluateSplices(benchmark, with: objectEmbedder, options: scoring.options, hostGuided: hostGuided ?? true,
-                                               localFeatures: try local.settings(), gridLevels: queryGrid, shortlist: shortlist,
+                                               localFeatures: try local.settings(), gridLevels: queryGrid ?? 0, shortlist: shortlist ?? SourceFinder.defaultShortlist,
+                                               partUpsampling: partUpsampling ?? 2, shapedParts: shapedParts,
                                                index: try index.map { try ObjectIndex(contentsOf: URL(fileURLWithPath: $0)) }, onBadFile: badFiles.policy, progress: progress)
         } else {
             try LoupeEmbedding.evaluateSplices(benchmark, with: embedder, onBadFile: badFiles.policy, progress: progress)

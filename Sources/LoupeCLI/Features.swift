@@ -4,7 +4,7 @@ import Loupe
 
 struct Features: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Find local features (what `loupe sources` verifies donors with).",
+        abstract: "Find local features (what an index made with --local-features keeps and `loupe sources` verifies donors with).",
         discussion: """
         Difference-of-Gaussians keypoints with RootSIFT descriptors, found on the image shrunk to \
         --max-size on its longer side, the first octave doubled; keypoints are given in the \
@@ -16,11 +16,14 @@ struct Features: AsyncParsableCommand {
     @Argument(help: "PNG or JPEG files.")
     var images: [String]
 
-    @Option(help: "At most this many features per image, the strongest first.")
-    var count: Int = 1000
+    @Option(help: "At most this many features per image, the strongest first (default: what an index keeps).")
+    var count: Int = LocalFeatureOptions().maximumCount
 
     @Option(help: "Longer side the image is shrunk to before looking.")
-    var maxSize: Int = 640
+    var maxSize: Int = LocalFeatureOptions().maximumSide
+
+    @Option(help: "The least contrast of a feature (grey values in [0, 1]; Lowe's is 0.04 / 3 ≈ 0.0133, lower finds more on plain surfaces).")
+    var contrast: Float = LocalFeatureOptions().contrast
 
     @Flag(help: "Look in the image flipped left to right (keypoints in the flipped image's pixels).")
     var mirrored = false
@@ -40,8 +43,8 @@ struct Features: AsyncParsableCommand {
     struct Output: Codable { var image: String; var width, height: Int; var features: [Point] }
 
     func run() async throws {
-        let options = LocalFeatureOptions(maximumCount: count, maximumSide: maxSize)
-        guard options.problems.isEmpty else { throw ValidationError("--count / --max-size: " + options.problems.joined(separator: "; ")) }
+        let options = LocalFeatureOptions(maximumCount: count, maximumSide: maxSize, contrast: contrast)
+        guard options.problems.isEmpty else { throw ValidationError("--count / --max-size / --contrast: " + options.problems.joined(separator: "; ")) }
         if descriptors && !json { throw ValidationError("--descriptors applies with --json") }
         if let draw {
             let inputs = images.map { URL(fileURLWithPath: $0) }

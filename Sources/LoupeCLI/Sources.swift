@@ -40,6 +40,9 @@ struct Sources: AsyncParsableCommand {
     @Option(help: "Also search the squares of an R-MAC grid of this many levels over each composite (class-free regions, beside the detector's boxes); 0: none.")
     var queryGrid: Int = 0
 
+    @Option(help: "With an index that keeps local features: pasted parts no image explains are looked at again with their crop enlarged this many times (1: not at all).")
+    var partUpsampling: Int = 2
+
     @OptionGroup(title: "Index files") var files: IndexFileOptions
 
     @Option(help: "Write a PNG: each composite with its located parts, then its results with rank, role, score and file name.")
@@ -62,6 +65,7 @@ struct Sources: AsyncParsableCommand {
         try compute.apply()
         guard k >= 1 else { throw ValidationError("-k must be at least 1") }
         guard (0...6).contains(queryGrid) else { throw ValidationError("--query-grid takes 0 to 6 levels, got \(queryGrid)") }
+        guard (1...4).contains(partUpsampling) else { throw ValidationError("--part-upsampling takes 1 to 4, got \(partUpsampling)") }
         try OutputCheck.checkQueries(queries, montage: montage, force: force.force)
         let url = URL(fileURLWithPath: index)
         guard ObjectIndex.isObjectIndex(url) || !FileManager.default.fileExists(atPath: url.path) else {
@@ -71,6 +75,7 @@ struct Sources: AsyncParsableCommand {
         let embedder = try objectIndex.makeEmbedder(weights: files.store(for: objectIndex.recipe))
         var finder = SourceFinder(index: objectIndex, embedder: embedder, hostGuided: hostGuided)
         finder.gridLevels = queryGrid
+        finder.partUpsampling = partUpsampling
         let (outputs, failure) = forEachInput(queries) { _, path in
             var clock = StageClock()
             let answer = try finder.sources(of: Image(contentsOf: URL(fileURLWithPath: path)), k: k, clock: &clock)

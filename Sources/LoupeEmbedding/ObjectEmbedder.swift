@@ -133,7 +133,34 @@ public struct ObjectEmbedder: Sendable {
         return try embed(image, regions: regions, cache: &cache, clock: &clock)
     }
 
-    func embed(_ image: Image, regions: [ObjectRegion], cache: inout MapCache?, clock: inout StageClock) throws(EmbedderError) -> ImageObjects {
+    /// The whole image and `boxes` of it shaped by a mask: each box is pooled over only the
+    /// RoIAlign bins that lie mostly inside it (`inside(box, x, y)`: whether the point `x, y` of
+    /// the image, in its pixels, belongs to box `box`'s object), so that what surrounds an
+    /// irregular part (a pasted object's new background) does not enter its vector. Hard
+    /// attention with RoIAlign at one scale only; other methods embed the whole boxes. The map in
+    /// `cache` is used and kept, as in ``objects(in:given:detect:cache:clock:)``.
+    public func objects(in image: Image, shaped boxes: [BoundingBox], inside: (Int, Float, Float) -> Bool, cache: inout MapCache?,
+                        clock: inout StageClock) throws(EmbedderError) -> ImageObjects {
+        let regions = try regions(of: image, given: boxes, detect: false, clock: &clock)
+        guard case let .hardAttention(.roiAlign(bins)) = method, embedder.scales.count == 1 else {
+            return try embed(image, regions: regions, cache: &cache, clock: &clock)
+        }
+        // a bin is kept when at least 5 of 9 points spread over it are inside
+        let keep = regions.dropFirst().enumerated().map { part, region -> [Bool] in
+            let b = region.box
+            let (bw, bh) = (b.width / Float(bins), b.height / Float(bins))
+            return (0..<(bins * bins)).map { cell in
+                let (x0, y0) = (b.x0 + Float(cell % bins) * bw, b.y0 + Float(cell / bins) * bh)
+                var hits = 0
+                for sy in 0..<3 { for sx in 0..<3 where inside(part, x0 + (Float(sx) + 0.5) * bw / 3, y0 + (Float(sy) + 0.5) * bh / 3) { hits += 1 } }
+                return hits >= 5
+            }
+        }
+        return try embed(image, regions: regions, keep: keep, cache: &cache, clock: &clock)
+    }
+
+    func embed(_ image: Image, regions: [ObjectRegion], keep: [[Bool]]? = nil, cache: inout MapCache?,
+               clock: inout StageClock) throws(EmbedderError) -> ImageObjects {
         guard regions.first?.kind == .image, regions.allSatisfy({ $0.box.isValid }) else {
             throw .invalidOption("regions must start with the whole image and hold non-empty boxes")
         }
@@ -141,7 +168,7 @@ public struct ObjectEmbedder: Sendable {
         var rows: Tensor
         switch method {
         case let .hardAttention(sampling):
-            rows = hardAttention(image, boxes: Array(objectBoxes), sampling: sampling, cache: &cache, clock: &clock)
+            rows = hardAttention(image, boxes: Array(objectBoxes), sampling: sampling, keep: keep, cache: &cache, clock: &clock)
         case .cropTeacher:
             var parts = [embedder.unwhitenedEmbedding(of: image, clock: &clock)]
             for box in objectBoxes {
@@ -158,7 +185,7 @@ public struct ObjectEmbedder: Sendable {
     }
 
     /// Row 0: the global embedding; then each box pooled on the same map. `[1 + boxes, C]`.
-    private func hardAttention(_ image: Image, boxes: [BoundingBox], sampling: RegionSampling, cache: inout MapCache?,
+    private func hardAttention(_ image: Image, boxes: [BoundingBox], sampling: RegionSampling, keep: [[Bool]]?, cache: inout MapCache?,
                                clock: inout StageClock) -> Tensor {
         let backbone = embedder.backbone
         let side = max(32, Int((Float(embedder.maxSize) * embedder.scales[0]).rounded()))
@@ -177,7 +204,11 @@ public struct ObjectEmbedder: Sendable {
         guard !boxes.isEmpty else { return global }
         let scaled = input.scaled(boxes)
         let objects = clock.measure("region pooling") {
-            embedder.pooling(map, boxes: scaled, spatialScale: 1 / Float(stride), sampling: sampling).l2NormalizedRows()
+            if let keep, case let .roiAlign(bins) = sampling {
+                embedder.pooling(map, boxes: scaled, spatialScale: 1 / Float(stride), bins: bins, keep: keep).l2NormalizedRows()
+            } else {
+                embedder.pooling(map, boxes: scaled, spatialScale: 1 / Float(stride), sampling: sampling).l2NormalizedRows()
+            }
         }
         return Tensor.concatenated([global, objects], along: 0)
     }

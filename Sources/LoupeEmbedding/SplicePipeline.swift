@@ -24,7 +24,7 @@ public struct SpliceReport: Sendable, Codable {
 
 /// How one composite was answered: where its sources ranked and how well its pasted part was located.
 public struct SpliceOutcome: Sendable, Codable, Equatable {
-    /// The composite (its group folder and file name, e.g. `dev/0001.jpg`) and its group.
+    /// The composite as `gt/roles.csv` names it (e.g. `dev/0001.jpg`), and its group.
     public var query: String
     public var group: String
     /// The host's rank and each donor's (1 = first; nil when not ranked at all).
@@ -72,9 +72,11 @@ public func evaluateSplices(_ benchmark: SpliceBenchmark, with embedder: GlobalE
 /// the host-guided search verifies donors with them. `index`: the collection indexed before (its
 /// images must be `reference/` photos of the benchmark, in path order — photos left out of it, as
 /// unreadable ones are, are never retrieved; the index decides whether local features are used,
-/// so `localFeatures` must then be nil). `gridLevels`: class-free query regions (``SourceFinder/gridLevels``); `shortlist`: ``SourceFinder/shortlist``.
+/// so `localFeatures` must then be nil). `gridLevels`: class-free query regions (``SourceFinder/gridLevels``); `shortlist`: ``SourceFinder/shortlist``;
+/// `partUpsampling`: ``SourceFinder/partUpsampling``; `shapedParts`: ``SourceFinder/shapedParts``.
 public func evaluateSplices(_ benchmark: SpliceBenchmark, with embedder: any RegionEmbedder, options: ObjectSearchOptions = .init(),
-                            hostGuided: Bool = true, localFeatures: LocalFeatureOptions? = nil, gridLevels: Int = 0, shortlist: Int = 30, index prebuilt: ObjectIndex? = nil,
+                            hostGuided: Bool = true, localFeatures: LocalFeatureOptions? = nil, gridLevels: Int = 0, shortlist: Int = SourceFinder.defaultShortlist,
+                            partUpsampling: Int = 2, shapedParts: Bool = false, index prebuilt: ObjectIndex? = nil,
                             onBadFile policy: BadFilePolicy = .skip, progress: (any ProgressObserver)? = nil) throws -> SpliceReport {
     let start = Date()
     var index: ObjectIndex
@@ -105,6 +107,8 @@ public func evaluateSplices(_ benchmark: SpliceBenchmark, with embedder: any Reg
     var finder = SourceFinder(index: index, embedder: embedder, options: options, hostGuided: hostGuided)
     finder.gridLevels = gridLevels
     finder.shortlist = shortlist
+    finder.partUpsampling = partUpsampling
+    finder.shapedParts = shapedParts
     var clock = StageClock()
     return try scoreSplices(benchmark, recipe: embedder.recipe, databaseImages: index.count, skipped: skippedImages, policy: policy,
                             locates: true, progress: progress, start: start, clock: &clock) { image, clock in
@@ -166,8 +170,7 @@ func scoreSplices(_ benchmark: SpliceBenchmark, recipe: EmbeddingRecipe, databas
     let per = Double(max(answered.count, 1))
     let outcomes = answered.map { row in
         let rank = Dictionary(row.answer.ranking.enumerated().map { ($1, $0 + 1) }, uniquingKeysWith: { a, _ in a })
-        let file = row.query.path.lastPathComponent
-        return SpliceOutcome(query: row.query.group == "all" ? file : "\(row.query.group)/\(file)", group: row.query.group, hostRank: rank[row.query.host], donorRanks: row.query.donors.map { rank[$0] },
+        return SpliceOutcome(query: row.query.name, group: row.query.group, hostRank: rank[row.query.host], donorRanks: row.query.donors.map { rank[$0] },
                              donorInliers: row.query.donors.map { row.answer.inliers[$0] }, area: row.area, regionIoU: row.iou)
     }
     return SpliceReport(dataset: benchmark.name, recipe: recipe, scores: scores, databaseImages: databaseImages,

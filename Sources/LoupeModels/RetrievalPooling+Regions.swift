@@ -57,3 +57,36 @@ extension GlobalPooling {
         }
     }
 }
+
+extension GlobalPooling {
+    /// Pools each box of a single map over only the RoIAlign bins that `keep` marks: a box cut to
+    /// the shape of an object (a pasted part's mask) instead of the whole rectangle around it.
+    /// `keep[i]` holds `bins × bins` flags, row-major, for box `i`; a box with no bin marked is
+    /// pooled over every bin. R-MAC, whose grid needs the whole square, always pools every bin.
+    ///
+    /// - Returns: `[boxes.count, C]`, not normalised; with every bin kept, exactly what
+    ///   ``callAsFunction(_:boxes:spatialScale:sampling:)`` gives with `.roiAlign(bins:)`.
+    public func callAsFunction(_ map: Tensor, boxes: [BoundingBox], spatialScale: Float, bins: Int, keep: [[Bool]]) -> Tensor {
+        let c = map.nchw.c
+        precondition(map.nchw.n == 1, "region pooling takes one map [1, C, H, W], got \(map.shape)")
+        precondition(bins >= 1 && keep.count == boxes.count && keep.allSatisfy { $0.count == bins * bins },
+                     "masked region pooling: one \(bins)×\(bins) mask per box")
+        precondition(boxes.allSatisfy(\.isValid), "region pooling: every box must be finite and non-empty: \(boxes)")
+        guard !boxes.isEmpty else { return Tensor(zeros: [0, c]) }
+        let cells = roiAlign(map, boxes: boxes.map { (0, $0.x0, $0.y0, $0.x1, $0.y1) }, outputSize: bins,
+                             spatialScale: spatialScale, samplingRatio: -1, aligned: true)
+        if case .rmac = self { return self(cells) }
+        let area = bins * bins
+        return cells.withUnsafeBufferPointer { v in
+            Tensor.concatenated(boxes.indices.map { i -> Tensor in
+                let kept = keep[i].contains(true) ? keep[i].indices.filter { keep[i][$0] } : Array(0..<area)
+                var gathered = [Float](repeating: 0, count: c * kept.count)
+                for ch in 0..<c {
+                    let row = (i * c + ch) * area
+                    for (j, b) in kept.enumerated() { gathered[ch * kept.count + j] = v[row + b] }
+                }
+                return self(Tensor(shape: [1, c, 1, kept.count], scalars: gathered))
+            }, along: 0)
+        }
+    }
+}

@@ -13,6 +13,8 @@ public struct SpliceBenchmark: Sendable {
     /// One composite and where it came from.
     public struct Query: Sendable {
         public var path: URL
+        /// The composite as `gt/roles.csv` names it (relative to `queries/`, e.g. `dev/splice-0003.jpg`).
+        public var name: String
         /// The first folder under `queries/` (e.g. `dev`, `report`).
         public var group: String
         /// Index of the host photo in ``SpliceBenchmark/reference``.
@@ -25,8 +27,10 @@ public struct SpliceBenchmark: Sendable {
         /// The host and the donors.
         public var sources: Set<Int> { Set([host] + donors) }
 
-        public init(path: URL, group: String, host: Int, donors: [Int], mask: URL?) {
+        /// `name` defaults to the file's name.
+        public init(path: URL, name: String? = nil, group: String, host: Int, donors: [Int], mask: URL?) {
             (self.path, self.group, self.host, self.donors, self.mask) = (path, group, host, donors, mask)
+            self.name = name ?? path.lastPathComponent
         }
     }
 
@@ -68,7 +72,7 @@ public struct SpliceBenchmark: Sendable {
             let path = folder.appendingPathComponent("queries").appendingPathComponent(row[q])
             let group = row[q].split(separator: "/").count > 1 ? String(row[q].split(separator: "/")[0]) : "all"
             let mask = folder.appendingPathComponent("gt/masks").appendingPathComponent(path.deletingPathExtension().lastPathComponent + ".png")
-            queries.append(Query(path: path, group: group, host: host, donors: donors,
+            queries.append(Query(path: path, name: row[q], group: group, host: host, donors: donors,
                                  mask: FileManager.default.fileExists(atPath: mask.path) ? mask : nil))
         }
         guard !queries.isEmpty else { throw .empty(rolesFile.path) }
@@ -82,14 +86,12 @@ public struct SpliceBenchmark: Sendable {
 
     /// The PNG and JPEG files under `folder`, at any depth (links followed), sorted by path.
     static func listImages(_ folder: URL) throws(DatasetError) -> [URL] {
-        guard let walker = FileManager.default.enumerator(at: folder, includingPropertiesForKeys: nil, options: [.skipsHiddenFiles]) else {
-            throw .unreadable(folder.path)
+        do { return try ImageCollection(folder).files } catch {
+            switch error {
+            case .noImages: return []
+            case .notFound, .unreadable: throw .unreadable(folder.path)
+            }
         }
-        var found: [URL] = []
-        for case let url as URL in walker where ["jpg", "jpeg", "png"].contains(url.pathExtension.lowercased()) {
-            found.append(URL(fileURLWithPath: url.path))
-        }
-        return found.sorted { $0.path < $1.path }
     }
 }
 

@@ -44,6 +44,29 @@ import Testing
         }
     }
 
+    /// Box (2, 2)–(6, 6) at 4 bins samples cell centres 2…5 (as above): keeping an L of bins pools
+    /// exactly those cells; keeping all (or none) is the plain RoIAlign pooling; R-MAC ignores the mask.
+    @Test func maskedBinsPoolOnlyTheCellsKept() {
+        let map = Tensor(randomUniform: [1, 5, 8, 8], in: -0.5...2, seed: 9)
+        let box = BoundingBox(x0: 2, y0: 2, x1: 6, y1: 6)
+        // bins of row 0 and of column 0: cells (2, 2…5) and (3…5, 2)
+        let keep = (0..<16).map { $0 / 4 == 0 || $0 % 4 == 0 }
+        let shaped = GlobalPooling.gem(p: 3)(map, boxes: [box, box], spatialScale: 1, bins: 4, keep: [keep, [Bool](repeating: true, count: 16)])
+        #expect(shaped.shape == [2, 5])
+        let v = map.scalars
+        for c in 0..<5 {
+            var sum = 0.0
+            for y in 2..<6 { for x in 2..<6 where y == 2 || x == 2 { sum += pow(Double(max(v[(c * 8 + y) * 8 + x], 1e-6)), 3) } }
+            #expect(abs(Double(shaped[0, c]) - pow(sum / 7, 1.0 / 3)) < 1e-5)
+        }
+        let plain = GlobalPooling.gem(p: 3)(map, boxes: [box], spatialScale: 1, sampling: .roiAlign(bins: 4))
+        #expect(Array(shaped.scalars[5..<10]) == plain.scalars)
+        let none = GlobalPooling.mac(map, boxes: [box], spatialScale: 1, bins: 4, keep: [[Bool](repeating: false, count: 16)])
+        #expect(none.scalars == GlobalPooling.mac(map, boxes: [box], spatialScale: 1, sampling: .roiAlign(bins: 4)).scalars)
+        let rmac = GlobalPooling.rmac(levels: 2)(map, boxes: [box], spatialScale: 1, bins: 4, keep: [keep])
+        #expect(rmac.scalars == GlobalPooling.rmac(levels: 2)(map, boxes: [box], spatialScale: 1, sampling: .roiAlign(bins: 4)).scalars)
+    }
+
     @Test func samplingParsesItsDescription() {
         for s in [RegionSampling.roiAlign(bins: 7), .roiAlign(bins: 3), .cells] { #expect(RegionSampling(s.description) == s) }
         #expect(RegionSampling("roialign") == .roiAlign(bins: 7))

@@ -45,15 +45,21 @@ import Testing
         let fm = FileManager.default
         let folder = fm.temporaryDirectory.appendingPathComponent("splices-\(UUID().uuidString)")
         defer { try? fm.removeItem(at: folder) }
-        for sub in ["reference/sub", "queries/dev", "gt/masks"] { try fm.createDirectory(at: folder.appendingPathComponent(sub), withIntermediateDirectories: true) }
-        for name in ["reference/a.jpg", "reference/sub/b.png", "reference/c.jpg", "queries/dev/q1.jpg", "gt/masks/q1.png"] {
+        for sub in ["reference/sub", "queries/dev/phone", "gt/masks", "elsewhere"] { try fm.createDirectory(at: folder.appendingPathComponent(sub), withIntermediateDirectories: true) }
+        for name in ["reference/a.jpg", "reference/sub/b.png", "reference/c.jpg", "queries/dev/q1.jpg", "queries/dev/phone/q2.jpg", "gt/masks/q1.png", "elsewhere/d.jpg"] {
             try Data([0]).write(to: folder.appendingPathComponent(name))
         }
-        try "query,host,donor\ndev/q1.jpg,a.jpg,sub/b.png;c.jpg\n".write(to: folder.appendingPathComponent("gt/roles.csv"), atomically: true, encoding: .utf8)
+        // a folder linked into reference/ is part of the collection
+        try fm.createSymbolicLink(at: folder.appendingPathComponent("reference/linked"), withDestinationURL: folder.appendingPathComponent("elsewhere"))
+        try "query,host,donor\ndev/q1.jpg,a.jpg,sub/b.png;c.jpg\ndev/phone/q2.jpg,linked/d.jpg,a.jpg\n".write(to: folder.appendingPathComponent("gt/roles.csv"), atomically: true, encoding: .utf8)
         let benchmark = try SpliceBenchmark.load(folder)
-        #expect(benchmark.reference.map(\.lastPathComponent) == ["a.jpg", "c.jpg", "b.png"])
+        #expect(benchmark.reference.map(\.lastPathComponent) == ["a.jpg", "c.jpg", "d.jpg", "b.png"])
         let q = try #require(benchmark.queries.first)
-        #expect(q.group == "dev" && q.host == 0 && q.donors == [2, 1] && q.mask?.lastPathComponent == "q1.png" && q.sources == [0, 1, 2])
+        #expect(q.group == "dev" && q.host == 0 && q.donors == [3, 1] && q.mask?.lastPathComponent == "q1.png" && q.sources == [0, 1, 3])
+        #expect(q.name == "dev/q1.jpg")
+        // a composite nested deeper keeps its whole name and its first folder as group
+        let nested = try #require(benchmark.queries.last)
+        #expect(nested.name == "dev/phone/q2.jpg" && nested.group == "dev" && nested.host == 2 && nested.donors == [0] && nested.mask == nil)
         try "query,host,donor\ndev/q1.jpg,a.jpg,missing.jpg\n".write(to: folder.appendingPathComponent("gt/roles.csv"), atomically: true, encoding: .utf8)
         #expect(throws: DatasetError.malformed(file: "gt/roles.csv", line: 2, reason: "donor missing.jpg is not in reference/")) {
             try SpliceBenchmark.load(folder)

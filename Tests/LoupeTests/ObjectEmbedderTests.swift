@@ -101,3 +101,60 @@ func cosine(_ a: Tensor, _ b: Tensor) -> Float {
         #expect(gridRegions(width: 300, height: 300, levels: 2).count == 4)
     }
 }
+
+/// The host-guided source search with local features, on real photos and real weights.
+@Suite(.serialized) struct SourceFinderTests {
+    let embedder: ObjectEmbedder
+
+    init() throws {
+        let backbone = try WeightStore.backbone(.classifier(.mobileNetV2), file: mobilenet)
+        embedder = try ObjectEmbedder(embedder: try GlobalEmbedder(backbone: backbone, maxSize: 512), detector: try YOLOX(contentsOf: yoloxWeights))
+    }
+
+    /// A 278-pixel square of person.jpg shrunk to 48 pixels and pasted into dog.jpg: the host is
+    /// found by its frame, and the donor is verified only when the part's crop is looked at
+    /// enlarged (4 inliers → 18 when this case was chosen); its matched features lie in the pasted
+    /// part, in the composite's own pixels.
+    @Test func aShrunkPartIsVerifiedWhenItsCropIsEnlarged() throws {
+        let names = ["dog", "eagle", "giraffe", "horses", "kite", "person"]
+        var index = ObjectIndex(for: embedder)
+        try index.keepLocalFeatures(LocalFeatureOptions())
+        let report = try index.add(names.map { darknet.appendingPathComponent("\($0).jpg") }, with: embedder)
+        #expect(report.indexed == 6 && index.localFeatures?.ranges.count == 6)
+        let person = try Image(contentsOf: darknet.appendingPathComponent("person.jpg"))
+        var composite = try Image(contentsOf: darknet.appendingPathComponent("dog.jpg"))
+        composite.paste(person.cropped(x: 176, y: 33, width: 278, height: 278).resized(width: 48, height: 48), x: 298, y: 277)
+        let pasted = BoundingBox(x0: 298, y0: 277, x1: 346, y1: 325)
+        var finder = SourceFinder(index: index, embedder: embedder)
+        var clock = StageClock()
+        finder.partUpsampling = 1
+        let plain = try finder.sources(of: composite, k: 6, clock: &clock)
+        finder.partUpsampling = 2
+        let enlarged = try finder.sources(of: composite, k: 6, clock: &clock)
+        for answer in [plain, enlarged] {
+            #expect(answer.results.first?.path.hasSuffix("dog.jpg") == true && answer.results.first?.role == .host)
+            #expect(answer.region.map { $0.intersectionOverUnion(pasted) > 0.5 } == true, "\(String(describing: answer.region))")
+        }
+        let before = plain.results.first { $0.path.hasSuffix("person.jpg") }
+        let after = try #require(enlarged.results.first { $0.path.hasSuffix("person.jpg") })
+        #expect((before?.inliers ?? 0) < finder.donorInliers, "without enlarging: \(String(describing: before?.inliers)) inliers")
+        #expect(after.role == .donor && (after.inliers ?? 0) >= finder.donorInliers && enlarged.results[1].path == after.path,
+                "enlarged: \(String(describing: after.inliers)) inliers, rank \(enlarged.results.firstIndex { $0.path == after.path }!)")
+        let b = after.queryBox
+        #expect(b.x0 >= pasted.x0 - 4 && b.y0 >= pasted.y0 - 4 && b.x1 <= pasted.x1 + 4 && b.y1 <= pasted.y1 + 4, "matched \(b) vs pasted \(pasted)")
+    }
+
+    /// Pooling a box over the pixels inside it: all inside is the plain box, half inside differs.
+    @Test func shapedBoxesPoolTheirInside() throws {
+        let image = try Image(contentsOf: darknet.appendingPathComponent("dog.jpg"))
+        let box = BoundingBox(x0: 120, y0: 200, x1: 320, y1: 540)
+        var cache: ObjectEmbedder.MapCache?, clock = StageClock()
+        let plain = try embedder.objects(in: image, given: [box], detect: false)
+        let whole = try embedder.objects(in: image, shaped: [box], inside: { _, _, _ in true }, cache: &cache, clock: &clock)
+        let left = try embedder.objects(in: image, shaped: [box], inside: { _, x, _ in x < 220 }, cache: &cache, clock: &clock)
+        #expect(whole.vectors.scalars == plain.vectors.scalars)
+        #expect(left.vectors.sliced(along: 0, 0..<1).scalars == plain.vectors.sliced(along: 0, 0..<1).scalars)
+        let c = cosine(left.vectors.sliced(along: 0, 1..<2), plain.vectors.sliced(along: 0, 1..<2))
+        #expect(c < 0.999 && c > 0.5, "\(c)")
+    }
+}
