@@ -308,7 +308,7 @@ def main():
             (["eval", "splices", bench, "--objects", "--local-features", "--shortlist=-1"], "takes 0 to 1000 images"),
             (["eval", "splices", bench, "--objects", "--part-upsampling", "2"], "--part-upsampling applies to host-guided"),
             (["eval", "splices", bench, "--objects", "--no-host-guided", "--shaped-parts"], "--shaped-parts applies"),
-            (["sources", objects_index, os.path.join(imgs, "a.jpg"), "--part-upsampling", "9"], "--part-upsampling takes 1 to 4"),
+            (["sources", objects_index, os.path.join(imgs, "a.jpg"), "--part-upsampling", "3,2"], "--part-upsampling takes rising factors"),
             (["sources", objects_index, os.path.join(imgs, "a.jpg"), "--query-grid", "9"], "--query-grid takes"),
             (["eval", "smvs", os.path.join(data, "smvs-dvd"), "--objects", "--student", garbage], "student head"),
             (["distill", imgs, "-o", head, "--augment-style", "photo"], "--augment"),

@@ -42,8 +42,8 @@ struct Eval: AsyncParsableCommand {
     @Option(help: "Host-guided splices with local features: images matched within each image, the ones the parts' features vote for most (0: only the collection-wide ratio test; default: \(SourceFinder.defaultShortlist)).")
     var shortlist: Int?
 
-    @Option(help: "Host-guided splices with local features: parts no image explains are looked at again with their crop enlarged this many times (1: not at all; default: 2).")
-    var partUpsampling: Int?
+    @Option(help: "Host-guided splices with local features: parts no image explains are looked at again with their crop enlarged by each of these factors in turn (2 to 4, rising, comma-separated; 1: not at all; default: 2,3).")
+    var partUpsampling: String?
 
     @Flag(help: "Host-guided splices: pool each pasted part over its located pixels only, not the whole box around it (measured, not the default).")
     var shapedParts = false
@@ -80,9 +80,10 @@ struct Eval: AsyncParsableCommand {
         if let shortlist, layout != .splices || objectEmbedder == nil || hostGuided == false || !(localFeatures || index != nil) || !(0...1000).contains(shortlist) {
             throw ValidationError("--shortlist applies to host-guided `eval splices` with local features (--local-features, or an --index that keeps them) and takes 0 to 1000 images")
         }
-        if let partUpsampling, layout != .splices || objectEmbedder == nil || hostGuided == false || !(localFeatures || index != nil) || !(1...4).contains(partUpsampling) {
-            throw ValidationError("--part-upsampling applies to host-guided `eval splices` with local features (--local-features, or an --index that keeps them) and takes 1 to 4")
+        if partUpsampling != nil, layout != .splices || objectEmbedder == nil || hostGuided == false || !(localFeatures || index != nil) {
+            throw ValidationError("--part-upsampling applies to host-guided `eval splices` with local features (--local-features, or an --index that keeps them)")
         }
+        if let partUpsampling { _ = try parseUpsampling(partUpsampling) }
         if shapedParts && (layout != .splices || objectEmbedder == nil || hostGuided == false) {
             throw ValidationError("--shaped-parts applies to host-guided `eval splices` with --objects or --student")
         }
@@ -140,10 +141,11 @@ struct Eval: AsyncParsableCommand {
     func runSplices(_ folder: URL, embedder: GlobalEmbedder, objectEmbedder: (any RegionEmbedder)?, progress: ProgressBar) throws {
         guard part == nil else { throw ValidationError("--part applies to smvs, labels and revisited; a splices benchmark has its groups") }
         let benchmark = try SpliceBenchmark.load(folder)
+        let factors = try partUpsampling.map(parseUpsampling) ?? SourceFinder.defaultPartUpsampling
         let result = if let objectEmbedder {
             try LoupeEmbedding.evaluateSplices(benchmark, with: objectEmbedder, options: scoring.options, hostGuided: hostGuided ?? true,
                                                localFeatures: try local.settings(), gridLevels: queryGrid ?? 0, shortlist: shortlist ?? SourceFinder.defaultShortlist,
-                                               partUpsampling: partUpsampling ?? 2, shapedParts: shapedParts,
+                                               partUpsampling: factors, shapedParts: shapedParts,
                                                index: try index.map { try ObjectIndex(contentsOf: URL(fileURLWithPath: $0)) }, onBadFile: badFiles.policy, progress: progress)
         } else {
             try LoupeEmbedding.evaluateSplices(benchmark, with: embedder, onBadFile: badFiles.policy, progress: progress)

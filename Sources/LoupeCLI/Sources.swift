@@ -40,8 +40,8 @@ struct Sources: AsyncParsableCommand {
     @Option(help: "Also search the squares of an R-MAC grid of this many levels over each composite (class-free regions, beside the detector's boxes); 0: none.")
     var queryGrid: Int = 0
 
-    @Option(help: "With an index that keeps local features: pasted parts no image explains are looked at again with their crop enlarged this many times (1: not at all).")
-    var partUpsampling: Int = 2
+    @Option(help: "With an index that keeps local features: pasted parts no image explains are looked at again with their crop enlarged by each of these factors in turn (2 to 4, rising, comma-separated; 1: not at all).")
+    var partUpsampling: String = "2,3"
 
     @OptionGroup(title: "Index files") var files: IndexFileOptions
 
@@ -65,7 +65,7 @@ struct Sources: AsyncParsableCommand {
         try compute.apply()
         guard k >= 1 else { throw ValidationError("-k must be at least 1") }
         guard (0...6).contains(queryGrid) else { throw ValidationError("--query-grid takes 0 to 6 levels, got \(queryGrid)") }
-        guard (1...4).contains(partUpsampling) else { throw ValidationError("--part-upsampling takes 1 to 4, got \(partUpsampling)") }
+        let factors = try parseUpsampling(partUpsampling)
         try OutputCheck.checkQueries(queries, montage: montage, force: force.force)
         let url = URL(fileURLWithPath: index)
         guard ObjectIndex.isObjectIndex(url) || !FileManager.default.fileExists(atPath: url.path) else {
@@ -75,7 +75,7 @@ struct Sources: AsyncParsableCommand {
         let embedder = try objectIndex.makeEmbedder(weights: files.store(for: objectIndex.recipe))
         var finder = SourceFinder(index: objectIndex, embedder: embedder, hostGuided: hostGuided)
         finder.gridLevels = queryGrid
-        finder.partUpsampling = partUpsampling
+        finder.partUpsampling = factors
         let (outputs, failure) = forEachInput(queries) { _, path in
             var clock = StageClock()
             let answer = try finder.sources(of: Image(contentsOf: URL(fileURLWithPath: path)), k: k, clock: &clock)
@@ -112,4 +112,15 @@ struct Sources: AsyncParsableCommand {
         }
         try montage.write(to: path)
     }
+}
+
+/// `--part-upsampling`: rising factors in 2...4, comma-separated, or `1` for none.
+func parseUpsampling(_ text: String) throws -> [Int] {
+    if text == "1" { return [] }
+    let factors = text.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+    guard !factors.isEmpty, factors.allSatisfy({ $0.map { (2...4).contains($0) } ?? false }),
+          zip(factors, factors.dropFirst()).allSatisfy({ $0! < $1! }) else {
+        throw ValidationError("--part-upsampling takes rising factors from 2 to 4 separated by commas (e.g. 2,3), or 1 for none; got '\(text)'")
+    }
+    return factors.map { $0! }
 }

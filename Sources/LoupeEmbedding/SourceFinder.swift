@@ -83,11 +83,15 @@ public struct SourceFinder: Sendable {
     /// donor reached the top 10, so it is off by default.
     public var shapedParts: Bool = false
     /// Step 4 looks again at the parts that no image explains with ``donorInliers``, their crop
-    /// enlarged this many times (at most to twice the store's feature side; 1: not at all), so that
-    /// a part pasted smaller than it was in its donor keeps the fine features the donor's copy has.
-    /// Measured on the splice benchmark's dev half: donor@10 0.893 → 0.934 and all sources in the
-    /// top 2 0.855 → 0.91, at about 100 ms more per composite.
-    public var partUpsampling: Int = 2
+    /// enlarged by each of these factors in turn while some part stays unexplained (each capped at
+    /// twice the store's feature side; one the cap brings down to the last is skipped; empty: not
+    /// at all), so that a part pasted smaller than it was in its donor keeps the fine features the
+    /// donor's copy has. Measured on the splice benchmark's dev half (donor@10 / all sources in the
+    /// top 2 / ms of features and matching per composite): none 0.893 / 0.855 / 697; `[2]` 0.934 /
+    /// 0.91 / 797; `[3]` 0.942 / 0.915 / ≈ 1,040; `[2, 3]` 0.947 / 0.915 / 1,141.
+    public var partUpsampling: [Int] = SourceFinder.defaultPartUpsampling
+    /// The default of ``partUpsampling`` (the CLI's too).
+    public static let defaultPartUpsampling = [2, 3]
     /// Step 4, when the index keeps local features.
     public var verifies: Bool = true
     /// Inliers from which a verified image counts as a donor (fewer: ranked early, role `other`).
@@ -244,8 +248,8 @@ public struct SourceFinder: Sendable {
 
     /// The images whose local features agree with the composite's pasted parts (or with the parts
     /// mirrored), most inliers first, each with the box of its matched features in the composite.
-    /// Parts that no image explains with ``donorInliers`` are looked at again enlarged
-    /// ``partUpsampling`` times, and the better verification of each image is kept.
+    /// Parts that no image explains with ``donorInliers`` are looked at again enlarged by each
+    /// factor of ``partUpsampling`` in turn, and the best verification of each image is kept.
     func verifiedDonors(in image: Image, parts difference: DifferenceRegions, store: LocalFeatureStore,
                         excluding host: Int, clock: inout StageClock) -> [(verification: LocalVerification, box: BoundingBox)] {
         let parts = difference.boxes
@@ -255,7 +259,8 @@ public struct SourceFinder: Sendable {
             for f in found where f.verification.inliers > (best[f.verification.image]?.verification.inliers ?? 0) { best[f.verification.image] = f }
         }
         merge(verified(in: image, parts: Array(parts.indices), of: difference, enlarged: 1, store: store, excluding: host, clock: &clock))
-        if partUpsampling > 1 {
+        var previous = 1
+        for factor in partUpsampling where factor > previous {
             // a part is explained when the centre of a donor's matched features lies in it
             let explained = best.values.filter { $0.verification.inliers >= donorInliers }.map(\.box)
             let unexplained = parts.indices.filter { k in
@@ -264,18 +269,19 @@ public struct SourceFinder: Sendable {
                     return cx >= parts[k].x0 && cx <= parts[k].x1 && cy >= parts[k].y0 && cy <= parts[k].y1
                 }
             }
-            if !unexplained.isEmpty {
-                merge(verified(in: image, parts: unexplained, of: difference, enlarged: partUpsampling, store: store, excluding: host, clock: &clock))
-            }
+            if unexplained.isEmpty { break }
+            merge(verified(in: image, parts: unexplained, of: difference, enlarged: factor, beyond: previous, store: store, excluding: host, clock: &clock))
+            previous = factor
         }
         return best.values.sorted { ($0.verification.inliers, -$0.verification.image) > ($1.verification.inliers, -$1.verification.image) }
     }
 
     /// One verification of the parts `chosen` (indices into `difference.boxes`): their features
-    /// found on a crop around them enlarged `enlarged` times, as it is and mirrored (on two
-    /// threads when there are), kept where the parts' cells are, matched in one pass.
-    private func verified(in image: Image, parts chosen: [Int], of difference: DifferenceRegions, enlarged: Int, store: LocalFeatureStore,
-                          excluding host: Int, clock: inout StageClock) -> [(verification: LocalVerification, box: BoundingBox)] {
+    /// found on a crop around them enlarged `enlarged` times (none when the cap leaves no more than
+    /// `previous`), as it is and mirrored (on two threads when there are), kept where the parts'
+    /// cells are, matched in one pass.
+    private func verified(in image: Image, parts chosen: [Int], of difference: DifferenceRegions, enlarged: Int, beyond previous: Int = 0,
+                          store: LocalFeatureStore, excluding host: Int, clock: inout StageClock) -> [(verification: LocalVerification, box: BoundingBox)] {
         let boxes = chosen.map { difference.boxes[$0] }
         guard let first = boxes.first else { return [] }
         let labels = Set(chosen.map { UInt8(truncatingIfNeeded: $0 + 1) })
@@ -298,6 +304,8 @@ public struct SourceFinder: Sendable {
         options.maximumCount = 2 * options.maximumCount
         // enlarged (at most to twice the store's side), keypoints brought back to the crop's pixels
         let up = max(1, min(enlarged, 2 * options.maximumSide / max(crop.width, crop.height)))
+        // capped to what an earlier look used: nothing new to see
+        guard up > previous else { return [] }
         let looked = up > 1 ? crop.resized(width: up * crop.width, height: up * crop.height, filter: .bilinear) : crop
         options.maximumSide = max(options.maximumSide, looked.width, looked.height)
         func place(_ k: Keypoint, _ mirrored: Bool) -> (x: Float, y: Float) {

@@ -76,7 +76,7 @@ public func evaluateSplices(_ benchmark: SpliceBenchmark, with embedder: GlobalE
 /// `partUpsampling`: ``SourceFinder/partUpsampling``; `shapedParts`: ``SourceFinder/shapedParts``.
 public func evaluateSplices(_ benchmark: SpliceBenchmark, with embedder: any RegionEmbedder, options: ObjectSearchOptions = .init(),
                             hostGuided: Bool = true, localFeatures: LocalFeatureOptions? = nil, gridLevels: Int = 0, shortlist: Int = SourceFinder.defaultShortlist,
-                            partUpsampling: Int = 2, shapedParts: Bool = false, index prebuilt: ObjectIndex? = nil,
+                            partUpsampling: [Int] = SourceFinder.defaultPartUpsampling, shapedParts: Bool = false, index prebuilt: ObjectIndex? = nil,
                             onBadFile policy: BadFilePolicy = .skip, progress: (any ProgressObserver)? = nil) throws -> SpliceReport {
     let start = Date()
     var index: ObjectIndex

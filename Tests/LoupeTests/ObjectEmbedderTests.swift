@@ -127,9 +127,9 @@ func cosine(_ a: Tensor, _ b: Tensor) -> Float {
         let pasted = BoundingBox(x0: 298, y0: 277, x1: 346, y1: 325)
         var finder = SourceFinder(index: index, embedder: embedder)
         var clock = StageClock()
-        finder.partUpsampling = 1
+        finder.partUpsampling = []
         let plain = try finder.sources(of: composite, k: 6, clock: &clock)
-        finder.partUpsampling = 2
+        finder.partUpsampling = [2]
         let enlarged = try finder.sources(of: composite, k: 6, clock: &clock)
         for answer in [plain, enlarged] {
             #expect(answer.results.first?.path.hasSuffix("dog.jpg") == true && answer.results.first?.role == .host)
