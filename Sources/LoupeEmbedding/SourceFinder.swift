@@ -1,4 +1,5 @@
 internal import Foundation
+internal import Synchronization
 
 /// What an image of the collection is to a composite.
 public enum SourceRole: String, Sendable, Codable {
@@ -60,7 +61,8 @@ public struct SourceAnswer: Sendable, Codable {
 ///    local features (and those of the parts mirrored) are matched against the whole collection
 ///    and verified with a similarity transform (``LocalFeatureStore/verify(_:excluding:ratio:minimumInliers:tolerance:shortlist:neighbours:withinRatio:)``):
 ///    the images verified come first, most inliers first, and the matched features locate each
-///    donor's part.
+///    donor's part. A part that no image verifies is looked at again on its crop enlarged
+///    (``partUpsampling``), for parts pasted smaller than they were in their donor.
 ///
 /// Without a confirmed host (no candidate shows the same frame) the ranking of step 1 is the answer.
 public struct SourceFinder: Sendable {
@@ -312,8 +314,7 @@ public struct SourceFinder: Sendable {
             ((mirrored ? Float(crop.width - 1) - k.x : k.x) + Float(x0), k.y + Float(y0))
         }
         let sets = clock.measure("part features") { () -> [LocalFeatures] in
-            let slots = UnsafeMutableBufferPointer<LocalFeatures>.allocate(capacity: 2)
-            defer { slots.deinitialize(); slots.deallocate() }
+            let slots = Mutex<[LocalFeatures?]>([nil, nil])
             ComputeThreads.forEachChunk(of: 2) { range in
                 for side in range {
                     let mirrored = side == 1
@@ -324,13 +325,14 @@ public struct SourceFinder: Sendable {
                             Keypoint(x: (k.x + 0.5) / f - 0.5, y: (k.y + 0.5) / f - 0.5, size: k.size / f, angle: k.angle, response: k.response)
                         }
                     }
-                    (slots.baseAddress! + side).initialize(to: found.filter { k in
+                    let kept = found.filter { k in
                         let (x, y) = place(k, mirrored)
                         return pasted(x, y)
-                    })
+                    }
+                    slots.withLock { $0[side] = kept }
                 }
             }
-            return Array(slots)
+            return slots.withLock { $0.map { $0! } }
         }
         let found = clock.measure("verification") {
             store.verify(sets, excluding: host, ratio: matchRatio, shortlist: shortlist, withinRatio: withinImageRatio)

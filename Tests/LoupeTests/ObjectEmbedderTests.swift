@@ -115,12 +115,18 @@ func cosine(_ a: Tensor, _ b: Tensor) -> Float {
     /// found by its frame, and the donor is verified only when the part's crop is looked at
     /// enlarged (4 inliers → 18 when this case was chosen); its matched features lie in the pasted
     /// part, in the composite's own pixels.
-    @Test func aShrunkPartIsVerifiedWhenItsCropIsEnlarged() throws {
+    /// The six darknet photos, with their local features.
+    func sixPhotos() throws -> ObjectIndex {
         let names = ["dog", "eagle", "giraffe", "horses", "kite", "person"]
         var index = ObjectIndex(for: embedder)
         try index.keepLocalFeatures(LocalFeatureOptions())
         let report = try index.add(names.map { darknet.appendingPathComponent("\($0).jpg") }, with: embedder)
         #expect(report.indexed == 6 && index.localFeatures?.ranges.count == 6)
+        return index
+    }
+
+    @Test func aShrunkPartIsVerifiedWhenItsCropIsEnlarged() throws {
+        let index = try sixPhotos()
         let person = try Image(contentsOf: darknet.appendingPathComponent("person.jpg"))
         var composite = try Image(contentsOf: darknet.appendingPathComponent("dog.jpg"))
         composite.paste(person.cropped(x: 176, y: 33, width: 278, height: 278).resized(width: 48, height: 48), x: 298, y: 277)
@@ -142,6 +148,27 @@ func cosine(_ a: Tensor, _ b: Tensor) -> Float {
                 "enlarged: \(String(describing: after.inliers)) inliers, rank \(enlarged.results.firstIndex { $0.path == after.path }!)")
         let b = after.queryBox
         #expect(b.x0 >= pasted.x0 - 4 && b.y0 >= pasted.y0 - 4 && b.x1 <= pasted.x1 + 4 && b.y1 <= pasted.y1 + 4, "matched \(b) vs pasted \(pasted)")
+    }
+
+    /// A host cropped by a tenth on each side and shrunk to three quarters before the paste shows
+    /// no candidate's frame: it is found from the composite's strong local features, warped onto
+    /// the composite, and the part located against it; the donor is verified.
+    @Test func aReframedHostIsFoundAndAligned() throws {
+        let index = try sixPhotos()
+        let giraffe = try Image(contentsOf: darknet.appendingPathComponent("giraffe.jpg"))
+        let (w, h) = (giraffe.width * 8 / 10, giraffe.height * 8 / 10)
+        var composite = giraffe.cropped(x: giraffe.width / 10, y: giraffe.height / 10, width: w, height: h).resized(width: w * 3 / 4, height: h * 3 / 4)
+        let person = try Image(contentsOf: darknet.appendingPathComponent("person.jpg"))
+        let part = person.cropped(x: 176, y: 33, width: 278, height: 278).resized(width: composite.width / 3, height: composite.width / 3)
+        let (px, py) = (composite.width / 2, composite.height / 3)
+        composite.paste(part, x: px, y: py)
+        let pasted = BoundingBox(x0: Float(px), y0: Float(py), x1: Float(px + part.width), y1: Float(py + part.height))
+        var clock = StageClock()
+        let answer = try SourceFinder(index: index, embedder: embedder).sources(of: composite, k: 3, clock: &clock)
+        #expect(answer.results.prefix(2).map { URL(fileURLWithPath: $0.path).lastPathComponent } == ["giraffe.jpg", "person.jpg"])
+        #expect(answer.results.prefix(2).map(\.role) == [.host, .donor] && (answer.results[1].inliers ?? 0) >= 6)
+        #expect(answer.region.map { $0.intersectionOverUnion(pasted) > 0.5 } == true, "\(String(describing: answer.region)) vs \(pasted)")
+        #expect(clock.seconds.contains { $0.name == "host verification" })
     }
 
     /// Pooling a box over the pixels inside it: all inside is the plain box, half inside differs.
