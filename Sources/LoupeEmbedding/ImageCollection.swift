@@ -1,4 +1,5 @@
 public import Foundation
+internal import Synchronization
 
 /// What a batch (indexing, evaluation, whitening) does with a file it cannot read or embed.
 public enum BadFilePolicy: Sendable, Equatable {
@@ -125,7 +126,8 @@ extension ObjectIndex {
     /// Embeds `files` as their regions with `embedder` and adds them in order. An unreadable or
     /// unembeddable file is skipped and reported (with `policy` `.stop`, the run ends there);
     /// decoding runs one image ahead. An index that keeps local features (``keepLocalFeatures(_:)``)
-    /// gets each image's too.
+    /// gets each image's too, found on a thread of their own while the networks run on the next
+    /// image (the entries stay in file order; the index is the same as one made one image at a time).
     ///
     /// - Throws: if the embedder's recipe is not this index's, or the index refuses a vector;
     ///   what was added before stays.
@@ -134,17 +136,55 @@ extension ObjectIndex {
                              progress: (any ProgressObserver)? = nil) throws(IndexError) -> IndexingReport {
         guard embedder.recipe.isCompatible(with: recipe) else { throw .recipeMismatch(embedder.recipe.differences(from: recipe)) }
         defer { buildLocalFeatureLists() }
-        return try addEach(files, policy: policy, progress: progress, label: "indexing objects") { image, url, clock in
-            let objects = try embedder.objects(in: image, given: [], detect: true, clock: &clock)
-            if let options = localFeatures?.options {
-                let features = clock.measure("local features") { image.localFeatures(options) }
-                try clock.measure("add") { () throws(IndexError) in
-                    try add(objects.vectors, regions: objects.regions, path: url.path, localFeatures: features, side: Float(max(image.width, image.height)))
-                }
-            } else {
-                try clock.measure("add") { () throws(IndexError) in try add(objects.vectors, regions: objects.regions, path: url.path) }
+        // an image's local features are found on a thread of their own while the networks run on
+        // the next image; its entry is added once they are there, so entries stay in file order
+        // (the stage "local features" is the wait for them)
+        var waiting: (objects: ImageObjects, features: PendingFeatures, path: String, side: Float)?
+        func flush(_ w: (objects: ImageObjects, features: PendingFeatures, path: String, side: Float), _ clock: inout StageClock) throws(IndexError) {
+            let features = clock.measure("local features") { w.features.wait() }
+            try clock.measure("add") { () throws(IndexError) in
+                try add(w.objects.vectors, regions: w.objects.regions, path: w.path, localFeatures: features, side: w.side)
             }
         }
+        var report = try addEach(files, policy: policy, progress: progress, label: "indexing objects") { image, url, clock in
+            let pending = localFeatures.map { store in PendingFeatures(of: image, options: store.options) }
+            let objects: ImageObjects
+            do { objects = try embedder.objects(in: image, given: [], detect: true, clock: &clock) } catch {
+                pending?.wait()
+                throw error
+            }
+            guard let pending else {
+                return try clock.measure("add") { () throws(IndexError) in try add(objects.vectors, regions: objects.regions, path: url.path) }
+            }
+            if let previous = waiting {
+                waiting = nil
+                try flush(previous, &clock)
+            }
+            waiting = (objects, pending, url.path, Float(max(image.width, image.height)))
+        }
+        if let last = waiting { try flush(last, &report.clock) }
+        return report
+    }
+}
+
+/// An image's local features, found on a background thread from the moment this is made.
+private final class PendingFeatures: Sendable {
+    private let result = Mutex<LocalFeatures?>(nil)
+    private let done = DispatchSemaphore(value: 0)
+
+    init(of image: Image, options: LocalFeatureOptions) {
+        DispatchQueue.global().async { [self] in
+            let found = image.localFeatures(options)
+            result.withLock { $0 = found }
+            done.signal()
+        }
+    }
+
+    /// Blocks until the features are found (once).
+    @discardableResult
+    func wait() -> LocalFeatures {
+        done.wait()
+        return result.withLock { $0! }
     }
 }
 

@@ -122,6 +122,13 @@ func cosine(_ a: Tensor, _ b: Tensor) -> Float {
         try index.keepLocalFeatures(LocalFeatureOptions())
         let report = try index.add(names.map { darknet.appendingPathComponent("\($0).jpg") }, with: embedder)
         #expect(report.indexed == 6 && index.localFeatures?.ranges.count == 6)
+        // found beside the networks, one image behind: still each image's own features, in order
+        let store = try #require(index.localFeatures)
+        for (i, name) in names.enumerated() {
+            let own = try Image(contentsOf: darknet.appendingPathComponent("\(name).jpg")).localFeatures(store.options)
+            #expect(Array(store.keypoints[store.ranges[i]]) == own.keypoints, "\(name)")
+        }
+        #expect(index.paths.map { URL(fileURLWithPath: $0).lastPathComponent } == names.map { "\($0).jpg" })
         return index
     }
 
