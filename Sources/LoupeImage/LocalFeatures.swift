@@ -23,7 +23,7 @@ public struct LocalFeatureOptions: Sendable, Hashable, Codable {
     }
 
     /// What is wrong with these settings, if anything: a count outside 1...100,000, a side outside
-    /// 16...8,192, a contrast that is not a finite number ≥ 0. ``Image/localFeatures(_:mirrored:)``
+    /// 16...8,192, a contrast that is not a finite number ≥ 0. ``Image/localFeatures(_:mirrored:enlarged:)``
     /// finds nothing with such settings; an index file that holds them is refused.
     public var problems: [String] {
         var out: [String] = []
@@ -76,14 +76,20 @@ public struct LocalFeatures: Sendable {
 extension Image {
     /// The image's local features, with keypoints in this image's pixels.
     ///
-    /// - Parameter mirrored: find them in the image flipped left to right, with keypoints in the
-    ///   flipped image's pixels (`x' = width − 1 − x`): what matches a part that was pasted
-    ///   flipped, under a similarity transform.
-    public func localFeatures(_ options: LocalFeatureOptions = .init(), mirrored: Bool = false) -> LocalFeatures {
+    /// - Parameters:
+    ///   - mirrored: find them in the image flipped left to right, with keypoints in the
+    ///     flipped image's pixels (`x' = width − 1 − x`): what matches a part that was pasted
+    ///     flipped, under a similarity transform.
+    ///   - enlarged: look at the image enlarged this many times (bilinear; at most up to
+    ///     `options.maximumSide`), keypoints still in this image's pixels: finer features than the
+    ///     doubled first octave gives, for a small crop whose original was larger.
+    public func localFeatures(_ options: LocalFeatureOptions = .init(), mirrored: Bool = false, enlarged: Int = 1) -> LocalFeatures {
         let empty = LocalFeatures(keypoints: [], descriptors: Tensor(zeros: [0, LocalFeatures.dimension]))
         guard options.problems.isEmpty else { return empty }
         let longer = max(width, height)
-        let working = longer > options.maximumSide ? resized(longerSide: options.maximumSide) : self
+        let factor = max(1, min(enlarged, options.maximumSide / max(1, longer)))
+        let working = factor > 1 ? resized(width: factor * width, height: factor * height, filter: .bilinear)
+            : longer > options.maximumSide ? resized(longerSide: options.maximumSide) : self
         let (w, h) = (working.width, working.height)
         guard w >= 16, h >= 16 else { return empty }
         // grey in [0, 1] (Rec. 601 weights), mirrored if asked

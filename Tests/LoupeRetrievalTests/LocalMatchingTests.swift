@@ -62,6 +62,23 @@ import Testing
         #expect(mirrored.inliers >= 20 && mirrored.inliers > 3 * plain)
     }
 
+    /// Features of an image looked at enlarged ×2 are those of the image resized ×2 by hand, the
+    /// keypoints brought back to its pixels (centres map to centres); the cap is the options' side.
+    @Test func enlargedFeaturesAreTheResizedImagesInItsPixels() throws {
+        let small = try photo().resized(longerSide: 160)
+        let options = LocalFeatureOptions(maximumCount: 400, maximumSide: 640)
+        let enlarged = small.localFeatures(options, mirrored: true, enlarged: 2)
+        let byHand = small.resized(width: 2 * small.width, height: 2 * small.height, filter: .bilinear).localFeatures(options, mirrored: true)
+        #expect(enlarged.count == byHand.count && enlarged.count > 50)
+        for (a, b) in zip(enlarged.keypoints, byHand.keypoints) {
+            #expect(abs(a.x - ((b.x + 0.5) / 2 - 0.5)) < 1e-4 && abs(a.y - ((b.y + 0.5) / 2 - 0.5)) < 1e-4 && abs(a.size - b.size / 2) < 1e-4 && a.angle == b.angle)
+        }
+        #expect(enlarged.descriptors.scalars == byHand.descriptors.scalars)
+        // enlarging past the side the options allow is capped there
+        let capped = small.localFeatures(LocalFeatureOptions(maximumCount: 400, maximumSide: 320), enlarged: 8)
+        #expect(capped.keypoints.map(\.x) == small.localFeatures(LocalFeatureOptions(maximumCount: 400, maximumSide: 320), enlarged: 2).keypoints.map(\.x))
+    }
+
     @Test func transformFromTwoPoints() throws {
         // scale 2, rotation 90°, shift (1, 1): (0, 0) → (1, 1), (1, 0) → (1, 3)
         let t = try #require(SimilarityTransform(from: (0, 0), (1, 0), to: (1, 1), (1, 3)))
