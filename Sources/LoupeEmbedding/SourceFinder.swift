@@ -156,10 +156,7 @@ public struct SourceFinder: Sendable {
         // the pasted parts as query regions, searched without the host
         let difference = host.difference
         func inside(_ part: Int, _ x: Float, _ y: Float) -> Bool {
-            guard difference.gridWidth > 0 else { return true }
-            let cx = min(difference.gridWidth - 1, max(0, Int(x * Float(difference.gridWidth) / Float(image.width))))
-            let cy = min(difference.gridHeight - 1, max(0, Int(y * Float(difference.gridHeight) / Float(image.height))))
-            return Int(difference.cells[cy * difference.gridWidth + cx]) == part + 1
+            difference.gridWidth == 0 || difference.marks(x: x, y: y, width: image.width, height: image.height) { Int($0) == part + 1 }
         }
         let parts = try oneMap.map { e throws(EmbedderError) in
             shapedParts ? try e.objects(in: image, shaped: difference.boxes, inside: inside, cache: &cache, clock: &clock)
@@ -288,12 +285,9 @@ public struct SourceFinder: Sendable {
         guard let first = boxes.first else { return [] }
         let labels = Set(chosen.map { UInt8(truncatingIfNeeded: $0 + 1) })
         // a feature belongs to a part when its cell, or a neighbouring one, is the part's
-        let (gw, gh) = (difference.gridWidth, difference.gridHeight)
         func pasted(_ x: Float, _ y: Float) -> Bool {
-            guard gw > 0 else { return boxes.contains { x >= $0.x0 && x <= $0.x1 && y >= $0.y0 && y <= $0.y1 } }
-            let cx = Int(x * Float(gw) / Float(image.width)), cy = Int(y * Float(gh) / Float(image.height))
-            for yy in max(0, cy - 1)...min(gh - 1, cy + 1) { for xx in max(0, cx - 1)...min(gw - 1, cx + 1) where labels.contains(difference.cells[yy * gw + xx]) { return true } }
-            return false
+            guard difference.gridWidth > 0 else { return boxes.contains { x >= $0.x0 && x <= $0.x1 && y >= $0.y0 && y <= $0.y1 } }
+            return difference.marks(x: x, y: y, width: image.width, height: image.height, radius: 1) { labels.contains($0) }
         }
         let union = boxes.dropFirst().reduce(first) { BoundingBox(x0: min($0.x0, $1.x0), y0: min($0.y0, $1.y0), x1: max($0.x1, $1.x1), y1: max($0.y1, $1.y1)) }
         // a wide margin: the coarse octaves need room around a small part
@@ -308,8 +302,7 @@ public struct SourceFinder: Sendable {
         let up = max(1, min(enlarged, 2 * options.maximumSide / max(crop.width, crop.height)))
         // capped to what an earlier look used: nothing new to see
         guard up > previous else { return [] }
-        let looked = up > 1 ? crop.resized(width: up * crop.width, height: up * crop.height, filter: .bilinear) : crop
-        options.maximumSide = max(options.maximumSide, looked.width, looked.height)
+        options.maximumSide = max(options.maximumSide, up * max(crop.width, crop.height))
         func place(_ k: Keypoint, _ mirrored: Bool) -> (x: Float, y: Float) {
             ((mirrored ? Float(crop.width - 1) - k.x : k.x) + Float(x0), k.y + Float(y0))
         }
@@ -318,14 +311,7 @@ public struct SourceFinder: Sendable {
             ComputeThreads.forEachChunk(of: 2) { range in
                 for side in range {
                     let mirrored = side == 1
-                    var found = looked.localFeatures(options, mirrored: mirrored)
-                    if up > 1 {
-                        let f = Float(up)
-                        found.keypoints = found.keypoints.map { k in
-                            Keypoint(x: (k.x + 0.5) / f - 0.5, y: (k.y + 0.5) / f - 0.5, size: k.size / f, angle: k.angle, response: k.response)
-                        }
-                    }
-                    let kept = found.filter { k in
+                    let kept = crop.localFeatures(options, mirrored: mirrored, enlarged: up).filter { k in
                         let (x, y) = place(k, mirrored)
                         return pasted(x, y)
                     }

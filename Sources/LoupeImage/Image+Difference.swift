@@ -18,6 +18,23 @@ public struct DifferenceRegions: Sendable {
     public var cells: [UInt8] = []
     public var gridWidth = 0, gridHeight = 0
 
+    /// A result without a grid (``cells`` empty); ``Image/differenceRegions(from:gridSide:threshold:minimumFraction:maximumFraction:maximumRegions:)`` fills the grid.
+    public init(boxes: [BoundingBox], changedFraction: Double, aligned: Bool) {
+        (self.boxes, self.changedFraction, self.aligned) = (boxes, changedFraction, aligned)
+    }
+
+    /// Whether the cell under pixel `x, y` of the `width × height` image compared, or one within
+    /// `radius` cells of it, carries a label that `accepts` takes; `false` without a grid.
+    public func marks(x: Float, y: Float, width: Int, height: Int, radius: Int = 0, _ accepts: (UInt8) -> Bool) -> Bool {
+        guard gridWidth > 0, gridHeight > 0, width > 0, height > 0, x.isFinite, y.isFinite else { return false }
+        let cx = min(gridWidth - 1, max(0, Int(x * Float(gridWidth) / Float(width))))
+        let cy = min(gridHeight - 1, max(0, Int(y * Float(gridHeight) / Float(height))))
+        for yy in max(0, cy - radius)...min(gridHeight - 1, cy + radius) {
+            for xx in max(0, cx - radius)...min(gridWidth - 1, cx + radius) where accepts(cells[yy * gridWidth + xx]) { return true }
+        }
+        return false
+    }
+
     /// ``cells`` at `width × height` pixels (nearest cell), row-major.
     public func mask(width: Int, height: Int) -> [UInt8] {
         guard gridWidth > 0, gridHeight > 0 else { return [UInt8](repeating: 0, count: width * height) }
@@ -102,7 +119,9 @@ extension Image {
             let inner = x > 0 && x < w - 1 && y > 0 && y < h - 1 && grown[i - 1] && grown[i + 1] && grown[i - w] && grown[i + w]
             if changed[i] || inner { cells[i] = k }
         } }
-        return DifferenceRegions(boxes: boxes, changedFraction: fraction, aligned: true, cells: cells, gridWidth: w, gridHeight: h)
+        var found = DifferenceRegions(boxes: boxes, changedFraction: fraction, aligned: true)
+        (found.cells, found.gridWidth, found.gridHeight) = (cells, w, h)
+        return found
     }
 
     /// A 3 × 3 box blur (edges clamped).

@@ -16,6 +16,21 @@ import Testing
         return Image(pixels: t)
     }
 
+    /// `marks` looks up the cell under a pixel (and its neighbours) on a grid written by hand.
+    @Test func marksReadsTheCellUnderAPixel() {
+        // a 4 × 2 grid over a 400 × 200 image: cell (2, 1) is label 1, cell (0, 0) label 2
+        var d = DifferenceRegions(boxes: [], changedFraction: 0, aligned: true)
+        (d.gridWidth, d.gridHeight, d.cells) = (4, 2, [2, 0, 0, 0, 0, 0, 1, 0])
+        #expect(d.marks(x: 250, y: 150, width: 400, height: 200) { $0 == 1 })
+        #expect(!d.marks(x: 350, y: 150, width: 400, height: 200) { $0 == 1 })
+        #expect(d.marks(x: 350, y: 150, width: 400, height: 200, radius: 1) { $0 == 1 })
+        #expect(d.marks(x: 0, y: 0, width: 400, height: 200) { $0 == 2 } && !d.marks(x: 0, y: 0, width: 400, height: 200) { $0 == 1 })
+        // outside the image clamps to the border cells; no grid, or NaN, marks nothing
+        #expect(d.marks(x: 10_000, y: 10_000, width: 400, height: 200, radius: 1) { $0 == 1 })
+        #expect(!d.marks(x: .nan, y: 0, width: 400, height: 200) { _ in true })
+        #expect(!DifferenceRegions(boxes: [], changedFraction: 0, aligned: true).marks(x: 1, y: 1, width: 4, height: 4) { _ in true })
+    }
+
     @Test func findsAPastedBoxAndItsPlace() {
         let host = photo(width: 640, height: 480)
         var composite = host
