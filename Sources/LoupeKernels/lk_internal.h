@@ -3,8 +3,20 @@
 #include "LoupeKernels.h"
 #include <immintrin.h>
 #include <math.h>
+#include <string.h>
 
 #define LK_AVX2 __attribute__((target("avx2,fma")))
+
+// Inserts score s with id into a descending top-k list best[k] / ids[k] whose k-th it beats:
+// after every kept score it does not exceed, so ties keep the earlier id first.
+static inline void lk_topk_insert(float *best, int64_t *ids, int k, float s, int64_t id) {
+    int pos = k - 1;
+    while (pos > 0 && best[pos - 1] < s) pos--;
+    memmove(best + pos + 1, best + pos, sizeof(float) * (size_t)(k - 1 - pos));
+    memmove(ids + pos + 1, ids + pos, sizeof(int64_t) * (size_t)(k - 1 - pos));
+    best[pos] = s;
+    ids[pos] = id;
+}
 
 static inline float lk_act_scalar(float v, lk_activation act) {
     switch (act) {

@@ -4,15 +4,6 @@
 #include "lk_internal.h"
 #include <string.h>
 
-static inline void lk_topk_insert(float *best, int64_t *ids, int k, float s, int64_t id) {
-    int pos = k - 1;
-    while (pos > 0 && best[pos - 1] < s) pos--;
-    memmove(best + pos + 1, best + pos, sizeof(float) * (size_t)(k - 1 - pos));
-    memmove(ids + pos + 1, ids + pos, sizeof(int64_t) * (size_t)(k - 1 - pos));
-    best[pos] = s;
-    ids[pos] = id;
-}
-
 LK_AVX2 static void topk_avx2(const float *scores, size_t ld, size_t cols, int k, int64_t base, size_t r0,
                               size_t r1, float *best, int64_t *ids) {
     for (size_t r = r0; r < r1; r++) {

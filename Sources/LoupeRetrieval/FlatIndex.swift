@@ -9,6 +9,10 @@ public enum IndexError: Error, Equatable, CustomStringConvertible {
     case recipeMismatch([String])
     case notFinite
     case invalidK(Int)
+    /// Lists to probe must be at least 1.
+    case invalidProbe(Int)
+    /// A quantizer cannot be trained as asked (why).
+    case invalidTraining(String)
     /// The recipe, or the whitening given with it, cannot make an index of this kind.
     case invalidRecipe(String)
     /// The file could not be read as safetensors.
@@ -33,6 +37,8 @@ public enum IndexError: Error, Equatable, CustomStringConvertible {
         case let .recipeMismatch(d): "the query was embedded with another recipe than the index: \(d.joined(separator: "; "))"
         case .notFinite: "vectors hold NaN or infinity"
         case let .invalidK(k): "k must be at least 1, got \(k)"
+        case let .invalidProbe(p): "lists to probe must be at least 1, got \(p)"
+        case let .invalidTraining(why): why
         case let .invalidRecipe(why): why
         case let .unreadable(url, error): "cannot read index \(url.path): \(error)"
         case let .unwritable(url, error): "cannot write index \(url.path): \(error)"

@@ -32,15 +32,17 @@ public struct KMeans: Sendable {
             for i in 0..<k { order.swapAt(i, i + Int(random.next() % UInt64(n - i))) }
             chosen = Array(order.prefix(k))
         case .plusPlus:
+            // each step needs every row's distance to the newest centre: one matrix-vector
+            // product, ‖x − c‖² = ‖x‖² − 2 x·c + ‖c‖²
+            let norms = (0..<n).map { i in (0..<d).reduce(Float(0)) { $0 + x[i * d + $1] * x[i * d + $1] } }
             chosen = [Int(random.next() % UInt64(n))]
             var nearest = [Float](repeating: .infinity, count: n)
             while chosen.count < k {
                 let c = chosen.last!
+                let dots = matmul(rows, rows.sliced(along: 0, c..<(c + 1)), transposingB: true).scalars
                 var total: Double = 0
                 for i in 0..<n {
-                    var s: Float = 0
-                    for j in 0..<d { let t = x[i * d + j] - x[c * d + j]; s += t * t }
-                    nearest[i] = min(nearest[i], s)
+                    nearest[i] = min(nearest[i], max(0, norms[i] - 2 * dots[i] + norms[c]))
                     total += Double(nearest[i])
                 }
                 var target = Double(random.next() >> 11) / Double(1 << 53) * total, pick = n - 1

@@ -20,9 +20,11 @@ struct RowStore: Sendable {
     private var openRows = 0
     private(set) var count = 0
 
-    init(dimension: Int) {
+    /// - Parameter chunkRows: rows per chunk (default: ``chunkScalars`` floats' worth); many
+    ///   small stores, such as inverted lists, use smaller chunks.
+    init(dimension: Int, chunkRows: Int? = nil) {
         self.dimension = dimension
-        chunkRows = max(1, Self.chunkScalars / max(1, dimension))
+        self.chunkRows = chunkRows ?? max(1, Self.chunkScalars / max(1, dimension))
     }
 
     /// A store holding `rows` `[n, dimension]` as one chunk.

@@ -8,6 +8,12 @@ public struct TopK: Sendable, Equatable {
     public var indices: [Int]
     public var k: Int { scores.shape[1] }
 
+    /// `scores` `[Q, k]` (descending per row) and `indices` (`Q × k`, `-1` for padding).
+    public init(scores: Tensor, indices: [Int]) {
+        check(scores.rank == 2 && indices.count == scores.scalarCount, "TopK: scores \(scores.shape) and \(indices.count) indices")
+        (self.scores, self.indices) = (scores, indices)
+    }
+
     /// The (index, score) pairs of query `q`, padding dropped.
     public func results(forQuery q: Int) -> [(index: Int, score: Float)] {
         (0..<k).compactMap { j in

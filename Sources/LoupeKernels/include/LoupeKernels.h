@@ -190,6 +190,22 @@ void lk_roi_align(const float *x, int channels, int H, int W, const float *box, 
 void lk_topk_update(const float *scores, size_t ld, size_t cols, int k, int64_t base, size_t r0, size_t r1,
                     float *best, int64_t *ids);
 
+// MARK: Inverted-list scans (lk_pq.c)
+
+/// Scores n product-quantization codes codes[n][m] (one byte per sub-quantizer, 256 centres each)
+/// against a query's look-up table table[m][256] (table[j][c]: the query's j-th sub-vector with
+/// centre c), score = bias + sum_j table[j][codes[i][j]], and merges them into the running top-k
+/// best[k] / best_ids[k] as lk_topk_update does (id of code i: ids[i], or base + i when ids is NULL).
+void lk_pq_scan_topk(const float *table, int m, const uint8_t *codes, size_t n, const int64_t *ids, int64_t base,
+                     float bias, int k, float *best, int64_t *best_ids);
+/// Which lk_pq_scan_topk loop runs: 0 four codes at a time in scalar code, 1 AVX2 gathers (only
+/// when lk_simd_level() >= 1). Benchmarks and tests pin one; -1 restores the default.
+void lk_pq_set_scan_variant(int variant);
+/// Merges scores[n] (id of column j: ids[j], or base + j when ids is NULL) into the running top-k
+/// best[k] / best_ids[k] (initialised to -INFINITY / -1).
+void lk_topk_scan_ids(const float *scores, size_t n, const int64_t *ids, int64_t base, int k, float *best,
+                      int64_t *best_ids);
+
 // MARK: Local features (lk_sift.c)
 
 /// Settings of the scale-invariant local features (Lowe's difference-of-Gaussians detector and

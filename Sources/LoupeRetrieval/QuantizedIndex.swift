@@ -1,0 +1,229 @@
+public import LoupeTensor
+internal import Synchronization
+
+/// An approximate inner-product index over `D`-dimensional vectors: an inverted file (IVF: the
+/// vectors split into `lists` cells by a k-means coarse quantizer, a query scanning only the
+/// `probe` cells nearest to it), a product quantizer (PQ: each vector stored as `M` bytes), or
+/// both (IVF-PQ: the residual of each vector from its cell's centre is product-quantized).
+///
+/// Scores are inner products, as in ``FlatIndex``: `q·x` for IVF-Flat, `q·x̂` for PQ and
+/// `q·c + q·r̂` for IVF-PQ (the cell's centre plus the quantized residual; the product
+/// quantizer's table of `q` serves every cell, because the residuals share one codebook). Cells
+/// are probed by Euclidean distance to their centre, the rule they were made by.
+///
+/// Ids are the order of ``add(_:)``: `0 ..< count`. Trained parts come *out of* training as
+/// values: an index is made from training vectors, then filled.
+public struct QuantizedIndex: Sendable {
+    /// What the index stores and how it is searched; written as faiss's factory strings
+    /// (`IVF1024,Flat`, `PQ64`, `IVF1024,PQ64`).
+    public enum Kind: Sendable, Hashable, Codable, CustomStringConvertible {
+        case ivfFlat(lists: Int)
+        case pq(subquantizers: Int)
+        case ivfPQ(lists: Int, subquantizers: Int)
+
+        /// Cells of the inverted file (1 for plain PQ: one list holds everything).
+        public var lists: Int {
+            switch self {
+            case let .ivfFlat(lists), let .ivfPQ(lists, _): lists
+            case .pq: 1
+            }
+        }
+
+        /// `M`, or `nil` when the vectors are stored whole (IVF-Flat).
+        public var subquantizers: Int? {
+            switch self {
+            case .ivfFlat: nil
+            case let .pq(m), let .ivfPQ(_, m): m
+            }
+        }
+
+        public var description: String {
+            switch self {
+            case let .ivfFlat(lists): "IVF\(lists),Flat"
+            case let .pq(m): "PQ\(m)"
+            case let .ivfPQ(lists, m): "IVF\(lists),PQ\(m)"
+            }
+        }
+
+        /// Parses ``description``'s spelling.
+        public init?(_ text: String) {
+            let parts = text.split(separator: ",").map(String.init)
+            func number(_ s: String, after prefix: String) -> Int? { s.hasPrefix(prefix) ? Int(s.dropFirst(prefix.count)) : nil }
+            switch parts.count {
+            case 1: guard let m = number(parts[0], after: "PQ") else { return nil }; self = .pq(subquantizers: m)
+            case 2:
+                guard let lists = number(parts[0], after: "IVF") else { return nil }
+                if parts[1] == "Flat" { self = .ivfFlat(lists: lists) } else if let m = number(parts[1], after: "PQ") {
+                    self = .ivfPQ(lists: lists, subquantizers: m)
+                } else { return nil }
+            default: return nil
+            }
+        }
+
+        /// What makes this kind unusable for `dimension`-d vectors and `training` training rows.
+        public func problems(dimension: Int, training: Int) -> [String] {
+            var out: [String] = []
+            if lists < 1 { out.append("an inverted file needs at least 1 list, got \(lists)") }
+            if lists > training { out.append("\(lists) lists need at least as many training vectors, got \(training)") }
+            if let m = subquantizers {
+                if m < 1 || dimension % max(m, 1) != 0 { out.append("\(m) sub-quantizers do not divide dimension \(dimension)") }
+                if training < ProductQuantizer.centresPerSubquantizer {
+                    out.append("a product quantizer needs at least \(ProductQuantizer.centresPerSubquantizer) training vectors, got \(training)")
+                }
+            }
+            return out
+        }
+    }
+
+    /// One cell: the ids of its vectors and their codes (PQ) or rows (Flat).
+    struct List: Sendable {
+        var ids: [Int64] = []
+        var codes: [UInt8] = []
+        var rows: RowStore
+    }
+
+    public let kind: Kind
+    public let dimension: Int
+    /// The cells' centres `[lists, D]` (`nil` for plain PQ).
+    public let coarse: KMeans?
+    /// The product quantizer of the vectors (PQ) or of their residuals (IVF-PQ).
+    public let productQuantizer: ProductQuantizer?
+    var lists: [List]
+    /// Vectors added (removed ones included: ids are never reused).
+    public private(set) var count: Int = 0
+
+    /// Trains an index of `kind` on `training` `[N, D]` (k-means++ seeding with `seed`), empty.
+    ///
+    /// - Parameter iterations: Lloyd iterations of the coarse quantizer and of each sub-quantizer.
+    public init(kind: Kind, training: Tensor, iterations: Int = 20, seed: UInt64 = 1) throws(IndexError) {
+        guard training.rank == 2, training.shape[1] >= 1 else { throw .invalidTraining("training vectors must be [N, D], got \(training.shape)") }
+        let problems = kind.problems(dimension: training.shape[1], training: training.shape[0])
+        guard problems.isEmpty else { throw .invalidTraining(problems.joined(separator: "; ")) }
+        guard training.withUnsafeBufferPointer({ $0.allSatisfy(\.isFinite) }) else { throw .notFinite }
+        var coarse: KMeans?
+        var residuals = training
+        if kind.lists > 1 || kind.subquantizers == nil {
+            let c = KMeans(training, k: kind.lists, iterations: iterations, seeding: .plusPlus, seed: seed)
+            coarse = c
+            if kind.subquantizers != nil { residuals = Self.residuals(training, centroids: c.centroids, assignment: c.assign(training)) }
+        }
+        let pq = try kind.subquantizers.map { m throws(IndexError) in
+            try ProductQuantizer(training: residuals, subquantizers: m, iterations: iterations, seed: seed &+ 1000)
+        }
+        try self.init(kind: kind, coarse: coarse, productQuantizer: pq)
+    }
+
+    /// An empty index from parts trained before (as stored in a file).
+    public init(kind: Kind, coarse: KMeans?, productQuantizer: ProductQuantizer?) throws(IndexError) {
+        let d = coarse?.centroids.shape[1] ?? productQuantizer?.dimension ?? 0
+        guard d >= 1 else { throw .invalidTraining("an index needs a coarse quantizer or a product quantizer") }
+        guard (coarse == nil) == (kind.lists == 1 && kind.subquantizers != nil), coarse.map({ $0.centroids.shape[0] == kind.lists }) ?? true,
+              productQuantizer?.subquantizers == kind.subquantizers, productQuantizer.map({ $0.dimension == d }) ?? true
+        else { throw .invalidTraining("the trained parts do not make a \(kind) index") }
+        (self.kind, dimension, self.coarse, self.productQuantizer) = (kind, d, coarse, productQuantizer)
+        lists = (0..<kind.lists).map { _ in List(rows: RowStore(dimension: kind.subquantizers == nil ? d : 1, chunkRows: 256)) }
+    }
+
+    static func residuals(_ rows: Tensor, centroids: Tensor, assignment: [Int]) -> Tensor {
+        let d = rows.shape[1], c = centroids.scalars
+        var r = rows.scalars
+        for (i, a) in assignment.enumerated() { for j in 0..<d { r[i * d + j] -= c[a * d + j] } }
+        return Tensor(shape: rows.shape, scalars: r)
+    }
+
+    /// Bytes each vector takes in memory: its code (or row) and its id.
+    public var bytesPerVector: Int { (kind.subquantizers ?? dimension * 4) + 8 }
+
+    /// Vectors in each list.
+    public var listSizes: [Int] { lists.map(\.ids.count) }
+
+    /// Appends `vectors` `[n, D]` as ids `count ..< count + n`.
+    public mutating func add(_ vectors: Tensor) throws(IndexError) {
+        guard vectors.rank == 2, vectors.shape[1] == dimension else {
+            throw .dimensionMismatch(expected: dimension, got: vectors.rank == 2 ? vectors.shape[1] : -1)
+        }
+        guard vectors.withUnsafeBufferPointer({ $0.allSatisfy(\.isFinite) }) else { throw .notFinite }
+        let n = vectors.shape[0]
+        guard n > 0 else { return }
+        let assignment = coarse?.assign(vectors) ?? Array(repeating: 0, count: n)
+        let first = Int64(count)
+        if let pq = productQuantizer {
+            let encoded = coarse == nil ? vectors : Self.residuals(vectors, centroids: coarse!.centroids, assignment: assignment)
+            let codes = pq.encode(encoded), m = pq.subquantizers
+            for (i, a) in assignment.enumerated() {
+                lists[a].ids.append(first + Int64(i))
+                lists[a].codes += codes[(i * m)..<((i + 1) * m)]
+            }
+        } else {
+            var members = Array(repeating: [Int](), count: lists.count)
+            for (i, a) in assignment.enumerated() { members[a].append(i) }
+            let x = vectors.scalars, d = dimension
+            for (a, rows) in members.enumerated() where !rows.isEmpty {
+                lists[a].ids += rows.map { first + Int64($0) }
+                lists[a].rows.append(Tensor(shape: [rows.count, d], scalars: rows.flatMap { x[($0 * d)..<(($0 + 1) * d)] }))
+            }
+        }
+        count += n
+    }
+
+    /// The `k` best ids of each query `[Q, D]` by (approximate) inner product, scanning the
+    /// `probe` nearest lists (every list when `probe` ≥ their number), best first, padded with
+    /// `-1` as ``TopK`` is. Queries are spread over ``ComputeThreads``.
+    public func search(_ queries: Tensor, k: Int, probe: Int = 1) throws(IndexError) -> TopK {
+        guard k >= 1 else { throw .invalidK(k) }
+        guard probe >= 1 else { throw .invalidProbe(probe) }
+        guard queries.rank == 2, queries.shape[1] == dimension else {
+            throw .dimensionMismatch(expected: dimension, got: queries.rank == 2 ? queries.shape[1] : -1)
+        }
+        guard queries.withUnsafeBufferPointer({ $0.allSatisfy(\.isFinite) }) else { throw .notFinite }
+        let nq = queries.shape[0], probe = min(probe, lists.count)
+        guard nq > 0 else { return RunningTopK(queries: 0, k: k).result }
+        // per query: the lists to scan and, for IVF-PQ, q·c of each
+        var probed = Array(repeating: 0, count: nq * probe), bias = Array(repeating: Float(0), count: nq * probe)
+        if let coarse {
+            probed = coarse.nearest(queries, count: probe)
+            if productQuantizer != nil {
+                let dots = matmul(queries, coarse.centroids, transposingB: true).scalars  // [Q, lists]
+                for q in 0..<nq { for p in 0..<probe { bias[q * probe + p] = dots[q * lists.count + probed[q * probe + p]] } }
+            }
+        }
+        let results = Mutex([(Range<Int>, RunningTopK)]())
+        let tables = productQuantizer?.innerProductTables(queries)
+        if let pq = productQuantizer, let tables {
+            ComputeThreads.forEachChunk(of: nq) { range in
+                var top = RunningTopK(queries: range.count, k: k)
+                for q in range {
+                    for p in 0..<probe {
+                        let list = lists[probed[q * probe + p]]
+                        top.mergeCodes(list.codes, count: list.ids.count, subquantizers: pq.subquantizers, ids: list.ids,
+                                       tables: tables, tableRow: q, bias: bias[q * probe + p], intoQuery: q - range.lowerBound)
+                    }
+                }
+                results.withLock { $0.append((range, top)) }
+            }
+        } else {
+            // IVF-Flat: each list is read once per chunk of queries, for all its queries in one product
+            ComputeThreads.forEachChunk(of: nq) { range in
+                var top = RunningTopK(queries: range.count, k: k)
+                var askers = Array(repeating: [Int](), count: lists.count)
+                for q in range { for p in 0..<probe { askers[probed[q * probe + p]].append(q) } }
+                for (l, qs) in askers.enumerated() where !qs.isEmpty && !lists[l].ids.isEmpty {
+                    let block = Tensor.concatenated(qs.map { queries.sliced(along: 0, $0..<($0 + 1)) }, along: 0)
+                    lists[l].rows.forEachBlock { first, rows in
+                        let sims = matmul(block, rows, transposingB: true)
+                        let ids = Array(lists[l].ids[first..<(first + rows.shape[0])])
+                        for (r, q) in qs.enumerated() { top.merge(row: r, of: sims, intoQuery: q - range.lowerBound, ids: ids) }
+                    }
+                }
+                results.withLock { $0.append((range, top)) }
+            }
+        }
+        var scores = [Float](repeating: -.infinity, count: nq * k), ids = [Int](repeating: -1, count: nq * k)
+        for (range, top) in results.withLock({ $0 }) {
+            for (i, q) in range.enumerated() {
+                for j in 0..<k { (scores[q * k + j], ids[q * k + j]) = (top.scores[i * k + j], Int(top.ids[i * k + j])) }
+            }
+        }
+        return TopK(scores: Tensor(shape: [nq, k], scalars: scores), indices: ids)
+    }
+}

@@ -1,0 +1,161 @@
+import LoupeRetrieval
+import LoupeTensor
+import Testing
+
+/// Product quantization and inverted files against naive references: codes against a
+/// nearest-centre loop, table look-ups against decoded inner products, scans against sorting,
+/// an inverted file probed everywhere against exact search.
+@Suite struct QuantizedIndexTests {
+    /// `n` unit vectors in `d` dimensions around `clusters` random centres (spread 0.5 per axis
+    /// relative to the centres' unit norm scaled by √d), so that quantizers have structure to find.
+    static func clustered(_ n: Int, d: Int, clusters: Int, seed: UInt64) -> Tensor {
+        let centres = Tensor(randomUniform: [clusters, d], seed: seed).scalars
+        let noise = Tensor(randomUniform: [n, d], seed: seed + 1).scalars
+        var x = [Float](repeating: 0, count: n * d)
+        for i in 0..<n { let c = (i * 7919) % clusters; for j in 0..<d { x[i * d + j] = centres[c * d + j] + 0.5 * noise[i * d + j] } }
+        return Tensor(shape: [n, d], scalars: x).l2NormalizedRows()
+    }
+
+    static func dot(_ a: [Float], _ b: ArraySlice<Float>) -> Float { zip(a, b).reduce(0) { $0 + $1.0 * $1.1 } }
+
+    @Test func codesAreNearestCentresAndTablesAreDecodedInnerProducts() throws {
+        let x = Self.clustered(600, d: 16, clusters: 5, seed: 1)
+        let pq = try ProductQuantizer(training: x, subquantizers: 4)
+        #expect(pq.centroids.shape == [4, 256, 4])
+        let codes = pq.encode(x), c = pq.centroids.scalars, v = x.scalars
+        for i in stride(from: 0, to: 600, by: 37) {
+            for j in 0..<4 {
+                let sub = Array(v[(i * 16 + j * 4)..<(i * 16 + j * 4 + 4)])
+                func distance(_ centre: Int) -> Float {
+                    var s: Float = 0
+                    for t in 0..<4 { let e = sub[t] - c[(j * 256 + centre) * 4 + t]; s += e * e }
+                    return s
+                }
+                let chosen = distance(Int(codes[i * 4 + j]))
+                #expect(chosen <= (0..<256).map(distance).min()! + 1e-6)
+            }
+        }
+        // the quantizer reconstructs well: mean squared error far below the vectors' own energy (1)
+        let decoded = pq.decode(codes).scalars
+        let error = zip(decoded, v).reduce(Float(0)) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) } / 600
+        #expect(error < 0.2, "\(error)")
+        let q = Self.clustered(3, d: 16, clusters: 5, seed: 9)
+        let tables = pq.innerProductTables(q).scalars, qs = q.scalars
+        for qi in 0..<3 {
+            for i in [0, 5, 599] {
+                let looked = (0..<4).reduce(Float(0)) { $0 + tables[(qi * 4 + $1) * 256 + Int(codes[i * 4 + $1])] }
+                let exact = Self.dot(Array(qs[(qi * 16)..<(qi * 16 + 16)]), decoded[(i * 16)..<(i * 16 + 16)])
+                #expect(abs(looked - exact) < 1e-5)
+            }
+        }
+    }
+
+    @Test(arguments: [0, 1]) func codeScansEqualSortingTheSums(variant: Int) {
+        RunningTopK.pinCodeScan(variant)
+        defer { RunningTopK.pinCodeScan(nil) }
+        for (m, n) in [(8, 1000), (12, 37), (3, 50), (16, 7)] {
+            let tables = Tensor(randomUniform: [2, m, 256], seed: UInt64(m))
+            var generator = SplitMix(seed: UInt64(n))
+            let codes = (0..<(n * m)).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
+            let ids = (0..<n).map { Int64(3 * $0 + 1) }
+            let t = tables.scalars
+            for k in [1, 10, 64] {
+                var top = RunningTopK(queries: 2, k: k)
+                top.mergeCodes(codes, count: n, subquantizers: m, ids: ids, tables: tables, tableRow: 1, bias: 0.5, intoQuery: 0)
+                // the same scan in two halves, one with implicit ids, lands in the same list
+                top.mergeCodes(codes, count: n / 2, subquantizers: m, base: 1, tables: tables, tableRow: 1, bias: 0.5, intoQuery: 1)
+                top.mergeCodes(codes, offset: (n / 2) * m, count: n - n / 2, subquantizers: m, base: 1 + n / 2, tables: tables, tableRow: 1, bias: 0.5, intoQuery: 1)
+                let sums = (0..<n).map { i in 0.5 + (0..<m).reduce(Float(0)) { $0 + t[(m + $1) * 256 + Int(codes[i * m + $1])] } }
+                let order = (0..<n).sorted { sums[$0] != sums[$1] ? sums[$0] > sums[$1] : $0 < $1 }
+                let want = min(k, n)
+                for j in 0..<want {
+                    #expect(abs(top.scores[j] - sums[order[j]]) < 1e-4)
+                    #expect(top.ids[j] == ids[order[j]])
+                    #expect(top.ids[k + j] == Int64(order[j] + 1))
+                }
+                for j in want..<k { #expect(top.ids[j] == -1 && top.scores[j] == -.infinity) }
+            }
+        }
+    }
+
+    @Test func scoreRowsMergeWithTheirIds() {
+        let block = Tensor(shape: [2, 5], scalars: [0.1, 0.9, -1, 0.9, 0.3, .nan, 2, 1, 0, 3])
+        var top = RunningTopK(queries: 1, k: 3)
+        top.merge(row: 0, of: block, intoQuery: 0, ids: [10, 11, 12, 13, 14])
+        #expect(top.ids == [11, 13, 14] && top.scores == [0.9, 0.9, 0.3])
+        top.merge(row: 1, of: block, intoQuery: 0, base: 100)
+        #expect(top.ids == [104, 101, 102])
+        var other = RunningTopK(queries: 1, k: 3)
+        other.insert(2.5, id: 7, query: 0)
+        top.merge(other)
+        #expect(top.ids == [104, 7, 101])
+    }
+
+    @Test func invertedFileProbedEverywhereIsExact() throws {
+        let x = Self.clustered(900, d: 24, clusters: 12, seed: 3)
+        var index = try QuantizedIndex(kind: .ivfFlat(lists: 8), training: x)
+        try index.add(x.sliced(along: 0, 0..<500))
+        try index.add(x.sliced(along: 0, 500..<900))
+        #expect(index.count == 900 && index.listSizes.reduce(0, +) == 900 && index.listSizes.count == 8)
+        let q = Self.clustered(20, d: 24, clusters: 12, seed: 4)
+        let exact = nearestNeighbors(of: q, in: x, k: 10)
+        let all = try index.search(q, k: 10, probe: 8)
+        #expect(all.indices == exact.indices)
+        // probing fewer lists finds a subset, still with exact scores
+        let some = try index.search(q, k: 10, probe: 2)
+        let xs = x.scalars, qs = q.scalars
+        for qi in 0..<20 {
+            for (id, score) in some.results(forQuery: qi) {
+                #expect(abs(score - Self.dot(Array(qs[(qi * 24)..<(qi * 24 + 24)]), xs[(id * 24)..<(id * 24 + 24)])) < 1e-5)
+            }
+        }
+    }
+
+    @Test(arguments: [QuantizedIndex.Kind.pq(subquantizers: 8), .ivfPQ(lists: 6, subquantizers: 8)])
+    func quantizedScoresAreTheReconstructionsInnerProducts(kind: QuantizedIndex.Kind) throws {
+        let x = Self.clustered(1200, d: 32, clusters: 10, seed: 5)
+        var index = try QuantizedIndex(kind: kind, training: x)
+        try index.add(x)
+        let q = x.sliced(along: 0, 0..<30)
+        let top = try index.search(q, k: 10, probe: 6)
+        let exact = nearestNeighbors(of: q, in: x, k: 10)
+        // reconstruction: the cell's centre plus the decoded residual
+        let assignment = index.coarse?.assign(x) ?? Array(repeating: 0, count: 1200)
+        let centres = index.coarse?.centroids.scalars
+        let pq = try #require(index.productQuantizer)
+        let coarse = centres.map { c in Tensor(shape: [1200, 32], scalars: (0..<(1200 * 32)).map { c[assignment[$0 / 32] * 32 + $0 % 32] }) }
+        let decoded = pq.decode(pq.encode(coarse.map { x - $0 } ?? x)).scalars
+        let xs = x.scalars, cs = coarse?.scalars
+        var found = 0
+        for qi in 0..<30 {
+            let query = Array(xs[(qi * 32)..<(qi * 32 + 32)])
+            for (id, score) in top.results(forQuery: qi) {
+                let reconstructed = (0..<32).map { decoded[id * 32 + $0] + (cs?[id * 32 + $0] ?? 0) }
+                #expect(abs(score - Self.dot(query, reconstructed[...])) < 1e-4)
+            }
+            found += Set(top.results(forQuery: qi).map(\.index)).intersection(exact.results(forQuery: qi).map(\.index)).count
+        }
+        // 32-d vectors in 8 bytes: most true neighbours are still found
+        #expect(Double(found) / 300 > 0.5, "recall@10 \(Double(found) / 300)")
+    }
+
+    @Test func kindsParseAndRefuseWhatCannotBeTrained() throws {
+        for kind in [QuantizedIndex.Kind.ivfFlat(lists: 1024), .pq(subquantizers: 64), .ivfPQ(lists: 4096, subquantizers: 32)] {
+            #expect(QuantizedIndex.Kind(kind.description) == kind)
+        }
+        #expect(QuantizedIndex.Kind("IVF,PQ8") == nil && QuantizedIndex.Kind("HNSW32") == nil && QuantizedIndex.Kind("IVF8,SQ8") == nil)
+        let x = Self.clustered(300, d: 12, clusters: 4, seed: 7)
+        #expect(throws: IndexError.self) { try QuantizedIndex(kind: .pq(subquantizers: 5), training: x) }
+        #expect(throws: IndexError.self) { try QuantizedIndex(kind: .ivfFlat(lists: 301), training: x) }
+        #expect(throws: IndexError.self) { try QuantizedIndex(kind: .pq(subquantizers: 4), training: x.sliced(along: 0, 0..<100)) }
+        var nan = x.scalars
+        nan[17] = .nan
+        #expect(throws: IndexError.notFinite) { try QuantizedIndex(kind: .ivfFlat(lists: 4), training: Tensor(shape: [300, 12], scalars: nan)) }
+        var index = try QuantizedIndex(kind: .ivfFlat(lists: 4), training: x)
+        #expect(throws: IndexError.dimensionMismatch(expected: 12, got: 11)) { try index.add(Tensor(zeros: [2, 11])) }
+        #expect(throws: IndexError.invalidProbe(0)) { try index.search(x, k: 1, probe: 0) }
+        #expect(throws: IndexError.invalidK(0)) { try index.search(x, k: 0) }
+        // an empty index answers with padding
+        #expect(try index.search(x.sliced(along: 0, 0..<2), k: 3, probe: 4).indices == Array(repeating: -1, count: 6))
+    }
+}
