@@ -33,6 +33,10 @@ let package = Package(
             dependencies: [.product(name: "LoupeTensor", package: "Loupe")],
             path: "Sources/SearchBench"),
         .executableTarget(
+            name: "loupe-quantized-bench",
+            dependencies: [.product(name: "LoupeRetrieval", package: "Loupe"), .product(name: "LoupeTensor", package: "Loupe")],
+            path: "Sources/QuantizedBench"),
+        .executableTarget(
             name: "loupe-object-bench",
             dependencies: [.product(name: "Loupe", package: "Loupe")],
             path: "Sources/ObjectBench"),

@@ -34,33 +34,43 @@ public struct KMeans: Sendable {
         case .plusPlus:
             // each step needs every row's distance to the newest centre: one matrix-vector
             // product, ‖x − c‖² = ‖x‖² − 2 x·c + ‖c‖²
-            let norms = (0..<n).map { i in (0..<d).reduce(Float(0)) { $0 + x[i * d + $1] * x[i * d + $1] } }
-            chosen = [Int(random.next() % UInt64(n))]
-            var nearest = [Float](repeating: .infinity, count: n)
-            while chosen.count < k {
-                let c = chosen.last!
-                let dots = matmul(rows, rows.sliced(along: 0, c..<(c + 1)), transposingB: true).scalars
+            // seeds are drawn from a sample of at most max(16 k, 8192) rows: each step streams
+            // the sample once, and more rows than that change little where the seeds fall
+            var order = Array(0..<n)
+            let sampled = min(n, max(16 * k, 8192))
+            for i in 0..<sampled where sampled < n { order.swapAt(i, i + Int(random.next() % UInt64(n - i))) }
+            let pool = Array(order.prefix(sampled)).sorted()
+            let sample = sampled == n ? rows : Tensor(shape: [sampled, d], scalars: pool.flatMap { x[($0 * d)..<($0 * d + d)] })
+            let norms = pool.map { i in (0..<d).reduce(Float(0)) { $0 + x[i * d + $1] * x[i * d + $1] } }
+            var picked = [Int(random.next() % UInt64(sampled))]
+            var nearest = [Float](repeating: .infinity, count: sampled)
+            while picked.count < k {
+                let c = picked.last!
+                let dots = matmul(sample, sample.sliced(along: 0, c..<(c + 1)), transposingB: true).scalars
                 var total: Double = 0
-                for i in 0..<n {
+                for i in 0..<sampled {
                     nearest[i] = min(nearest[i], max(0, norms[i] - 2 * dots[i] + norms[c]))
                     total += Double(nearest[i])
                 }
-                var target = Double(random.next() >> 11) / Double(1 << 53) * total, pick = n - 1
-                for i in 0..<n { target -= Double(nearest[i]); if target < 0 { pick = i; break } }
-                chosen.append(pick)
+                var target = Double(random.next() >> 11) / Double(1 << 53) * total, pick = sampled - 1
+                for i in 0..<sampled { target -= Double(nearest[i]); if target < 0 { pick = i; break } }
+                picked.append(pick)
             }
+            chosen = picked.map { pool[$0] }
         }
         var c = chosen.flatMap { x[($0 * d)..<($0 * d + d)] }
+        let rowNorms = KMeans.squaredNorms(rows)
         // the last pass only moves centres to their means (a centre restarted there would be a lone row)
         for pass in 0...iterations {
-            let (assignment, distance) = KMeans.nearest(x, n: n, d: d, centroids: c, k: k)
+            let (assignment, distance) = KMeans.nearest(rows, norms: rowNorms, centroids: Tensor(shape: [k, d], scalars: c))
             var sums = [Double](repeating: 0, count: k * d), counts = [Int](repeating: 0, count: k)
             for i in 0..<n {
                 let a = assignment[i]
                 counts[a] += 1
                 for j in 0..<d { sums[a * d + j] += Double(x[i * d + j]) }
             }
-            var far = (0..<n).sorted { distance[$0] > distance[$1] }.makeIterator()
+            // rows farthest from their centres first, for the centres left empty (sorted only then)
+            var far = (counts.contains(0) && pass < iterations ? (0..<n).sorted { distance[$0] > distance[$1] } : []).makeIterator()
             for a in 0..<k {
                 if counts[a] == 0, pass < iterations, let row = far.next() {
                     for j in 0..<d { c[a * d + j] = x[row * d + j] }
@@ -81,7 +91,7 @@ public struct KMeans: Sendable {
     /// The nearest centre of each row of `rows` `[N, D]`.
     public func assign(_ rows: Tensor) -> [Int] {
         precondition(rows.rank == 2 && rows.shape[1] == centroids.shape[1], "rows of the centres' dimension")
-        return KMeans.nearest(rows.scalars, n: rows.shape[0], d: rows.shape[1], centroids: centroids.scalars, k: centroids.shape[0]).assignment
+        return KMeans.nearest(rows, norms: nil, centroids: centroids).assignment
     }
 
     /// The `count` nearest centres of each row (row-major `N × count`, nearest first).
@@ -102,14 +112,42 @@ public struct KMeans: Sendable {
         return (Tensor(shape: [n, d + 1], scalars: q), Tensor(shape: [k, d + 1], scalars: db))
     }
 
-    static func nearest(_ x: [Float], n: Int, d: Int, centroids c: [Float], k: Int) -> (assignment: [Int], distance: [Float]) {
-        let (query, database) = augmented(x, n: n, d: d, centroids: c, k: k)
-        let top = nearestNeighbors(of: query, in: database, k: 1)
-        let assignment = top.indices
-        let distance = (0..<n).map { i in
-            var s: Float = 0
-            for j in 0..<d { s += x[i * d + j] * x[i * d + j] }
-            return max(0, s - top.scores[i, 0])
+    static func squaredNorms(_ rows: Tensor) -> [Float] {
+        let d = rows.shape[1]
+        return rows.withUnsafeBufferPointer { x in
+            (0..<rows.shape[0]).map { i in
+                var s: Float = 0
+                for j in 0..<d { s += x[i * d + j] * x[i * d + j] }
+                return s
+            }
+        }
+    }
+
+    /// The nearest centre of each row and its squared distance (when `norms`, the rows' squared
+    /// norms, are given; else 0): blocks of rows times the centres in one product each, the
+    /// nearest centre the largest `x·c − ‖c‖²/2`.
+    static func nearest(_ rows: Tensor, norms: [Float]?, centroids: Tensor) -> (assignment: [Int], distance: [Float]) {
+        let (n, k) = (rows.shape[0], centroids.shape[0])
+        let half = squaredNorms(centroids).map { $0 / 2 }
+        var assignment = [Int](repeating: 0, count: n), distance = [Float](repeating: 0, count: n)
+        if rows.shape[1] <= 64 {
+            let (best, at) = nearestCentres(of: rows, in: centroids, minus: half)
+            for i in 0..<n {
+                assignment[i] = Int(at[i])
+                if let norms { distance[i] = max(0, norms[i] - 2 * best[i]) }
+            }
+            return (assignment, distance)
+        }
+        let block = 8192
+        for start in stride(from: 0, to: n, by: block) {
+            let end = min(n, start + block)
+            // [k, b]: the centres are the small operand, so each thread packs only them
+            let sims = matmul(centroids, rows.sliced(along: 0, start..<end), transposingB: true)
+            let (best, at) = columnArgmax(sims, minus: half)
+            for i in start..<end {
+                assignment[i] = Int(at[i - start])
+                if let norms { distance[i] = max(0, norms[i] - 2 * best[i - start]) }
+            }
         }
         return (assignment, distance)
     }

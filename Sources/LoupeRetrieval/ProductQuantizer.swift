@@ -21,8 +21,13 @@ public struct ProductQuantizer: Sendable, Equatable {
     /// `D / M`.
     public var subdimension: Int { centroids.shape[2] }
 
+    /// At most this many training rows are clustered (a seeded sample of them when there are
+    /// more): 256 rows per centre, as faiss caps it, is plenty for 256 centres in a few dimensions.
+    public static let maximumTrainingRows = 65_536
+
     /// Learns the centres of each sub-space by k-means (k-means++ seeding, `seed` + the
-    /// sub-space's number) over the rows of `training` `[N, D]`.
+    /// sub-space's number) over the rows of `training` `[N, D]` (at most
+    /// ``maximumTrainingRows`` of them).
     ///
     /// - Parameters:
     ///   - subquantizers: `M`, which must divide `D`.
@@ -38,6 +43,7 @@ public struct ProductQuantizer: Sendable, Equatable {
         }
         guard training.withUnsafeBufferPointer({ $0.allSatisfy(\.isFinite) }) else { throw .notFinite }
         let ds = d / m
+        let training = Self.sample(training, rows: Self.maximumTrainingRows, seed: seed)
         var all: [Float] = []
         all.reserveCapacity(m * 256 * ds)
         for j in 0..<m {
@@ -45,6 +51,17 @@ public struct ProductQuantizer: Sendable, Equatable {
             all += KMeans(sub, k: Self.centresPerSubquantizer, iterations: iterations, seeding: .plusPlus, seed: seed &+ UInt64(j)).centroids.scalars
         }
         centroids = Tensor(shape: [m, Self.centresPerSubquantizer, ds], scalars: all)
+    }
+
+    /// `rows` rows of `x` drawn without replacement by a seeded shuffle, in their order (all of
+    /// `x` when it has no more).
+    static func sample(_ x: Tensor, rows: Int, seed: UInt64) -> Tensor {
+        let n = x.shape[0]
+        guard n > rows else { return x }
+        var random = SplitMix(seed: seed), order = Array(0..<n)
+        for i in 0..<rows { order.swapAt(i, i + Int(random.next() % UInt64(n - i))) }
+        let d = x.shape[1], all = x.scalars
+        return Tensor(shape: [rows, d], scalars: order.prefix(rows).sorted().flatMap { all[($0 * d)..<(($0 + 1) * d)] })
     }
 
     /// A quantizer from centres learned before (as stored in a file), `[M, 256, dsub]`.

@@ -94,8 +94,12 @@ public struct QuantizedIndex: Sendable {
 
     /// Trains an index of `kind` on `training` `[N, D]` (k-means++ seeding with `seed`), empty.
     ///
-    /// - Parameter iterations: Lloyd iterations of the coarse quantizer and of each sub-quantizer.
-    public init(kind: Kind, training: Tensor, iterations: Int = 20, seed: UInt64 = 1) throws(IndexError) {
+    /// - Parameters:
+    ///   - coarseIterations: Lloyd iterations of the coarse quantizer (faiss's default, 10:
+    ///     cells need not be optimal, only balanced enough, and each iteration is a pass of
+    ///     `N × lists × D` multiply-adds).
+    ///   - iterations: Lloyd iterations of each sub-quantizer (faiss's 25).
+    public init(kind: Kind, training: Tensor, coarseIterations: Int = 10, iterations: Int = 25, seed: UInt64 = 1) throws(IndexError) {
         guard training.rank == 2, training.shape[1] >= 1 else { throw .invalidTraining("training vectors must be [N, D], got \(training.shape)") }
         let problems = kind.problems(dimension: training.shape[1], training: training.shape[0])
         guard problems.isEmpty else { throw .invalidTraining(problems.joined(separator: "; ")) }
@@ -103,7 +107,7 @@ public struct QuantizedIndex: Sendable {
         var coarse: KMeans?
         var residuals = training
         if kind.lists > 1 || kind.subquantizers == nil {
-            let c = KMeans(training, k: kind.lists, iterations: iterations, seeding: .plusPlus, seed: seed)
+            let c = KMeans(training, k: kind.lists, iterations: coarseIterations, seeding: .plusPlus, seed: seed)
             coarse = c
             if kind.subquantizers != nil { residuals = Self.residuals(training, centroids: c.centroids, assignment: c.assign(training)) }
         }

@@ -70,3 +70,58 @@ struct SendableInt64Pointer: @unchecked Sendable {
     let pointer: UnsafeMutablePointer<Int64>
     init(_ pointer: UnsafeMutablePointer<Int64>) { self.pointer = pointer }
 }
+
+/// For each column `i` of `scores` `[k, b]`: the row `r` with the largest `scores[r, i] − bias[r]`
+/// (the first on ties) and that value — the nearest of `k` centres to each of `b` vectors, when
+/// `scores` holds their inner products and `bias` half the centres' squared norms.
+public func columnArgmax(_ scores: Tensor, minus bias: [Float]) -> (values: [Float], rows: [Int32]) {
+    check(scores.rank == 2 && bias.count == scores.shape[0], "columnArgmax: scores \(scores.shape), \(bias.count) biases")
+    let (k, b) = (scores.shape[0], scores.shape[1])
+    var values = [Float](repeating: -.infinity, count: b), rows = [Int32](repeating: 0, count: b)
+    scores.withUnsafeBufferPointer { s in
+        bias.withUnsafeBufferPointer { c in
+            values.withUnsafeMutableBufferPointer { v in
+                rows.withUnsafeMutableBufferPointer { r in
+                    lk_column_argmax(s.baseAddress!, Int32(k), Int32(b), c.baseAddress!, v.baseAddress!, r.baseAddress!)
+                }
+            }
+        }
+    }
+    return (values, rows)
+}
+
+/// For each row `i` of `rows` `[n, d]`: the centre `c` of `centres` `[k, d]` with the largest
+/// `x_i·c − bias[c]` (the first on ties) and that value, without a `[n, k]` product in memory —
+/// for few dimensions (a product quantizer's sub-vectors), where that product would cost more
+/// to write than to compute. Rows are split over ``ComputeThreads``.
+public func nearestCentres(of rows: Tensor, in centres: Tensor, minus bias: [Float]) -> (values: [Float], rows: [Int32]) {
+    check(rows.rank == 2 && centres.rank == 2 && rows.shape[1] == centres.shape[1] && bias.count == centres.shape[0],
+          "nearestCentres: rows \(rows.shape), centres \(centres.shape), \(bias.count) biases")
+    let (n, d, k) = (rows.shape[0], rows.shape[1], centres.shape[0])
+    let c = centres.scalars
+    var transposed = [Float](repeating: 0, count: d * k)
+    for a in 0..<k { for j in 0..<d { transposed[j * k + a] = c[a * d + j] } }
+    var values = [Float](repeating: -.infinity, count: n), indices = [Int32](repeating: 0, count: n)
+    rows.withUnsafeBufferPointer { x in
+        transposed.withUnsafeBufferPointer { ct in
+            bias.withUnsafeBufferPointer { h in
+                values.withUnsafeMutableBufferPointer { v in
+                    indices.withUnsafeMutableBufferPointer { r in
+                        let (xp, ctp, hp) = (SendableConstPointer(x.baseAddress!), SendableConstPointer(ct.baseAddress!), SendableConstPointer(h.baseAddress!))
+                        let (vp, rp) = (SendablePointer(v.baseAddress!), SendableInt32Pointer(r.baseAddress!))
+                        ComputeThreads.forEachChunk(of: n, minimumChunk: 1024) { range in
+                            lk_nearest_small(xp.pointer + range.lowerBound * d, Int32(range.count), Int32(d), ctp.pointer, hp.pointer, Int32(k),
+                                             vp.pointer + range.lowerBound, rp.pointer + range.lowerBound)
+                        }
+                    }
+                }
+            }
+        }
+    }
+    return (values, indices)
+}
+
+struct SendableInt32Pointer: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<Int32>
+    init(_ pointer: UnsafeMutablePointer<Int32>) { self.pointer = pointer }
+}

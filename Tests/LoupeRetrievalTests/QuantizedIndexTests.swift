@@ -139,6 +139,34 @@ import Testing
         #expect(Double(found) / 300 > 0.5, "recall@10 \(Double(found) / 300)")
     }
 
+    /// Both nearest-centre paths (the fused one for few dimensions, the product-then-argmax one)
+    /// against a naive loop, with centres counts that are and are not multiples of the blocks.
+    @Test(arguments: [(20, 256), (20, 77), (7, 3), (100, 300)])
+    func nearestCentresAgreeWithANaiveLoop(d: Int, k: Int) {
+        let rows = Tensor(randomUniform: [333, d], seed: UInt64(d)), centres = Tensor(randomUniform: [k, d], seed: UInt64(k))
+        let assigned = KMeans(centroids: centres).assign(rows)
+        let x = rows.scalars, c = centres.scalars
+        for i in 0..<333 {
+            var best = Float.infinity, at = -1
+            for a in 0..<k {
+                var s: Float = 0
+                for j in 0..<d { let e = x[i * d + j] - c[a * d + j]; s += e * e }
+                if s < best { (best, at) = (s, a) }
+            }
+            // near-ties may fall either way in float rounding: the chosen centre is as near
+            var chosen: Float = 0
+            for j in 0..<d { let e = x[i * d + j] - c[assigned[i] * d + j]; chosen += e * e }
+            #expect(assigned[i] == at || abs(chosen - best) < 1e-4, "row \(i): \(assigned[i]) vs \(at)")
+        }
+        let scores = matmul(centres, rows, transposingB: true)
+        let (values, winners) = columnArgmax(scores, minus: Array(repeating: 0.25, count: k))
+        let s = scores.scalars
+        for i in stride(from: 0, to: 333, by: 11) {
+            let top = (0..<k).max { s[$0 * 333 + i] < s[$1 * 333 + i] || (s[$0 * 333 + i] == s[$1 * 333 + i] && $0 > $1) }!
+            #expect(Int(winners[i]) == top && values[i] == s[top * 333 + i] - 0.25)
+        }
+    }
+
     @Test func kindsParseAndRefuseWhatCannotBeTrained() throws {
         for kind in [QuantizedIndex.Kind.ivfFlat(lists: 1024), .pq(subquantizers: 64), .ivfPQ(lists: 4096, subquantizers: 32)] {
             #expect(QuantizedIndex.Kind(kind.description) == kind)

@@ -201,6 +201,14 @@ void lk_pq_scan_topk(const float *table, int m, const uint8_t *codes, size_t n, 
 /// Which lk_pq_scan_topk loop runs: 0 four codes at a time in scalar code, 1 AVX2 gathers (only
 /// when lk_simd_level() >= 1). Benchmarks and tests pin one; -1 restores the default.
 void lk_pq_set_scan_variant(int variant);
+/// For each column i of s[k][b]: the row r with the largest s[r][i] - bias[r] (the first on
+/// ties; NaN never wins) into at[i], and that value into best[i] (-INFINITY when none won).
+void lk_column_argmax(const float *s, int k, int b, const float *bias, float *best, int32_t *at);
+/// For each row i of x[n][d]: the centre c with the largest x_i . c - half[c] (the first on
+/// ties) into at[i] and that value into best[i], the centres given transposed, ct[d][k]. For
+/// few dimensions (sub-vectors of a product quantizer), where a matrix product would spend its
+/// time writing the [n, k] result.
+void lk_nearest_small(const float *x, int n, int d, const float *ct, const float *half, int k, float *best, int32_t *at);
 /// Merges scores[n] (id of column j: ids[j], or base + j when ids is NULL) into the running top-k
 /// best[k] / best_ids[k] (initialised to -INFINITY / -1).
 void lk_topk_scan_ids(const float *scores, size_t n, const int64_t *ids, int64_t base, int k, float *best,
