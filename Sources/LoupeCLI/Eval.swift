@@ -38,6 +38,7 @@ struct Eval: AsyncParsableCommand {
     var hostGuided: Bool?
 
     @OptionGroup(title: "Local features") var local: LocalFeatureCLIOptions
+    @OptionGroup(title: "Approximate index (object mode)") var quantization: QuantizedIndexOptions
 
     @Option(help: "Host-guided splices with local features: images matched within each image, the ones the parts' features vote for most (0: only the collection-wide ratio test; default: \(SourceFinder.defaultShortlist)).")
     var shortlist: Int?
@@ -93,12 +94,23 @@ struct Eval: AsyncParsableCommand {
         if index != nil && localFeatures {
             throw ValidationError("--local-features applies when eval indexes reference/ itself; an --index keeps local features or not already")
         }
+        try quantization.validate()
+        let quantizedGiven = quantization.type != .flat
+        if quantizedGiven && (objectEmbedder == nil || layout == .splices) {
+            throw ValidationError("--index-type, --lists, --pq, --probe and --refine apply to `eval` of a retrieval set with --objects or --student")
+        }
+        if [.ivfflat, .ivfpq].contains(quantization.type) && quantization.lists == nil {
+            throw ValidationError("eval builds its index as it goes: give --lists with --index-type \(quantization.type.rawValue)")
+        }
+        let kind = try objectEmbedder.flatMap { try quantization.kind(vectors: Int.max, dimension: $0.recipe.dimension) }
         if layout == .splices { return try runSplices(folder, embedder: embedder, objectEmbedder: objectEmbedder, progress: progress) }
         let selection = try part.map { try parsePart($0, option: "--part") }
         func run(_ set: RetrievalDataset) throws -> EvaluationReport {
             let set = selection.map { set.part($0.part, of: $0.parts) } ?? set
             if let objectEmbedder {
-                return try evaluate(set, with: objectEmbedder, options: scoring.options, onBadFile: badFiles.policy, progress: progress)
+                var options = scoring.options
+                options.quantized = quantization.search
+                return try evaluate(set, with: objectEmbedder, options: options, quantization: kind, onBadFile: badFiles.policy, progress: progress)
             }
             return try evaluate(set, with: embedder, onBadFile: badFiles.policy, progress: progress)
         }

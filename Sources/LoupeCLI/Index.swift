@@ -33,6 +33,7 @@ struct Index: AsyncParsableCommand {
     @OptionGroup var pipeline: PipelineOptions
     @OptionGroup(title: "Object mode") var objects: ObjectOptions
     @OptionGroup(title: "Local features") var local: LocalFeatureCLIOptions
+    @OptionGroup(title: "Approximate index") var quantization: QuantizedIndexOptions
 
     @OptionGroup var badFiles: BadFileOptions
     @OptionGroup var force: ForceOption
@@ -52,9 +53,10 @@ struct Index: AsyncParsableCommand {
         if localSettings != nil && !(objects.objects || objects.student != nil) {
             throw ValidationError("--local-features applies to an object index (--objects or --student)")
         }
+        try quantization.validate()  // before embedding; the dimension-bound checks come after
         let embedder = try pipeline.embedder()
         let progress = ProgressBar(quiet: quiet)
-        let report: IndexingReport
+        var report: IndexingReport
         let write: () throws -> String
         if objects.objects || objects.student != nil {
             let regionEmbedder = try objects.regionEmbedder({ embedder })
@@ -63,12 +65,22 @@ struct Index: AsyncParsableCommand {
             index.root = root
             if let localSettings { try index.keepLocalFeatures(localSettings) }
             report = try index.add(files, with: regionEmbedder, onBadFile: badFiles.policy, progress: progress)
-            write = { try index.write(to: URL(fileURLWithPath: output)); return "\(index.count) images, \(index.regionCount) regions" + (index.localFeatures.map { ", \($0.featureCount) local features" } ?? "") + " → \(output) (\(index.recipe))" }
+            if let kind = try quantization.kind(vectors: index.regionCount, dimension: index.dimension), index.count > 0 {
+                var clock = report.clock
+                try clock.measure("quantizer") { try index.quantize(kind, defaultSearch: quantization.search) }
+                report.clock = clock
+            }
+            write = { try index.write(to: URL(fileURLWithPath: output)); return "\(index.count) images, \(index.regionCount) regions" + (index.localFeatures.map { ", \($0.featureCount) local features" } ?? "") + " → \(output) (\(index.recipe))" + (index.quantized.map { ", \($0.kind)" } ?? "") }
         } else {
             var index = FlatIndex(for: embedder)
             index.root = root
             report = try index.add(files, with: embedder, onBadFile: badFiles.policy, progress: progress)
-            write = { try index.write(to: URL(fileURLWithPath: output)); return "\(index.count) images → \(output) (\(index.recipe))" }
+            if let kind = try quantization.kind(vectors: index.count, dimension: index.dimension), index.count > 0 {
+                var clock = report.clock
+                try clock.measure("quantizer") { try index.quantize(kind, defaultSearch: quantization.search) }
+                report.clock = clock
+            }
+            write = { try index.write(to: URL(fileURLWithPath: output)); return "\(index.count) images → \(output) (\(index.recipe))" + (index.quantized.map { ", \($0.kind)" } ?? "") }
         }
         try badFiles.report(report.skipped)
         guard report.indexed > 0 else { throw CLIError.data("none of the \(files.count) images could be embedded (each is named above); nothing written") }

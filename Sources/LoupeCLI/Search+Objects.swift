@@ -15,6 +15,8 @@ extension Search {
         guard qe == 0 else { throw ValidationError("--qe applies to global indexes; an object query matches region by region") }
         let url = URL(fileURLWithPath: index)
         let objectIndex = try ObjectIndex(contentsOf: url, root: try files.rootURL())
+        var options = scoring.options
+        options.quantized = try quantized.settings(for: objectIndex.quantized)
         let given = try boxes.map { text -> BoundingBox in
             guard let box = BoundingBox(parsing: text) else { throw ValidationError("--box must be x0,y0,x1,y1 with x1 > x0 and y1 > y0, got '\(text)'") }
             return box
@@ -26,7 +28,7 @@ extension Search {
             let image = try Image(contentsOf: URL(fileURLWithPath: path))
             var clock = StageClock()
             let objects = try embedder.objects(in: image, given: given, detect: detect, clock: &clock)
-            let hits = try objectIndex.search(objects.vectors, regions: objects.regions, k: k, options: scoring.options, recipe: embedder.recipe)
+            let hits = try objectIndex.search(objects.vectors, regions: objects.regions, k: k, options: options, recipe: embedder.recipe)
             return ObjectOutput(query: path, regions: objects.regions, results: hits)
         }
         if json {

@@ -55,6 +55,7 @@ struct Search: AsyncParsableCommand {
     var detect = true
 
     @OptionGroup(title: "Object scoring") var scoring: ObjectScoringOptions
+    @OptionGroup(title: "Approximate index") var quantized: QuantizedSearchOptions
 
     @OptionGroup var force: ForceOption
     @OptionGroup var compute: ComputeOptions
@@ -81,11 +82,12 @@ struct Search: AsyncParsableCommand {
         guard qe < flat.count else {
             throw ValidationError("--qe \(qe) averages the query with more results than the index's \(flat.count) images; give at most \(flat.count - 1)")
         }
+        let quantizedSearch = try quantized.settings(for: flat.quantized)
         let embedder = try flat.makeEmbedder(weights: files.store(for: flat.recipe), whitening: oldIndexWhitening())
         let expansion: QueryExpansion = qe == 0 ? .none : (qeAlpha == 0 ? .average(n: qe) : .alpha(n: qe, alpha: qeAlpha))
         let (outputs, failure) = forEachInput(queries) { _, path in
             let vector = try embedder.embedding(of: Image(contentsOf: URL(fileURLWithPath: path)))
-            return Output(query: path, results: try flat.search(vector, k: k, expansion: expansion, recipe: embedder.recipe)[0])
+            return Output(query: path, results: try flat.search(vector, k: k, expansion: expansion, recipe: embedder.recipe, quantizedSearch: quantizedSearch)[0])
         }
         if json {
             try printJSON(outputs)

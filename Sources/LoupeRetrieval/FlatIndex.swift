@@ -11,6 +11,8 @@ public enum IndexError: Error, Equatable, CustomStringConvertible {
     case invalidK(Int)
     /// Lists to probe must be at least 1.
     case invalidProbe(Int)
+    /// Candidates to re-score must be 0 or more.
+    case invalidRefine(Int)
     /// A quantizer cannot be trained as asked (why).
     case invalidTraining(String)
     /// The recipe, or the whitening given with it, cannot make an index of this kind.
@@ -38,6 +40,7 @@ public enum IndexError: Error, Equatable, CustomStringConvertible {
         case .notFinite: "vectors hold NaN or infinity"
         case let .invalidK(k): "k must be at least 1, got \(k)"
         case let .invalidProbe(p): "lists to probe must be at least 1, got \(p)"
+        case let .invalidRefine(r): "candidates to re-score must be 0 or more, got \(r)"
         case let .invalidTraining(why): why
         case let .invalidRecipe(why): why
         case let .unreadable(url, error): "cannot read index \(url.path): \(error)"
@@ -102,6 +105,9 @@ public struct FlatIndex: Sendable {
     public let recipe: EmbeddingRecipe
     /// The whitening named by `recipe.whitening`, when it is known.
     public let whitening: Whitening?
+    /// The approximate index over the same vectors, when ``quantize(_:seed:)`` made one: searches
+    /// then scan it and re-score its candidates exactly (``QuantizedSearch``).
+    public private(set) var quantized: QuantizedIndex?
 
     public var dimension: Int { recipe.dimension }
     public var count: Int { store.count }
@@ -132,28 +138,58 @@ public struct FlatIndex: Sendable {
         guard new.rank == 2, new.shape[1] == dimension else { throw .dimensionMismatch(expected: dimension, got: new.rank == 2 ? new.shape[1] : -1) }
         guard new.shape[0] == newPaths.count else { throw .countMismatch(vectors: new.shape[0], paths: newPaths.count) }
         guard new.withUnsafeBufferPointer({ $0.allSatisfy(\.isFinite) }) else { throw .notFinite }
+        try quantized?.add(new)
         store.append(new)
         paths += newPaths
     }
 
+    /// Trains an approximate index of `kind` on (a seeded sample of) the vectors held now and
+    /// adds them all; vectors added later go into it too.
+    public mutating func quantize(_ kind: QuantizedIndex.Kind, seed: UInt64 = 1, defaultSearch: QuantizedSearch = .init()) throws(IndexError) {
+        try defaultSearch.validate()
+        quantized = try QuantizedIndex.built(kind, from: vectors, seed: seed)
+        quantized!.defaultSearch = defaultSearch
+    }
+
+    /// Drops the approximate index: searches are exact again.
+    public mutating func removeQuantization() { quantized = nil }
+
     /// The `k` nearest rows of each query `[Q, D]`, optionally with query expansion. The queries
-    /// must come from a compatible recipe (pass it to have it checked).
+    /// must come from a compatible recipe (pass it to have it checked). With a quantized part,
+    /// `quantizedSearch` says how many lists it scans and how many candidates are re-scored.
     public func search(_ queries: Tensor, k: Int, expansion: QueryExpansion = .none,
-                       recipe queryRecipe: EmbeddingRecipe? = nil) throws(IndexError) -> [[SearchHit]] {
+                       recipe queryRecipe: EmbeddingRecipe? = nil, quantizedSearch: QuantizedSearch = .init()) throws(IndexError) -> [[SearchHit]] {
         if let queryRecipe, !queryRecipe.isCompatible(with: recipe) { throw .recipeMismatch(queryRecipe.differences(from: recipe)) }
         guard k >= 1 else { throw .invalidK(k) }
         guard queries.rank == 2, queries.shape[1] == dimension else {
             throw .dimensionMismatch(expected: dimension, got: queries.rank == 2 ? queries.shape[1] : -1)
         }
         guard queries.withUnsafeBufferPointer({ $0.allSatisfy(\.isFinite) }) else { throw .notFinite }
+        try quantizedSearch.validate()
         guard count > 0 else { return Array(repeating: [], count: queries.shape[0]) }
         var q = queries
         switch expansion {
         case .none: break
-        case let .average(n): q = expand(queries, n: n, alpha: 0)
-        case let .alpha(n, alpha): q = expand(queries, n: n, alpha: alpha)
+        case let .average(n): q = try expand(queries, n: n, alpha: 0, quantizedSearch: quantizedSearch)
+        case let .alpha(n, alpha): q = try expand(queries, n: n, alpha: alpha, quantizedSearch: quantizedSearch)
         }
-        return nearest(q, k: min(k, count)).map { $0.map { SearchHit(image: $0.index, score: $0.score, path: paths[$0.index]) } }
+        return try nearest(q, k: min(k, count), quantizedSearch: quantizedSearch).map { $0.map { SearchHit(image: $0.index, score: $0.score, path: paths[$0.index]) } }
+    }
+
+    /// The `k` best rows of each query: exact, or from the quantized part's candidates.
+    func nearest(_ queries: Tensor, k: Int, quantizedSearch: QuantizedSearch) throws(IndexError) -> [[(index: Int, score: Float)]] {
+        guard let quantized else { return nearest(queries, k: k) }
+        let top = try quantized.search(queries, k: max(k, quantizedSearch.refine), probe: quantizedSearch.probe)
+        return (0..<queries.shape[0]).map { qi in
+            let found = top.results(forQuery: qi)
+            guard quantizedSearch.refine > 0, !found.isEmpty else { return Array(found.prefix(k)) }
+            // exact scores of the candidates, from the stored vectors
+            let ids = found.map(\.index)
+            let rows = Tensor.concatenated(ids.map { store.rows($0..<($0 + 1)) }, along: 0)
+            let exact = matmul(queries.sliced(along: 0, qi..<(qi + 1)), rows, transposingB: true).scalars
+            let ranked = zip(ids, exact).sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }
+            return ranked.prefix(k).map { (index: $0.0, score: $0.1) }
+        }
     }
 
     /// The `k` best rows of each query over every block, best first (ties: the lower row first).
@@ -170,9 +206,9 @@ public struct FlatIndex: Sendable {
 
     /// `q + Σ_{i ≤ n} max(s_i, 0)^α · x_i`, L2-normalised (α = 0: plain average of the top `n`
     /// and the query).
-    func expand(_ queries: Tensor, n: Int, alpha: Float) -> Tensor {
+    func expand(_ queries: Tensor, n: Int, alpha: Float, quantizedSearch: QuantizedSearch = .init()) throws(IndexError) -> Tensor {
         guard n >= 1 else { return queries }
-        let top = nearest(queries, k: min(n, count))
+        let top = try nearest(queries, k: min(n, count), quantizedSearch: quantizedSearch)
         let d = dimension
         var out = queries
         out.withUnsafeMutableBufferPointer { p in
@@ -201,7 +237,9 @@ extension FlatIndex {
         var metadata = ["format": "loupe-flat-index", "version": Self.formatVersion, "recipe": recipe.json]
         IndexFile.add(paths: paths, root: root, file: url, to: &metadata)
         IndexFile.add(whitening, to: &tensors, metadata: &metadata)
-        do { try SafetensorsFile.write(tensors, metadata: metadata, to: url) } catch { throw .unwritable(url, error) }
+        var bytes: [String: SafetensorsFile.ByteTensor] = [:]
+        quantized?.write(to: &tensors, bytes: &bytes, metadata: &metadata)
+        do { try SafetensorsFile.write(tensors, bytes: bytes, metadata: metadata, to: url) } catch { throw .unwritable(url, error) }
     }
 
     /// Loads an index written by ``write(to:)`` (or by version 1, converting its recipe),
@@ -223,6 +261,8 @@ extension FlatIndex {
         guard vectors.shape[0] == paths.count else { throw .countMismatch(vectors: vectors.shape[0], paths: paths.count) }
         self.recipe = recipe
         whitening = try IndexFile.whitening(file, url, recipe: recipe)
+        guard vectors.withUnsafeBufferPointer({ $0.allSatisfy(\.isFinite) }) else { throw .malformed(url, "vectors hold NaN or infinity") }
+        quantized = try QuantizedIndex.read(file, url, vectors: vectors)
         store = RowStore(vectors)
         self.paths = paths
     }

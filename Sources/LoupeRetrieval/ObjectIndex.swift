@@ -73,14 +73,18 @@ public struct ObjectSearchOptions: Sendable, Hashable {
     public var queryRegions: RegionSelection
     /// The database regions that are compared.
     public var databaseRegions: RegionSelection
+    /// How the index's quantized part, when it has one, is searched: each query region's
+    /// `refine` best rows name the candidate images, whose regions are then scored exactly
+    /// (`refine` 0: the quantized scores of the rows found are final).
+    public var quantized: QuantizedSearch
 
     /// The defaults follow the measurements in the README: the query's objects against every
     /// database region by the best pair. The query's whole-image vector is left out because
     /// object-to-object cosines and image-to-image cosines sit on different scales, and the
     /// image-to-image pair would otherwise win for the wrong reason (the scene, not the object).
     public init(scoring: ObjectScoring = .max, queryRegions: RegionSelection = .objects,
-                databaseRegions: RegionSelection = .all) {
-        (self.scoring, self.queryRegions, self.databaseRegions) = (scoring, queryRegions, databaseRegions)
+                databaseRegions: RegionSelection = .all, quantized: QuantizedSearch = .init()) {
+        (self.scoring, self.queryRegions, self.databaseRegions, self.quantized) = (scoring, queryRegions, databaseRegions, quantized)
     }
 }
 
@@ -123,6 +127,8 @@ public struct ObjectIndex: Sendable {
     public let recipe: EmbeddingRecipe
     /// The whitening named by `recipe.whitening`, when it is known.
     public let whitening: Whitening?
+    /// The approximate index over the region vectors, when ``quantize(_:seed:)`` made one.
+    public private(set) var quantized: QuantizedIndex?
     /// Where the student head was when the index was made (a hint for finding it again; the
     /// recipe's checksum decides whether a file is the head).
     public var studentHeadLocation: String?
@@ -169,6 +175,17 @@ public struct ObjectIndex: Sendable {
         localFeatures!.append(features, side: side)
     }
 
+    /// Trains an approximate index of `kind` on (a seeded sample of) the region vectors held now
+    /// and adds them all; regions added later go into it too.
+    public mutating func quantize(_ kind: QuantizedIndex.Kind, seed: UInt64 = 1, defaultSearch: QuantizedSearch = .init()) throws(IndexError) {
+        try defaultSearch.validate()
+        quantized = try QuantizedIndex.built(kind, from: vectors, seed: seed)
+        quantized!.defaultSearch = defaultSearch
+    }
+
+    /// Drops the approximate index: searches are exact again.
+    public mutating func removeQuantization() { quantized = nil }
+
     /// The region vectors of image `image` `[r, D]`.
     public func vectors(ofImage image: Int) -> Tensor { store.rows(rowRanges[image]) }
 
@@ -193,6 +210,7 @@ public struct ObjectIndex: Sendable {
         }
         guard !images.isEmpty else { return }
         for (v, r, path) in images {
+            try quantized?.add(v)
             store.append(v)
             let start = regions.count
             rowRanges.append(start..<(start + v.shape[0]))
@@ -223,11 +241,19 @@ public struct ObjectIndex: Sendable {
             throw .countMismatch(vectors: query.shape[0], paths: queryRegions.count)
         }
         guard query.withUnsafeBufferPointer({ $0.allSatisfy(\.isFinite) }) else { throw .notFinite }
+        try options.quantized.validate()
         guard count > 0 else { return [] }
         let used = options.queryRegions.select(queryRegions)
         let q = Tensor.concatenated(used.map { query.sliced(along: 0, $0..<($0 + 1)) }, along: 0)
-        let scored = imageScores(q, options: options)
-        var order = (0..<count).filter { $0 != excluding }
+        let scored: [(score: Float, queryRow: Int, databaseRow: Int)]
+        var order: [Int]
+        if let quantized {
+            (scored, order) = try quantizedScores(q, quantized: quantized, options: options)
+            order.removeAll { $0 == excluding }
+        } else {
+            scored = imageScores(q, options: options)
+            order = (0..<count).filter { $0 != excluding }
+        }
         order.sort { scored[$0].score != scored[$1].score ? scored[$0].score > scored[$1].score : $0 < $1 }
         return order.prefix(k).map { i in
             let s = scored[i]
@@ -235,6 +261,51 @@ public struct ObjectIndex: Sendable {
             return ObjectHit(image: i, path: paths[i], score: s.score, queryRegion: queryRow,
                              queryBox: queryRegions[queryRow].box, databaseRegion: regions[s.databaseRow])
         }
+    }
+
+    /// Scores from the quantized part: the images of each query row's best `refine` rows (or
+    /// `k`-ish when not refining), scored exactly over their admitted regions, or by the
+    /// quantized scores of the rows found. Images no query row reached are left out.
+    func quantizedScores(_ q: Tensor, quantized: QuantizedIndex, options: ObjectSearchOptions) throws(IndexError)
+        -> (scores: [(score: Float, queryRow: Int, databaseRow: Int)], images: [Int]) {
+        let nq = q.shape[0], refine = options.quantized.refine
+        let top = try quantized.search(q, k: max(refine, 1) * (refine == 0 ? 64 : 1), probe: options.quantized.probe)
+        var scored = Array(repeating: (score: -Float.infinity, queryRow: 0, databaseRow: 0), count: count)
+        var reached = Set<Int>()
+        let allowed = { (row: Int) in options.databaseRegions.admits(self.regions[row].kind) }
+        if refine > 0 {
+            for qi in 0..<nq { for (row, _) in top.results(forQuery: qi) { reached.insert(Int(imageOfRow[row])) } }
+            for image in reached {
+                let range = rowRanges[image]
+                let admitted = range.filter(allowed)
+                let rows = admitted.isEmpty ? Array(range) : admitted
+                let sims = matmul(q, Tensor.concatenated(rows.map { store.rows($0..<($0 + 1)) }, along: 0), transposingB: true).scalars
+                var sum: Float = 0
+                for qi in 0..<nq {
+                    var best = (score: -Float.infinity, row: rows[0])
+                    for (j, row) in rows.enumerated() where sims[qi * rows.count + j] > best.score { best = (sims[qi * rows.count + j], row) }
+                    sum += best.score
+                    if best.score > scored[image].score { scored[image] = (best.score, qi, best.row) }
+                }
+                if options.scoring == .meanOfMax { scored[image].score = sum / Float(nq) }
+            }
+        } else {
+            var perQuery = Array(repeating: [Int: Float](), count: nq)
+            for qi in 0..<nq {
+                for (row, score) in top.results(forQuery: qi) where allowed(row) {
+                    let image = Int(imageOfRow[row])
+                    reached.insert(image)
+                    if score > perQuery[qi][image] ?? -.infinity { perQuery[qi][image] = score }
+                    if score > scored[image].score { scored[image] = (score, qi, row) }
+                }
+            }
+            if options.scoring == .meanOfMax {
+                // a query row that did not reach an image adds nothing (a cosine of 0)
+                for image in reached { scored[image].score = (0..<nq).reduce(Float(0)) { $0 + max(0, perQuery[$1][image] ?? 0) } / Float(nq) }
+            }
+        }
+        let images = reached.sorted { scored[$0].score != scored[$1].score ? scored[$0].score > scored[$1].score : $0 < $1 }
+        return (scored, images)
     }
 
     /// Per image: its score and the best (query row, database row) pair.
@@ -307,6 +378,7 @@ extension ObjectIndex {
                 tensors["local.lists"] = Tensor(shape: [local.featureCount], scalars: lists.assignment.map(Float.init))
             }
         }
+        quantized?.write(to: &tensors, bytes: &bytes, metadata: &metadata)
         do { try SafetensorsFile.write(tensors, bytes: bytes, metadata: metadata, to: url) } catch { throw .unwritable(url, error) }
     }
 
@@ -361,6 +433,7 @@ extension ObjectIndex {
         whitening = try IndexFile.whitening(file, url, recipe: recipe)
         studentHeadLocation = meta["student-head"]
             ?? (meta["version"] == "1" ? (try? decode("settings", as: [String: String].self))?["student-head"] : nil)
+        quantized = try QuantizedIndex.read(file, url, vectors: vectors)
         store = RowStore(vectors)
         self.paths = paths
         rowRanges = ranges

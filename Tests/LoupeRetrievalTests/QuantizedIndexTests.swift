@@ -1,3 +1,4 @@
+import Foundation
 import LoupeRetrieval
 import LoupeTensor
 import Testing
@@ -185,5 +186,91 @@ import Testing
         #expect(throws: IndexError.invalidK(0)) { try index.search(x, k: 0) }
         // an empty index answers with padding
         #expect(try index.search(x.sliced(along: 0, 0..<2), k: 3, probe: 4).indices == Array(repeating: -1, count: 6))
+    }
+}
+
+/// The quantized part inside the image indexes: searched through, written and read back, refused
+/// when damaged.
+@Suite struct QuantizedImageIndexTests {
+    func temporaryFile(_ name: String) -> URL {
+        FileManager.default.temporaryDirectory.appendingPathComponent("loupe-quantized-\(UUID().uuidString)-\(name)")
+    }
+
+    @Test func flatIndexThroughEveryListAndEnoughCandidatesIsExactAndSurvivesItsFile() throws {
+        let x = QuantizedIndexTests.clustered(700, d: 32, clusters: 9, seed: 11)
+        var index = try FlatIndex(recipe: recipe(32))
+        try index.add(x.sliced(along: 0, 0..<600), paths: (0..<600).map { "/img/\($0).jpg" })
+        let exact = try index.search(x.sliced(along: 0, 0..<25), k: 10)
+        try index.quantize(.ivfPQ(lists: 8, subquantizers: 8), defaultSearch: QuantizedSearch(probe: 3, refine: 50))
+        // added after quantizing: goes into the quantized part too
+        try index.add(x.sliced(along: 0, 600..<700), paths: (600..<700).map { "/img/\($0).jpg" })
+        #expect(index.quantized?.count == 700)
+        let everything = QuantizedSearch(probe: 8, refine: 700)
+        let all = try index.search(x.sliced(along: 0, 0..<25), k: 10, quantizedSearch: everything)
+        let exactAll = nearestNeighbors(of: x.sliced(along: 0, 0..<25), in: x, k: 10)
+        for q in 0..<25 { #expect(all[q].map(\.image) == exactAll.results(forQuery: q).map(\.index)) }
+        #expect(exact[0][0].image == 0 && all[0][0].image == 0)
+        // a narrow search is approximate but its scores are exact cosines (re-scored)
+        let narrow = try index.search(x.sliced(along: 0, 0..<25), k: 10, quantizedSearch: QuantizedSearch(probe: 1, refine: 20))
+        let xs = x.scalars
+        for q in 0..<25 {
+            for hit in narrow[q] {
+                let cosine = (0..<32).reduce(Float(0)) { $0 + xs[q * 32 + $1] * xs[hit.image * 32 + $1] }
+                #expect(abs(cosine - hit.score) < 1e-5)
+            }
+        }
+        let url = temporaryFile("flat.index")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try index.write(to: url)
+        let read = try FlatIndex(contentsOf: url)
+        #expect(read.quantized?.kind == .ivfPQ(lists: 8, subquantizers: 8))
+        #expect(read.quantized?.defaultSearch == QuantizedSearch(probe: 3, refine: 50))
+        #expect(try read.search(x.sliced(along: 0, 0..<25), k: 10, quantizedSearch: QuantizedSearch(probe: 2, refine: 30))
+            == index.search(x.sliced(along: 0, 0..<25), k: 10, quantizedSearch: QuantizedSearch(probe: 2, refine: 30)))
+        #expect(throws: IndexError.invalidProbe(0)) { try read.search(x.sliced(along: 0, 0..<1), k: 1, quantizedSearch: QuantizedSearch(probe: 0)) }
+        #expect(throws: IndexError.invalidRefine(-1)) { try read.search(x.sliced(along: 0, 0..<1), k: 1, quantizedSearch: QuantizedSearch(refine: -1)) }
+    }
+
+    @Test func objectIndexQuantizedFindsTheSameImagesAndRefusesDamagedLists() throws {
+        // 80 images of 4 regions each: the whole image and 3 objects
+        let x = QuantizedIndexTests.clustered(320, d: 16, clusters: 12, seed: 21)
+        var index = try ObjectIndex(recipe: objectRecipe(16))
+        for image in 0..<80 {
+            let regions = [ObjectRegion(kind: .image, box: BoundingBox(x0: 0, y0: 0, x1: 100, y1: 100))]
+                + (1...3).map { ObjectRegion(kind: .detected, box: BoundingBox(x0: Float($0), y0: 0, x1: 50, y1: 50), score: 0.9, label: "cup") }
+            try index.add(x.sliced(along: 0, (4 * image)..<(4 * image + 4)), regions: regions, path: "/img/\(image).jpg")
+        }
+        let query = x.sliced(along: 0, 9..<11)
+        let queryRegions = (0..<2).map { _ in ObjectRegion(kind: .detected, box: BoundingBox(x0: 0, y0: 0, x1: 10, y1: 10)) }
+        for scoring in ObjectScoring.allCases {
+            let options = ObjectSearchOptions(scoring: scoring, quantized: QuantizedSearch(probe: 6, refine: 320))
+            let exact = try index.search(query, regions: queryRegions, k: 80, options: options, excluding: 5)
+            var quantized = index
+            try quantized.quantize(.ivfFlat(lists: 6))
+            let found = try quantized.search(query, regions: queryRegions, k: 80, options: options, excluding: 5)
+            #expect(found == exact, "\(scoring)")
+            // without re-scoring, the best pair is still found exactly (IVF-Flat scores are exact)
+            let unrefined = try quantized.search(query, regions: queryRegions, k: 5,
+                                                 options: ObjectSearchOptions(scoring: .max, quantized: QuantizedSearch(probe: 6, refine: 0)))
+            #expect(unrefined.first?.image == 2)
+        }
+        var quantized = index
+        try quantized.quantize(.ivfPQ(lists: 4, subquantizers: 4))
+        let url = temporaryFile("object.index")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try quantized.write(to: url)
+        let read = try ObjectIndex(contentsOf: url)
+        #expect(try read.search(query, regions: queryRegions, k: 10) == quantized.search(query, regions: queryRegions, k: 10))
+        // a list number out of range is refused by name, not searched
+        var file = try SafetensorsFile(contentsOf: url)
+        var tensors: [String: Tensor] = [:]
+        for name in file.names where name != "quantized.codes" { tensors[name] = try file.tensor(named: name) }
+        var lists = tensors["quantized.lists"]!.scalars
+        lists[7] = 9
+        tensors["quantized.lists"] = Tensor(shape: [lists.count], scalars: lists)
+        try SafetensorsFile.write(tensors, bytes: ["quantized.codes": try file.byteTensor(named: "quantized.codes")], metadata: file.metadata, to: url)
+        file = try SafetensorsFile(contentsOf: url)
+        #expect(throws: IndexError.self) { try ObjectIndex(contentsOf: url) }
+        do { _ = try ObjectIndex(contentsOf: url) } catch { #expect("\(error)".contains("quantized")) }
     }
 }
