@@ -56,6 +56,14 @@ def main():
         assert found.returncode == 0, found.stderr
         hits = json.loads(found.stdout)[0]["results"]
         assert hits[0]["path"].endswith("b.jpg") and abs(hits[0]["score"] - 1) < 1e-4 and hits[1]["score"] < 0.99, hits
+        # the same through an inverted file (one list: the exact answer), its kind kept in the file
+        quantized = os.path.join(tmp, "q.idx")
+        made = run(binary, "index", imgs, "-o", quantized, "--index-type", "ivfflat", "--lists", "1", "--quiet")
+        assert made.returncode == 0 and "IVF1,Flat" in made.stderr, made.stderr
+        found = run(binary, "search", quantized, os.path.join(imgs, "b.jpg"), "--json", "--probe", "1", "--refine", "0")
+        assert found.returncode == 0, found.stderr
+        assert [h["path"] for h in json.loads(found.stdout)[0]["results"]] == [h["path"] for h in hits], found.stdout
+        os.remove(quantized)
         # a folder with a truncated JPEG among good ones: indexed without it, and it says so
         partial = run(binary, "index", mixed, "-o", os.path.join(tmp, "m.idx"), "--quiet")
         assert partial.returncode == 0 and "truncated.jpg" in partial.stderr and "1 skipped" in partial.stderr, partial.stderr
@@ -343,6 +351,15 @@ def main():
             (["search", index, os.path.join(imgs, "a.jpg"), "--qe-alpha", "3"], "give --qe N too"),
             (["search", index, os.path.join(imgs, "a.jpg"), "--qe", "5"], "give at most 1"),
             (["search", index, imgs], "is a folder"),
+            # approximate indexes: settings checked before embedding, the rest before writing anything
+            (["index", imgs, "-o", os.path.join(tmp, "q.idx"), "--lists", "8"], "need --index-type"),
+            (["index", imgs, "-o", os.path.join(tmp, "q.idx"), "--index-type", "ivfpq", "--lists", "0"], "--lists must be at least 1"),
+            (["index", imgs, "-o", os.path.join(tmp, "q.idx"), "--index-type", "ivfflat", "--pq", "8"], "--pq applies to pq and ivfpq"),
+            (["index", imgs, "-o", os.path.join(tmp, "q.idx"), "--index-type", "pq", "--pq", "7"], "must divide the dimension 1280"),
+            (["index", imgs, "-o", os.path.join(tmp, "q.idx"), "--index-type", "ivfflat", "--lists", "5"], "is more than the 2 vectors"),
+            (["index", imgs, "-o", os.path.join(tmp, "q.idx"), "--index-type", "pq"], "at least 256 training vectors"),
+            (["search", index, os.path.join(imgs, "a.jpg"), "--probe", "4"], "apply to a quantized index"),
+            (["eval", "smvs", empty, "--index-type", "ivfpq", "--lists", "4"], "apply to `eval` of a retrieval set with --objects"),
             (["search", os.path.join(imgs, "a.jpg"), os.path.join(imgs, "b.jpg")], "is a JPEG image, not a Loupe index"),
             # weights of another network: a short message that says so, not every tensor name
             (["index", imgs, "-o", os.path.join(tmp, "w.idx"), "--model", "efficientnet_lite0",

@@ -114,12 +114,6 @@ public struct ProductQuantizer: Sendable, Equatable {
     /// is `Σ_j table[q, j, code_j]`.
     public func innerProductTables(_ queries: Tensor) -> Tensor {
         check(queries.rank == 2 && queries.shape[1] == dimension, "ProductQuantizer.innerProductTables: queries \(queries.shape) for dimension \(dimension)")
-        let (nq, m, ds) = (queries.shape[0], subquantizers, subdimension)
-        var out = [Float](repeating: 0, count: nq * m * 256)
-        for j in 0..<m {
-            let part = matmul(queries.sliced(along: 1, (j * ds)..<((j + 1) * ds)), centres(ofSubspace: j), transposingB: true).scalars  // [Q, 256]
-            for q in 0..<nq { for c in 0..<256 { out[(q * m + j) * 256 + c] = part[q * 256 + c] } }
-        }
-        return Tensor(shape: [nq, m, 256], scalars: out)
+        return LoupeTensor.innerProductTables(queries, centroids: centroids)
     }
 }

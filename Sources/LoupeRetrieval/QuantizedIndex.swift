@@ -236,15 +236,19 @@ public struct QuantizedIndex: Sendable {
             }
         }
         let results = Mutex([(Range<Int>, RunningTopK)]())
-        let tables = productQuantizer?.innerProductTables(queries)
-        if let pq = productQuantizer, let tables {
+        if let pq = productQuantizer {
             ComputeThreads.forEachChunk(of: nq) { range in
                 var top = RunningTopK(queries: range.count, k: k)
-                for q in range {
-                    for p in 0..<probe {
-                        let list = lists[probed[q * probe + p]]
-                        top.mergeCodes(list.codes, count: list.ids.count, subquantizers: pq.subquantizers, ids: list.ids,
-                                       tables: tables, tableRow: q, bias: bias[q * probe + p], intoQuery: q - range.lowerBound)
+                // tables for a few queries at a time (32 × 64 KiB for M = 64), so that they stay in cache
+                for b0 in stride(from: range.lowerBound, to: range.upperBound, by: 32) {
+                    let b1 = min(range.upperBound, b0 + 32)
+                    let tables = pq.innerProductTables(queries.sliced(along: 0, b0..<b1))
+                    for q in b0..<b1 {
+                        for p in 0..<probe {
+                            let l = probed[q * probe + p]
+                            top.mergeCodes(lists[l].codes, count: lists[l].ids.count, subquantizers: pq.subquantizers, ids: lists[l].ids,
+                                           tables: tables, tableRow: q - b0, bias: bias[q * probe + p], intoQuery: q - range.lowerBound)
+                        }
                     }
                 }
                 results.withLock { $0.append((range, top)) }

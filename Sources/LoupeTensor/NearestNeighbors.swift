@@ -125,3 +125,25 @@ struct SendableInt32Pointer: @unchecked Sendable {
     let pointer: UnsafeMutablePointer<Int32>
     init(_ pointer: UnsafeMutablePointer<Int32>) { self.pointer = pointer }
 }
+
+/// The product quantizer's look-up tables of `queries` `[Q, M·dsub]` against `centroids`
+/// `[M, 256, dsub]`: `[Q, M, 256]`, entry `[q, j, c]` the inner product of query `q`'s sub-vector
+/// `j` with centre `c` of sub-space `j`. One GEMM per sub-space reading the queries in place and
+/// writing its slice of the tables in place (no copies), on the calling thread.
+public func innerProductTables(_ queries: Tensor, centroids: Tensor) -> Tensor {
+    check(queries.rank == 2 && centroids.rank == 3 && queries.shape[1] == centroids.shape[0] * centroids.shape[2],
+          "innerProductTables: queries \(queries.shape) for centres \(centroids.shape)")
+    let (nq, m, ksub, ds) = (queries.shape[0], centroids.shape[0], centroids.shape[1], centroids.shape[2])
+    return Tensor(uninitializedShape: [nq, m, ksub]) { out in
+        guard nq > 0 else { return }
+        queries.withUnsafeBufferPointer { q in
+            centroids.withUnsafeBufferPointer { c in
+                for j in 0..<m {
+                    singleThreadedGEMM(m: nq, n: ksub, k: ds, a: q.baseAddress! + j * ds, lda: m * ds,
+                                       b: c.baseAddress! + j * ksub * ds, ldb: ds, transposingB: true,
+                                       c: out.baseAddress! + j * ksub, ldc: m * ksub)
+                }
+            }
+        }
+    }
+}
