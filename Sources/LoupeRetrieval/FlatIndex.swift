@@ -29,6 +29,9 @@ public enum IndexError: Error, Equatable, CustomStringConvertible {
     case recipe(URL, RecipeError)
     /// A part of the file is missing, malformed or inconsistent (which, and how).
     case malformed(URL, String)
+    /// A section of the file (a tensor such as `vectors`, or `__metadata__`: the recipe, paths and
+    /// regions) does not match the checksum written with it.
+    case damaged(URL, section: String)
     /// The index keeps local features and an image came without them (or the reverse).
     case localFeaturesMismatch(String)
 
@@ -53,10 +56,11 @@ public enum IndexError: Error, Equatable, CustomStringConvertible {
             default: "\(url.path) is not a Loupe index"
             }
         case let .unsupportedVersion(url, version):
-            "\(url.path) has index format version \(version ?? "?"); this Loupe reads 1 and 2: rebuild the index"
+            "\(url.path) has index format version \(version ?? "?"); this Loupe reads 1 to 3: rebuild the index"
         case let .recipe(url, error): "\(url.path): \(error)"
         case let .malformed(url, why): "\(url.path): \(why)"
         case let .localFeaturesMismatch(why): why
+        case let .damaged(url, section): "\(url.path) is damaged: its section '\(section)' does not match the checksum written with it; rebuild the index"
         }
     }
 }
@@ -225,9 +229,10 @@ public struct FlatIndex: Sendable {
 }
 
 extension FlatIndex {
-    /// File format version; bumped on incompatible changes. Version 2 holds the typed recipe and
-    /// the whitening; version 1 files are read and converted.
-    public static let formatVersion = "2"
+    /// File format version; bumped on incompatible changes. Version 3 records a checksum of every
+    /// section (and must: a version 3 file without them is damaged); version 2 holds the typed
+    /// recipe and the whitening; versions 1 and 2 are still read.
+    public static let formatVersion = "3"
 
     /// Saves as safetensors (`vectors`, and `whitening.mean` / `whitening.projection` when there is
     /// one) with the recipe and paths in the metadata, atomically (a temporary file renamed into
@@ -239,7 +244,7 @@ extension FlatIndex {
         IndexFile.add(whitening, to: &tensors, metadata: &metadata)
         var bytes: [String: SafetensorsFile.ByteTensor] = [:]
         quantized?.write(to: &tensors, bytes: &bytes, metadata: &metadata)
-        do { try SafetensorsFile.write(tensors, bytes: bytes, metadata: metadata, to: url) } catch { throw .unwritable(url, error) }
+        do { try SafetensorsFile.write(tensors, bytes: bytes, metadata: metadata, checksums: true, to: url) } catch { throw .unwritable(url, error) }
     }
 
     /// Loads an index written by ``write(to:)`` (or by version 1, converting its recipe),
@@ -279,9 +284,20 @@ enum IndexFile {
             if head.starts(with: [0x89, 0x50, 0x4E, 0x47]) { throw .wrongFormat(url, format: "a PNG image") }
             throw .unreadable(url, error)
         }
-        guard file.metadata["format"] == format else { throw .wrongFormat(url, format: file.metadata["format"]) }
-        guard file.metadata["version"] == "1" || file.metadata["version"] == "2" else {
+        guard file.metadata["format"] == format else {
+            // a damaged format field is a damaged file, not a file of another kind
+            if (try? file.verifyChecksums()) == nil { throw .damaged(url, section: "__metadata__") }
+            throw .wrongFormat(url, format: file.metadata["format"])
+        }
+        guard ["1", "2", "3"].contains(file.metadata["version"] ?? "") else {
+            if (try? file.verifyChecksums()) == nil { throw .damaged(url, section: "__metadata__") }
             throw .unsupportedVersion(url, version: file.metadata["version"])
+        }
+        // from version 3 on the checksums are part of the format: a file without them lost them
+        if file.metadata["version"] == "3" && !file.hasChecksums { throw .damaged(url, section: SafetensorsFile.checksumKey) }
+        do { try file.verifyChecksums() } catch {
+            if case let .checksumMismatch(section) = error { throw .damaged(url, section: section) }
+            throw .unreadable(url, error)
         }
         return file
     }

@@ -346,10 +346,10 @@ public struct ObjectIndex: Sendable {
 }
 
 extension ObjectIndex {
-    /// File format version; bumped on incompatible changes. Version 2 holds the typed recipe (with
-    /// its region proposal) and the whitening; version 1 files (recipe strings and a settings
-    /// dictionary) are read and converted.
-    public static let formatVersion = "2"
+    /// File format version; bumped on incompatible changes. Version 3 records a checksum of every
+    /// section; version 2 holds the typed recipe (with its region proposal) and the whitening;
+    /// version 1 files (recipe strings and a settings dictionary) are read and converted.
+    public static let formatVersion = "3"
 
     /// Saves as safetensors (`vectors` `[R, D]`, `boxes` `[R, 4]`, `images` `[R]`, and the
     /// whitening's tensors) with recipe, regions' kinds, scores and labels and paths in the
@@ -379,7 +379,7 @@ extension ObjectIndex {
             }
         }
         quantized?.write(to: &tensors, bytes: &bytes, metadata: &metadata)
-        do { try SafetensorsFile.write(tensors, bytes: bytes, metadata: metadata, to: url) } catch { throw .unwritable(url, error) }
+        do { try SafetensorsFile.write(tensors, bytes: bytes, metadata: metadata, checksums: true, to: url) } catch { throw .unwritable(url, error) }
     }
 
     /// Whether a file is an object index (as opposed to a ``FlatIndex``), from its header alone.

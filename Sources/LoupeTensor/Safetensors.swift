@@ -37,6 +37,9 @@ public enum SafetensorsError: Error, Equatable, CustomStringConvertible {
     case missingTensor(String)
     /// The file could not be read or written.
     case io(path: String, reason: String)
+    /// A section (a tensor, or `__metadata__`) does not match the checksum the file records: the
+    /// file was damaged after it was written.
+    case checksumMismatch(section: String)
 
     public var description: String {
         switch self {
@@ -53,6 +56,7 @@ public enum SafetensorsError: Error, Equatable, CustomStringConvertible {
         case let .overlappingTensors(a, b): "safetensors: tensors '\(a)' and '\(b)' overlap"
         case let .missingTensor(name): "safetensors: no tensor named '\(name)'"
         case let .io(path, why): "safetensors: \(path): \(why)"
+        case let .checksumMismatch(section): "safetensors: section '\(section)' does not match its checksum: the file is damaged"
         }
     }
 }
@@ -77,8 +81,8 @@ public struct SafetensorsFile: Sendable {
     public let metadata: [String: String]
     /// Every tensor's record, by name.
     public let entries: [String: Entry]
-    private let bytes: Data
-    private let dataStart: Int
+    let bytes: Data
+    let dataStart: Int
 
     /// Size of the whole file in bytes.
     public var byteCount: Int { bytes.count }
@@ -229,8 +233,13 @@ extension SafetensorsFile {
     /// so that the data area stays aligned. The tensors are streamed from their storage (no copy of
     /// the whole file in memory), and files of any size are written whole: a single `write(2)`
     /// moves at most 2 GiB − 4 KiB on Linux, and every partial write continues where it stopped.
+    ///
+    /// With `checksums`, the metadata also records a CRC-32C of every tensor and of the rest of
+    /// the metadata (``checksumKey``), which ``verifyChecksums()`` checks.
     public static func write(_ tensors: [String: Tensor], bytes: [String: ByteTensor] = [:], metadata: [String: String] = [:],
-                             to url: URL) throws(SafetensorsError) {
+                             checksums: Bool = false, to url: URL) throws(SafetensorsError) {
+        var metadata = metadata
+        if checksums { metadata[checksumKey] = checksumRecord(tensors, bytes: bytes, metadata: metadata) }
         do throws(FileWriteError) {
             try stream(tensors, bytes: bytes, metadata: metadata, to: url)
         } catch {

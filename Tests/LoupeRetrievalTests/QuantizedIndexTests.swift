@@ -274,3 +274,60 @@ import Testing
         do { _ = try ObjectIndex(contentsOf: url) } catch { #expect("\(error)".contains("quantized")) }
     }
 }
+
+/// Index files record a checksum of every section: any flipped byte or cut is refused on load,
+/// naming the file (and the section when the checksum found it), never searched as if whole.
+@Suite struct DamagedIndexFileTests {
+    static func refusal(_ url: URL) -> IndexError? {
+        do throws(IndexError) {
+            _ = try ObjectIndex(contentsOf: url)
+            return nil
+        } catch { return error }
+    }
+
+    @Test func crc32cIsTheStandardOne() {
+        #expect(SafetensorsFile.crc32c("123456789") == 0xE306_9283)
+        #expect(SafetensorsFile.crc32c("") == 0)
+        // the scalar fallback gives the same values
+        #expect(KernelDispatch.withLevel(.scalar) { SafetensorsFile.crc32c("123456789") } == 0xE306_9283)
+    }
+
+    @Test func everyFlippedByteAndEveryCutIsRefused() throws {
+        let x = QuantizedIndexTests.clustered(320, d: 16, clusters: 12, seed: 31)
+        var index = try ObjectIndex(recipe: objectRecipe(16))
+        for image in 0..<80 {
+            let regions = [ObjectRegion(kind: .image, box: BoundingBox(x0: 0, y0: 0, x1: 100, y1: 80))]
+                + (1...3).map { ObjectRegion(kind: .detected, box: BoundingBox(x0: Float($0), y0: 2, x1: 40, y1: 50), score: 0.5, label: "dog") }
+            try index.add(x.sliced(along: 0, (4 * image)..<(4 * image + 4)), regions: regions, path: "/photos/\(image).jpg")
+        }
+        try index.quantize(.ivfPQ(lists: 4, subquantizers: 4))
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("loupe-damaged-\(UUID().uuidString).objects")
+        let copy = url.appendingPathExtension("copy")
+        defer { try? FileManager.default.removeItem(at: url); try? FileManager.default.removeItem(at: copy) }
+        try index.write(to: url)
+        let whole = try Data(contentsOf: url)
+        #expect(try SafetensorsFile(contentsOf: url).hasChecksums)
+        _ = try ObjectIndex(contentsOf: url)
+        var sections = Set<String>()
+        // 400 single-byte flips spread over the header (the first 4 KiB) and every section, then 60 cuts
+        for i in 0..<400 {
+            var damaged = whole
+            let at = i < 100 ? i * 13 % min(whole.count, 4096) : (i * 7919) % whole.count
+            // in the header, a low bit (the JSON stays valid ASCII: a digit or letter changes); elsewhere any bits
+            damaged[at] ^= i < 100 ? 0x01 : 0xFF
+            try damaged.write(to: copy)
+            guard let error = Self.refusal(copy) else {
+                Issue.record("a flip at byte \(at) of \(whole.count) was read as a whole index")
+                continue
+            }
+            #expect("\(error)".contains(copy.path))
+            if case let .damaged(_, section) = error { sections.insert(section) }
+        }
+        // the checksums caught flips in the data and in the metadata alike
+        #expect(sections.isSuperset(of: ["vectors", "boxes", "__metadata__", "quantized.codes"]), "\(sections)")
+        for i in 0..<60 {
+            try whole.prefix(i * whole.count / 60).write(to: copy)
+            #expect(throws: IndexError.self) { try ObjectIndex(contentsOf: copy) }
+        }
+    }
+}

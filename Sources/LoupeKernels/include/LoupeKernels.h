@@ -190,6 +190,12 @@ void lk_roi_align(const float *x, int channels, int H, int W, const float *box, 
 void lk_topk_update(const float *scores, size_t ld, size_t cols, int k, int64_t base, size_t r0, size_t r1,
                     float *best, int64_t *ids);
 
+// MARK: Checksums (lk_checksum.c)
+
+/// CRC-32C of data[n], continuing from crc (0 for a fresh checksum): crc32c("123456789") is
+/// 0xE3069283.
+uint32_t lk_crc32c(uint32_t crc, const uint8_t *data, size_t n);
+
 // MARK: Inverted-list scans (lk_pq.c)
 
 /// Scores n product-quantization codes codes[n][m] (one byte per sub-quantizer, 256 centres each)

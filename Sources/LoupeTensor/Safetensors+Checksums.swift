@@ -1,0 +1,69 @@
+public import Foundation
+internal import LoupeKernels
+
+/// Section checksums: a file written with `checksums: true` records, in its metadata under
+/// ``checksumKey``, the CRC-32C of every tensor's bytes and of the rest of its metadata, so that a
+/// flipped byte anywhere — in the vectors, the boxes, the paths or the recipe — is found when the
+/// file is opened instead of being searched as if whole. (The header's own structure is already
+/// checked by the parser; offsets and shapes that no longer fit are refused there.)
+extension SafetensorsFile {
+    /// The metadata key of the checksums: a JSON object of section name → 8 hex digits, the
+    /// metadata itself (every other key, sorted) as `__metadata__`.
+    public static let checksumKey = "crc32c"
+
+    /// CRC-32C of `bytes`, continuing from `crc`.
+    static func crc32c(_ bytes: UnsafeRawBufferPointer, continuing crc: UInt32 = 0) -> UInt32 {
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return crc }
+        return lk_crc32c(crc, base.assumingMemoryBound(to: UInt8.self), bytes.count)
+    }
+
+    /// CRC-32C of a string's UTF-8 bytes (`"123456789"` → `0xE3069283`, the standard check value).
+    public static func crc32c(_ text: String) -> UInt32 {
+        var text = text
+        return text.withUTF8 { crc32c(UnsafeRawBufferPointer($0)) }
+    }
+
+    static func metadataChecksum(_ metadata: [String: String]) -> UInt32 {
+        crc32c(metadata.filter { $0.key != checksumKey }.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)\n" }.joined())
+    }
+
+    static func hex(_ crc: UInt32) -> String { String(format: "%08x", crc) }
+
+    /// The JSON record written under ``checksumKey``.
+    static func checksumRecord(_ tensors: [String: Tensor], bytes: [String: ByteTensor], metadata: [String: String]) -> String {
+        var record = ["__metadata__": hex(metadataChecksum(metadata))]
+        for (name, tensor) in tensors {
+            #if _endian(little)
+            record[name] = hex(tensor.withUnsafeBufferPointer { crc32c(UnsafeRawBufferPointer($0)) })
+            #else
+            var le = tensor.scalars.map { $0.bitPattern.littleEndian }
+            record[name] = hex(le.withUnsafeBytes { crc32c($0) })
+            #endif
+        }
+        for (name, b) in bytes { record[name] = hex(b.values.withUnsafeBytes { crc32c($0) }) }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: (try? encoder.encode(record)) ?? Data(), as: UTF8.self)
+    }
+
+    /// Whether the file records checksums.
+    public var hasChecksums: Bool { metadata[Self.checksumKey] != nil }
+
+    /// Checks every section against the recorded checksums (nothing to check in a file without
+    /// them). A tensor the record does not name, or a name it records that the file lacks, is a
+    /// mismatch too.
+    public func verifyChecksums() throws(SafetensorsError) {
+        guard let text = metadata[Self.checksumKey] else { return }
+        guard let data = text.data(using: .utf8), let record = try? JSONDecoder().decode([String: String].self, from: data) else {
+            throw .checksumMismatch(section: Self.checksumKey)
+        }
+        guard record["__metadata__"] == Self.hex(Self.metadataChecksum(metadata)) else { throw .checksumMismatch(section: "__metadata__") }
+        for name in Set(record.keys).subtracting(["__metadata__"]).union(entries.keys).sorted() {
+            guard let entry = entries[name], let want = record[name] else { throw .checksumMismatch(section: name) }
+            let got = bytes.withUnsafeBytes { raw in
+                Self.crc32c(UnsafeRawBufferPointer(rebasing: raw[(dataStart + entry.byteRange.lowerBound)..<(dataStart + entry.byteRange.upperBound)]))
+            }
+            guard Self.hex(got) == want else { throw .checksumMismatch(section: name) }
+        }
+    }
+}
