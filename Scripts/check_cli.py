@@ -63,7 +63,19 @@ def main():
         found = run(binary, "search", quantized, os.path.join(imgs, "b.jpg"), "--json", "--probe", "1", "--refine", "0")
         assert found.returncode == 0, found.stderr
         assert [h["path"] for h in json.loads(found.stdout)[0]["results"]] == [h["path"] for h in hits], found.stdout
-        os.remove(quantized)
+        info = run(binary, "index", "info", quantized, "--json")
+        assert info.returncode == 0, info.stderr
+        described = json.loads(info.stdout)
+        assert described["quantized"] == "IVF1,Flat" and described["images"] == 2 and described["checksums"], described
+        exported = os.path.join(tmp, "q.npy")
+        made = run(binary, "index", "export", quantized, "-o", exported)
+        assert made.returncode == 0, made.stderr
+        import numpy as np
+        vectors, rows = np.load(exported), json.load(open(exported + ".json"))
+        assert vectors.shape == (2, 1280) and abs(float(np.linalg.norm(vectors[0])) - 1) < 1e-4, vectors.shape
+        assert [r["path"].split("/")[-1] for r in rows] == ["a.jpg", "b.jpg"], rows
+        for f in (quantized, exported, exported + ".json"):
+            os.remove(f)
         # a folder with a truncated JPEG among good ones: indexed without it, and it says so
         partial = run(binary, "index", mixed, "-o", os.path.join(tmp, "m.idx"), "--quiet")
         assert partial.returncode == 0 and "truncated.jpg" in partial.stderr and "1 skipped" in partial.stderr, partial.stderr
@@ -359,6 +371,8 @@ def main():
             (["index", imgs, "-o", os.path.join(tmp, "q.idx"), "--index-type", "ivfflat", "--lists", "5"], "is more than the 2 vectors"),
             (["index", imgs, "-o", os.path.join(tmp, "q.idx"), "--index-type", "pq"], "at least 256 training vectors"),
             (["search", index, os.path.join(imgs, "a.jpg"), "--probe", "4"], "apply to a quantized index"),
+            (["index", "export", index, "-o", os.path.join(tmp, "v.csv")], "must end in .npy or .fvecs"),
+            (["index", "info", garbage], "safetensors"),
             (["eval", "smvs", empty, "--index-type", "ivfpq", "--lists", "4"], "apply to `eval` of a retrieval set with --objects"),
             (["search", os.path.join(imgs, "a.jpg"), os.path.join(imgs, "b.jpg")], "is a JPEG image, not a Loupe index"),
             # weights of another network: a short message that says so, not every tensor name

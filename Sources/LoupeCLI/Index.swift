@@ -2,9 +2,17 @@ import ArgumentParser
 import Foundation
 import Loupe
 
+/// `loupe index`: build (the default: `loupe index FOLDER -o FILE`), `info`, `export`.
 struct Index: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Embed every PNG/JPEG under a folder into a searchable index file.",
+        abstract: "Build an index of a folder (the default), describe one, or export its vectors.",
+        subcommands: [IndexBuild.self, IndexInfo.self, IndexExport.self], defaultSubcommand: IndexBuild.self)
+}
+
+struct IndexBuild: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "build",
+        abstract: "Embed every PNG/JPEG under a folder into a searchable index file (`loupe index FOLDER -o FILE`).",
         discussion: """
         Image paths are stored relative to FOLDER (recorded in the file): move the folder and the \
         index together and search still finds the images; move the folder alone and pass \
@@ -19,9 +27,14 @@ struct Index: AsyncParsableCommand {
         region (YOLOX boxes, class-agnostic, at most --max-objects), pooled on the same backbone map \
         (--object-method roialign) or embedded crop by crop (--object-method teacher).
 
+        With --index-type ivfflat, pq or ivfpq, an approximate index (inverted file and/or product \
+        quantization, trained on the collection's own vectors) is built beside the vectors and \
+        searched through: --probe lists per query vector, --refine candidates re-scored exactly.
+
         Examples:
           loupe index ../shared/data/smvs-dvd/reference -o dvd.index --max-size 512
           loupe index photos/ -o photos.objects --objects --max-size 512
+          loupe index photos/ -o photos.objects --objects --index-type ivfpq --lists 256 --pq 80
         """)
 
     @Argument(help: "Folder of images (searched recursively).")

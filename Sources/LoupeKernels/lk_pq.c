@@ -4,6 +4,10 @@
 #include "lk_internal.h"
 #include <stdatomic.h>
 
+#ifndef LK_PQ_ROWS
+#define LK_PQ_ROWS 8
+#endif
+
 int lk_pq_scan_variant(void);
 
 // 8 scores of codes[8][m] at once: one 32-bit gather brings four consecutive code bytes of each
@@ -45,45 +49,28 @@ LK_AVX2 static void pq_scan_avx2(const float *table, int m, const uint8_t *codes
     }
 }
 
-// Four codes at a time, each with its own sum, so that the loads of one code do not wait on the
-// additions of another. A table of many sub-quantizers (64 x 256 floats = 64 KiB) does not fit
-// in L1 and its random look-ups would wait on L2: codes are then taken 256 at a time and their
-// sums built 16 sub-quantizers (16 KiB of table) at a time, so that each table slice stays in L1
-// while every code of the chunk reads it.
+// Eight codes at a time, each with its own sum, so that the loads of one code do not wait on
+// the additions of another. (Building the sums 16 sub-quantizers at a time, to keep a slice of a
+// 64 KiB table in L1, measured 1.5x slower on Zen 3: the look-ups hit L2 well enough.)
 static void pq_scan_scalar(const float *table, int m, const uint8_t *codes, size_t n, const int64_t *ids,
                            int64_t base, float bias, int k, float *best, int64_t *best_ids) {
-    enum { CHUNK = 256, SLICE = 16 };
-    float sums[CHUNK];
-    for (size_t c0 = 0; c0 < n; c0 += CHUNK) {
-        const size_t count = n - c0 < CHUNK ? n - c0 : CHUNK;
-        for (size_t i = 0; i < count; i++) sums[i] = bias;
-        for (int j0 = 0; j0 < m; j0 += SLICE) {
-            const int j1 = j0 + SLICE < m ? j0 + SLICE : m;
-            size_t i = 0;
-            for (; i + 4 <= count; i += 4) {
-                const uint8_t *c = codes + (c0 + i) * (size_t)m;
-                float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-                for (int j = j0; j < j1; j++) {
-                    const float *t = table + (size_t)j * 256;
-                    s0 += t[c[j]];
-                    s1 += t[c[m + j]];
-                    s2 += t[c[2 * m + j]];
-                    s3 += t[c[3 * m + j]];
-                }
-                sums[i] += s0;
-                sums[i + 1] += s1;
-                sums[i + 2] += s2;
-                sums[i + 3] += s3;
-            }
-            for (; i < count; i++) {
-                const uint8_t *c = codes + (c0 + i) * (size_t)m;
-                float s = 0;
-                for (int j = j0; j < j1; j++) s += table[(size_t)j * 256 + c[j]];
-                sums[i] += s;
-            }
+    size_t i = 0;
+    for (; i + LK_PQ_ROWS <= n; i += LK_PQ_ROWS) {
+        const uint8_t *c = codes + i * (size_t)m;
+        float s[LK_PQ_ROWS];
+        for (int l = 0; l < LK_PQ_ROWS; l++) s[l] = bias;
+        for (int j = 0; j < m; j++) {
+            const float *t = table + (size_t)j * 256;
+            for (int l = 0; l < LK_PQ_ROWS; l++) s[l] += t[c[(size_t)l * m + j]];
         }
-        for (size_t i = 0; i < count; i++)
-            if (sums[i] > best[k - 1]) lk_topk_insert(best, best_ids, k, sums[i], ids ? ids[c0 + i] : base + (int64_t)(c0 + i));
+        for (int l = 0; l < LK_PQ_ROWS; l++)
+            if (s[l] > best[k - 1]) lk_topk_insert(best, best_ids, k, s[l], ids ? ids[i + l] : base + (int64_t)(i + l));
+    }
+    for (; i < n; i++) {
+        const uint8_t *c = codes + i * (size_t)m;
+        float s = bias;
+        for (int j = 0; j < m; j++) s += table[(size_t)j * 256 + c[j]];
+        if (s > best[k - 1]) lk_topk_insert(best, best_ids, k, s, ids ? ids[i] : base + (int64_t)i);
     }
 }
 

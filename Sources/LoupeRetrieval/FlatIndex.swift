@@ -13,6 +13,8 @@ public enum IndexError: Error, Equatable, CustomStringConvertible {
     case invalidProbe(Int)
     /// Candidates to re-score must be 0 or more.
     case invalidRefine(Int)
+    /// An image number outside the index.
+    case unknownImage(Int, count: Int)
     /// A quantizer cannot be trained as asked (why).
     case invalidTraining(String)
     /// The recipe, or the whitening given with it, cannot make an index of this kind.
@@ -44,6 +46,7 @@ public enum IndexError: Error, Equatable, CustomStringConvertible {
         case let .invalidK(k): "k must be at least 1, got \(k)"
         case let .invalidProbe(p): "lists to probe must be at least 1, got \(p)"
         case let .invalidRefine(r): "candidates to re-score must be 0 or more, got \(r)"
+        case let .unknownImage(i, count): "image \(i) is not in the index (it holds \(count))"
         case let .invalidTraining(why): why
         case let .invalidRecipe(why): why
         case let .unreadable(url, error): "cannot read index \(url.path): \(error)"
@@ -147,6 +150,32 @@ public struct FlatIndex: Sendable {
         paths += newPaths
     }
 
+    /// Images taken out by ``remove(images:)``: no search returns them; ``compact()`` drops them.
+    public private(set) var removed: Set<Int> = []
+
+    /// Takes images out of every search (tombstones; their rows stay until ``compact()``).
+    public mutating func remove(images: some Sequence<Int>) throws(IndexError) {
+        let gone = Set(images)
+        if let bad = gone.first(where: { $0 < 0 || $0 >= count }) { throw .unknownImage(bad, count: count) }
+        removed.formUnion(gone)
+        quantized?.remove(ids: gone)
+    }
+
+    /// Drops the removed images for good: the others keep their order and are numbered
+    /// `0 ..< count` again (the quantized part keeps its training and codes, renumbered).
+    public mutating func compact() {
+        guard !removed.isEmpty else { return }
+        let kept = (0..<count).filter { !removed.contains($0) }
+        var newID = [Int64?](repeating: nil, count: count)
+        for (i, old) in kept.enumerated() { newID[old] = Int64(i) }
+        quantized?.renumber(count: kept.count) { newID[Int($0)] }
+        var rows = RowStore(dimension: dimension)
+        if !kept.isEmpty { rows.append(Tensor.concatenated(kept.map { store.rows($0..<($0 + 1)) }, along: 0)) }
+        store = rows
+        paths = kept.map { paths[$0] }
+        removed = []
+    }
+
     /// Trains an approximate index of `kind` on (a seeded sample of) the vectors held now and
     /// adds them all; vectors added later go into it too.
     public mutating func quantize(_ kind: QuantizedIndex.Kind, seed: UInt64 = 1, defaultSearch: QuantizedSearch = .init()) throws(IndexError) {
@@ -182,7 +211,10 @@ public struct FlatIndex: Sendable {
 
     /// The `k` best rows of each query: exact, or from the quantized part's candidates.
     func nearest(_ queries: Tensor, k: Int, quantizedSearch: QuantizedSearch) throws(IndexError) -> [[(index: Int, score: Float)]] {
-        guard let quantized else { return nearest(queries, k: k) }
+        guard let quantized else {
+            guard !removed.isEmpty else { return nearest(queries, k: k) }
+            return nearest(queries, k: min(count, k + removed.count)).map { Array($0.filter { !removed.contains($0.index) }.prefix(k)) }
+        }
         let top = try quantized.search(queries, k: max(k, quantizedSearch.refine), probe: quantizedSearch.probe)
         return (0..<queries.shape[0]).map { qi in
             let found = top.results(forQuery: qi)
@@ -244,6 +276,7 @@ extension FlatIndex {
         IndexFile.add(whitening, to: &tensors, metadata: &metadata)
         var bytes: [String: SafetensorsFile.ByteTensor] = [:]
         quantized?.write(to: &tensors, bytes: &bytes, metadata: &metadata)
+        IndexFile.add(removed: removed, to: &metadata)
         do { try SafetensorsFile.write(tensors, bytes: bytes, metadata: metadata, checksums: true, to: url) } catch { throw .unwritable(url, error) }
     }
 
@@ -268,6 +301,8 @@ extension FlatIndex {
         whitening = try IndexFile.whitening(file, url, recipe: recipe)
         guard vectors.withUnsafeBufferPointer({ $0.allSatisfy(\.isFinite) }) else { throw .malformed(url, "vectors hold NaN or infinity") }
         quantized = try QuantizedIndex.read(file, url, vectors: vectors)
+        removed = try IndexFile.removed(file, url, images: paths.count)
+        quantized?.remove(ids: removed)
         store = RowStore(vectors)
         self.paths = paths
     }
@@ -347,6 +382,19 @@ enum IndexFile {
         }
         guard let root else { return (stored, nil) }
         return (stored.map { $0.hasPrefix("/") ? $0 : root.appendingPathComponent($0).path }, root)
+    }
+
+    static func add(removed: Set<Int>, to metadata: inout [String: String]) {
+        guard !removed.isEmpty else { return }
+        metadata["removed"] = "[" + removed.sorted().map(String.init).joined(separator: ",") + "]"
+    }
+
+    /// The removed images a file records (none when it records none), checked against `images`.
+    static func removed(_ file: SafetensorsFile, _ url: URL, images: Int) throws(IndexError) -> Set<Int> {
+        guard let text = file.metadata["removed"] else { return [] }
+        guard let data = text.data(using: .utf8), let list = try? JSONDecoder().decode([Int].self, from: data),
+              list.allSatisfy({ $0 >= 0 && $0 < images }) else { throw .malformed(url, "malformed list of removed images") }
+        return Set(list)
     }
 
     /// `to` relative to the folder `from` (both absolute, standardised), e.g. `../photos`.

@@ -175,6 +175,41 @@ public struct ObjectIndex: Sendable {
         localFeatures!.append(features, side: side)
     }
 
+    /// Images taken out by ``remove(images:)``: no search returns them; ``compact()`` drops them.
+    public private(set) var removed: Set<Int> = []
+
+    /// Takes images out of every search (tombstones; their regions stay until ``compact()``).
+    public mutating func remove(images: some Sequence<Int>) throws(IndexError) {
+        let gone = Set(images)
+        if let bad = gone.first(where: { $0 < 0 || $0 >= count }) { throw .unknownImage(bad, count: count) }
+        removed.formUnion(gone)
+        quantized?.remove(ids: Set(gone.flatMap { Array(rowRanges[$0]) }))
+    }
+
+    /// Drops the removed images for good: the others keep their order, regions and boxes and are
+    /// numbered `0 ..< count` again (the quantized part keeps its training and codes, renumbered).
+    /// An index that keeps local features cannot be compacted yet (rebuild it instead).
+    public mutating func compact() throws(IndexError) {
+        guard !removed.isEmpty else { return }
+        guard localFeatures == nil else { throw .localFeaturesMismatch("an index that keeps local features cannot be compacted yet; rebuild it from the images left") }
+        let keptImages = (0..<count).filter { !removed.contains($0) }
+        let keptRows = keptImages.flatMap { Array(rowRanges[$0]) }
+        var newRow = [Int64?](repeating: nil, count: regionCount)
+        for (i, old) in keptRows.enumerated() { newRow[old] = Int64(i) }
+        quantized?.renumber(count: keptRows.count) { newRow[Int($0)] }
+        var rows = RowStore(dimension: dimension)
+        if !keptRows.isEmpty { rows.append(Tensor.concatenated(keptImages.map { store.rows(rowRanges[$0]) }, along: 0)) }
+        store = rows
+        regions = keptRows.map { regions[$0] }
+        var ranges: [Range<Int>] = [], owner: [Int32] = [], start = 0
+        for (i, image) in keptImages.enumerated() {
+            ranges.append(start..<(start + rowRanges[image].count))
+            owner += Array(repeating: Int32(i), count: rowRanges[image].count)
+            start += rowRanges[image].count
+        }
+        (rowRanges, imageOfRow, paths, removed) = (ranges, owner, keptImages.map { paths[$0] }, [])
+    }
+
     /// Trains an approximate index of `kind` on (a seeded sample of) the region vectors held now
     /// and adds them all; regions added later go into it too.
     public mutating func quantize(_ kind: QuantizedIndex.Kind, seed: UInt64 = 1, defaultSearch: QuantizedSearch = .init()) throws(IndexError) {
@@ -249,10 +284,10 @@ public struct ObjectIndex: Sendable {
         var order: [Int]
         if let quantized {
             (scored, order) = try quantizedScores(q, quantized: quantized, options: options)
-            order.removeAll { $0 == excluding }
+            order.removeAll { $0 == excluding || removed.contains($0) }
         } else {
             scored = imageScores(q, options: options)
-            order = (0..<count).filter { $0 != excluding }
+            order = (0..<count).filter { $0 != excluding && !removed.contains($0) }
         }
         order.sort { scored[$0].score != scored[$1].score ? scored[$0].score > scored[$1].score : $0 < $1 }
         return order.prefix(k).map { i in
@@ -379,6 +414,7 @@ extension ObjectIndex {
             }
         }
         quantized?.write(to: &tensors, bytes: &bytes, metadata: &metadata)
+        IndexFile.add(removed: removed, to: &metadata)
         do { try SafetensorsFile.write(tensors, bytes: bytes, metadata: metadata, checksums: true, to: url) } catch { throw .unwritable(url, error) }
     }
 
@@ -434,10 +470,13 @@ extension ObjectIndex {
         studentHeadLocation = meta["student-head"]
             ?? (meta["version"] == "1" ? (try? decode("settings", as: [String: String].self))?["student-head"] : nil)
         quantized = try QuantizedIndex.read(file, url, vectors: vectors)
+        removed = try IndexFile.removed(file, url, images: paths.count)
         store = RowStore(vectors)
         self.paths = paths
         rowRanges = ranges
         imageOfRow = ids.map { Int32($0) }
+        // removed images' rows are written with the rest (the file keeps ids stable); take them out again
+        if !removed.isEmpty { quantized?.remove(ids: Set(removed.flatMap { Array(ranges[$0]) })) }
         regions = details.enumerated().map { i, d in
             ObjectRegion(kind: d.kind, box: BoundingBox(x0: b[4 * i], y0: b[4 * i + 1], x1: b[4 * i + 2], y1: b[4 * i + 3]),
                          score: d.score, label: d.label)

@@ -168,7 +168,13 @@ public struct QuantizedIndex: Sendable {
         guard listOf.count == n, codes.count == n * m, listOf.allSatisfy({ $0 >= 0 && $0 < lists.count }) else {
             throw .invalidTraining("\(listOf.count) list numbers and \(codes.count) code bytes do not fit \(n) vectors of a \(kind) index")
         }
-        let first = Int64(count)
+        place(vectors, lists: listOf, codes: codes)
+    }
+
+    /// Puts the rows of `vectors` into their lists (codes, `M` bytes each, or the rows themselves
+    /// for IVF-Flat) as ids `count ..< count + n`.
+    private mutating func place(_ vectors: Tensor, lists listOf: [Int], codes: [UInt8]) {
+        let first = Int64(count), m = kind.subquantizers ?? 0
         if m > 0 {
             for (i, l) in listOf.enumerated() {
                 lists[l].ids.append(first + Int64(i))
@@ -177,7 +183,7 @@ public struct QuantizedIndex: Sendable {
         } else {
             append(vectors, lists: listOf, first: first)
         }
-        count += n
+        count += vectors.shape[0]
     }
 
     /// IVF-Flat: the rows of `vectors` into their lists, as ids `first + i`.
@@ -191,6 +197,34 @@ public struct QuantizedIndex: Sendable {
         }
     }
 
+    /// Vectors still searchable (``count`` less the removed ones).
+    public var liveCount: Int { lists.reduce(0) { $0 + $1.ids.count } }
+
+    /// Takes the vectors `ids` out of their lists: no search finds them again, and every other id
+    /// stays what it was (ids are never reused). Unknown or already removed ids are ignored.
+    public mutating func remove(ids: Set<Int>) {
+        renumber { ids.contains(Int($0)) ? nil : $0 }
+    }
+
+    /// Gives every vector the id `newID(old)` (`nil`: drop it), keeping each list's order; the
+    /// mapping must keep the order of the ids it keeps. ``count`` becomes `newCount` when given.
+    mutating func renumber(count newCount: Int? = nil, _ newID: (Int64) -> Int64?) {
+        for l in lists.indices {
+            let kept = lists[l].ids.indices.compactMap { i in newID(lists[l].ids[i]).map { (i, $0) } }
+            guard kept.count != lists[l].ids.count || kept.contains(where: { lists[l].ids[$0.0] != $0.1 }) else { continue }
+            let m = kind.subquantizers ?? 0
+            if m > 0 {
+                lists[l].codes = kept.flatMap { lists[l].codes[($0.0 * m)..<(($0.0 + 1) * m)] }
+            } else if kept.count != lists[l].ids.count {
+                var rows = RowStore(dimension: dimension, chunkRows: 256)
+                if !kept.isEmpty { rows.append(Tensor.concatenated(kept.map { lists[l].rows.rows($0.0..<($0.0 + 1)) }, along: 0)) }
+                lists[l].rows = rows
+            }
+            lists[l].ids = kept.map(\.1)
+        }
+        if let newCount { count = newCount }
+    }
+
     /// Appends `vectors` `[n, D]` as ids `count ..< count + n`.
     public mutating func add(_ vectors: Tensor) throws(IndexError) {
         guard vectors.rank == 2, vectors.shape[1] == dimension else {
@@ -200,18 +234,10 @@ public struct QuantizedIndex: Sendable {
         let n = vectors.shape[0]
         guard n > 0 else { return }
         let assignment = coarse?.assign(vectors) ?? Array(repeating: 0, count: n)
-        let first = Int64(count)
-        if let pq = productQuantizer {
-            let encoded = coarse == nil ? vectors : Self.residuals(vectors, centroids: coarse!.centroids, assignment: assignment)
-            let codes = pq.encode(encoded), m = pq.subquantizers
-            for (i, a) in assignment.enumerated() {
-                lists[a].ids.append(first + Int64(i))
-                lists[a].codes += codes[(i * m)..<((i + 1) * m)]
-            }
-        } else {
-            append(vectors, lists: assignment, first: first)
-        }
-        count += n
+        let codes = productQuantizer.map { pq in
+            pq.encode(coarse == nil ? vectors : Self.residuals(vectors, centroids: coarse!.centroids, assignment: assignment))
+        } ?? []
+        place(vectors, lists: assignment, codes: codes)
     }
 
     /// The `k` best ids of each query `[Q, D]` by (approximate) inner product, scanning the

@@ -17,6 +17,18 @@ import Testing
         return Tensor(shape: [n, d], scalars: x).l2NormalizedRows()
     }
 
+    /// 80 images of 4 regions each (the whole image and 3 objects) over clustered 16-d vectors.
+    static func objectIndex(seed: UInt64) throws -> (ObjectIndex, Tensor) {
+        let x = clustered(320, d: 16, clusters: 12, seed: seed)
+        var index = try ObjectIndex(recipe: objectRecipe(16))
+        for image in 0..<80 {
+            let regions = [ObjectRegion(kind: .image, box: BoundingBox(x0: 0, y0: 0, x1: 100, y1: 80))]
+                + (1...3).map { ObjectRegion(kind: .detected, box: BoundingBox(x0: Float($0), y0: 2, x1: 40, y1: 50), score: 0.5, label: "dog") }
+            try index.add(x.sliced(along: 0, (4 * image)..<(4 * image + 4)), regions: regions, path: "/photos/\(image).jpg")
+        }
+        return (index, x)
+    }
+
     static func dot(_ a: [Float], _ b: ArraySlice<Float>) -> Float { zip(a, b).reduce(0) { $0 + $1.0 * $1.1 } }
 
     @Test func codesAreNearestCentresAndTablesAreDecodedInnerProducts() throws {
@@ -232,14 +244,7 @@ import Testing
     }
 
     @Test func objectIndexQuantizedFindsTheSameImagesAndRefusesDamagedLists() throws {
-        // 80 images of 4 regions each: the whole image and 3 objects
-        let x = QuantizedIndexTests.clustered(320, d: 16, clusters: 12, seed: 21)
-        var index = try ObjectIndex(recipe: objectRecipe(16))
-        for image in 0..<80 {
-            let regions = [ObjectRegion(kind: .image, box: BoundingBox(x0: 0, y0: 0, x1: 100, y1: 100))]
-                + (1...3).map { ObjectRegion(kind: .detected, box: BoundingBox(x0: Float($0), y0: 0, x1: 50, y1: 50), score: 0.9, label: "cup") }
-            try index.add(x.sliced(along: 0, (4 * image)..<(4 * image + 4)), regions: regions, path: "/img/\(image).jpg")
-        }
+        let (index, x) = try QuantizedIndexTests.objectIndex(seed: 21)
         let query = x.sliced(along: 0, 9..<11)
         let queryRegions = (0..<2).map { _ in ObjectRegion(kind: .detected, box: BoundingBox(x0: 0, y0: 0, x1: 10, y1: 10)) }
         for scoring in ObjectScoring.allCases {
@@ -293,13 +298,7 @@ import Testing
     }
 
     @Test func everyFlippedByteAndEveryCutIsRefused() throws {
-        let x = QuantizedIndexTests.clustered(320, d: 16, clusters: 12, seed: 31)
-        var index = try ObjectIndex(recipe: objectRecipe(16))
-        for image in 0..<80 {
-            let regions = [ObjectRegion(kind: .image, box: BoundingBox(x0: 0, y0: 0, x1: 100, y1: 80))]
-                + (1...3).map { ObjectRegion(kind: .detected, box: BoundingBox(x0: Float($0), y0: 2, x1: 40, y1: 50), score: 0.5, label: "dog") }
-            try index.add(x.sliced(along: 0, (4 * image)..<(4 * image + 4)), regions: regions, path: "/photos/\(image).jpg")
-        }
+        var (index, _) = try QuantizedIndexTests.objectIndex(seed: 31)
         try index.quantize(.ivfPQ(lists: 4, subquantizers: 4))
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("loupe-damaged-\(UUID().uuidString).objects")
         let copy = url.appendingPathExtension("copy")
@@ -329,5 +328,59 @@ import Testing
             try whole.prefix(i * whole.count / 60).write(to: copy)
             #expect(throws: IndexError.self) { try ObjectIndex(contentsOf: copy) }
         }
+    }
+}
+
+/// Removing images and compacting: searches never return a removed image, and a compacted index
+/// equals one built from the images left (the quantized part keeping its codes).
+@Suite struct RemovalTests {
+    @Test func removedImagesAreNeverFoundAndCompactingEqualsAFreshBuild() throws {
+        var (index, x) = try QuantizedIndexTests.objectIndex(seed: 41)
+        try index.quantize(.ivfPQ(lists: 4, subquantizers: 4))
+        let original = try #require(index.quantized).assignment
+        let gone: Set<Int> = [2, 10, 11, 79]
+        try index.remove(images: gone)
+        #expect(throws: IndexError.unknownImage(80, count: 80)) { try index.remove(images: [80]) }
+        let query = x.sliced(along: 0, 9..<11)  // image 2's own regions
+        let regions = (0..<2).map { _ in ObjectRegion(kind: .detected, box: BoundingBox(x0: 0, y0: 0, x1: 10, y1: 10)) }
+        var exact = index
+        exact.removeQuantization()
+        for candidate in [index, exact] {
+            let hits = try candidate.search(query, regions: regions, k: 80, options: ObjectSearchOptions(quantized: QuantizedSearch(probe: 4, refine: 320)))
+            #expect(hits.allSatisfy { !gone.contains($0.image) } && hits.count == 76)
+        }
+        #expect(index.quantized?.liveCount == 76 * 4)
+        // kept through a file
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("loupe-removed-\(UUID().uuidString).objects")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try index.write(to: url)
+        let read = try ObjectIndex(contentsOf: url)
+        #expect(read.removed == gone && read.quantized?.liveCount == 76 * 4)
+        // compacting: the images left, renumbered in order, as a fresh index of them would hold them
+        try index.compact()
+        var fresh = try ObjectIndex(recipe: objectRecipe(16))
+        for image in (0..<80).filter({ !gone.contains($0) }) {
+            try fresh.add(x.sliced(along: 0, (4 * image)..<(4 * image + 4)), regions: read.regions[read.rowRanges[image]].map { $0 },
+                          path: read.paths[image])
+        }
+        #expect(index.count == 76 && index.paths == fresh.paths && index.regions == fresh.regions && index.rowRanges == fresh.rowRanges)
+        #expect(index.vectors.scalars == fresh.vectors.scalars && index.removed.isEmpty)
+        let keptRows = (0..<80).filter { !gone.contains($0) }.flatMap { (4 * $0)..<(4 * $0 + 4) }
+        let compacted = try #require(index.quantized).assignment
+        #expect(compacted.lists == keptRows.map { original.lists[$0] })
+        #expect(compacted.codes == keptRows.flatMap { original.codes[(4 * $0)..<(4 * $0 + 4)] })
+        let a = try index.search(query, regions: regions, k: 10, options: ObjectSearchOptions(quantized: QuantizedSearch(probe: 4, refine: 304)))
+        let b = try fresh.search(query, regions: regions, k: 10)
+        #expect(a == b)
+        // a flat index too
+        var flat = try FlatIndex(recipe: recipe(16))
+        try flat.add(x, paths: (0..<320).map { "/v/\($0)" })
+        try flat.quantize(.ivfFlat(lists: 4))
+        try flat.remove(images: [0, 5])
+        let top = try flat.search(x.sliced(along: 0, 0..<1), k: 3)
+        #expect(!top[0].contains { $0.image == 0 || $0.image == 5 })
+        flat.compact()
+        #expect(flat.count == 318 && flat.paths.first == "/v/1" && flat.quantized?.count == 318 && flat.quantized?.liveCount == 318)
+        #expect(try flat.search(x.sliced(along: 0, 1..<2), k: 1)[0][0].image == 0)
     }
 }

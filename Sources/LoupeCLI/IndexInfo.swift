@@ -1,0 +1,154 @@
+import ArgumentParser
+import Foundation
+import Loupe
+
+/// `loupe index info FILE`: what an index holds, checked as search would open it.
+struct IndexInfo: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "info",
+        abstract: "Describe an index file: its type, counts, bytes per vector and recipe (the file is fully checked).",
+        discussion: """
+        Examples:
+          loupe index info photos.objects
+          loupe index info photos.objects --json
+        """)
+
+    @Argument(help: "Index file made by `loupe index`.")
+    var index: String
+
+    @Flag(help: "Print JSON instead of text.")
+    var json = false
+
+    struct Output: Codable {
+        var file: String
+        var format: String
+        var version: String
+        var bytes: Int
+        var images: Int
+        var vectors: Int
+        var dimension: Int
+        var recipe: String
+        var quantized: String?
+        var probe: Int?
+        var refine: Int?
+        var lists: [Int]?
+        var bytesPerVector: Int
+        var localFeatures: Int?
+        var checksums: Bool
+    }
+
+    func run() async throws {
+        let url = URL(fileURLWithPath: index)
+        let file = try SafetensorsFile(contentsOf: url)
+        let output: Output
+        func make(images: Int, vectors: Int, recipe: EmbeddingRecipe, quantized: QuantizedIndex?, local: Int?) -> Output {
+            Output(file: url.path, format: file.metadata["format"] ?? "?", version: file.metadata["version"] ?? "?", bytes: file.byteCount,
+                   images: images, vectors: vectors, dimension: recipe.dimension, recipe: recipe.description,
+                   quantized: quantized?.kind.description, probe: quantized?.defaultSearch.probe, refine: quantized?.defaultSearch.refine,
+                   lists: quantized.map(\.listSizes), bytesPerVector: quantized?.bytesPerVector ?? recipe.dimension * 4,
+                   localFeatures: local, checksums: file.hasChecksums)
+        }
+        if ObjectIndex.isObjectIndex(url) {
+            let i = try ObjectIndex(contentsOf: url)
+            output = make(images: i.count, vectors: i.regionCount, recipe: i.recipe, quantized: i.quantized, local: i.localFeatures?.featureCount)
+        } else {
+            let i = try FlatIndex(contentsOf: url)
+            output = make(images: i.count, vectors: i.count, recipe: i.recipe, quantized: i.quantized, local: nil)
+        }
+        if json { try printJSON(output); return }
+        print("\(output.file): \(output.format) version \(output.version), \(output.bytes) bytes\(output.checksums ? ", every section checksummed and checked" : "")")
+        print("  \(output.images) images, \(output.vectors) vectors of \(output.dimension) dimensions")
+        print("  recipe: \(output.recipe)")
+        if let q = output.quantized, let lists = output.lists {
+            let sorted = lists.sorted()
+            print("  quantized: \(q), \(output.bytesPerVector) bytes per vector in memory (the vectors are kept too, for re-scoring); "
+                  + "default probe \(output.probe ?? 0), refine \(output.refine ?? 0)")
+            if lists.count > 1 { print("  list sizes: smallest \(sorted.first!), median \(sorted[sorted.count / 2]), largest \(sorted.last!)") }
+        } else {
+            print("  exact: \(output.bytesPerVector) bytes per vector")
+        }
+        if let local = output.localFeatures { print("  local features: \(local)") }
+    }
+}
+
+/// `loupe index export FILE -o OUT.npy|OUT.fvecs`: the vectors for other tools, with their ids.
+struct IndexExport: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export",
+        abstract: "Write an index's vectors as .npy or .fvecs, with a JSON file of each row's id, image path and region.",
+        discussion: """
+        The format follows the output's extension: .npy (float32, [N, D], NumPy's format) or .fvecs \
+        (each row its dimension as int32, then its floats: the format of the classic ANN \
+        benchmarks and faiss's loaders). Beside it, OUTPUT.json lists each row: id, image, path, \
+        and for an object index the region's kind, box, score and label. Both are written to \
+        temporary names and renamed into place.
+
+        Examples:
+          loupe index export photos.objects -o photos.npy
+          python -c "import numpy; print(numpy.load('photos.npy').shape)"
+        """)
+
+    @Argument(help: "Index file made by `loupe index`.")
+    var index: String
+
+    @Option(name: .shortAndLong, help: "Output file: .npy or .fvecs (OUTPUT.json is written beside it).")
+    var output: String
+
+    @OptionGroup var force: ForceOption
+
+    struct Row: Codable {
+        var id: Int
+        var image: Int
+        var path: String
+        var region: ObjectRegion?
+    }
+
+    func run() async throws {
+        let out = URL(fileURLWithPath: output)
+        guard ["npy", "fvecs"].contains(out.pathExtension) else { throw ValidationError("-o must end in .npy or .fvecs, got '\(output)'") }
+        let side = out.appendingPathExtension("json")
+        for target in [out, side] where FileManager.default.fileExists(atPath: target.path) && !force.force {
+            throw ValidationError("\(target.path) exists; pass --force to replace it")
+        }
+        let url = URL(fileURLWithPath: index)
+        let vectors: Tensor, rows: [Row]
+        if ObjectIndex.isObjectIndex(url) {
+            let i = try ObjectIndex(contentsOf: url)
+            vectors = i.vectors
+            rows = i.regions.enumerated().map { r, region in
+                let image = Int(i.imageOfRow[r])
+                return Row(id: r, image: image, path: i.paths[image], region: region)
+            }
+        } else {
+            let i = try FlatIndex(contentsOf: url)
+            vectors = i.vectors
+            rows = i.paths.enumerated().map { Row(id: $0, image: $0, path: $1, region: nil) }
+        }
+        let (n, d) = (vectors.shape[0], vectors.shape[1])
+        var data = Data()
+        if out.pathExtension == "npy" {
+            // NumPy format 1.0: magic, header length, a Python dict literal padded so that the data starts 64-byte aligned
+            var header = "{'descr': '<f4', 'fortran_order': False, 'shape': (\(n), \(d)), }"
+            while (10 + header.utf8.count + 1) % 64 != 0 { header += " " }
+            header += "\n"
+            data.append(contentsOf: [0x93] + Array("NUMPY".utf8) + [1, 0])
+            withUnsafeBytes(of: UInt16(header.utf8.count).littleEndian) { data.append(contentsOf: $0) }
+            data.append(contentsOf: Array(header.utf8))
+            vectors.withUnsafeBufferPointer { data.append(UnsafeBufferPointer(start: $0.baseAddress, count: $0.count)) }
+        } else {
+            let x = vectors.scalars
+            data.reserveCapacity(n * (d + 1) * 4)
+            for r in 0..<n {
+                withUnsafeBytes(of: Int32(d).littleEndian) { data.append(contentsOf: $0) }
+                x[(r * d)..<((r + 1) * d)].withUnsafeBufferPointer { data.append($0) }
+            }
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        do {
+            try encoder.encode(rows).write(to: side, options: .atomic)
+            try data.write(to: out, options: .atomic)
+        } catch { throw CLIError.io("cannot write \(out.path): \(error.localizedDescription)") }
+        printError("\(n) vectors of \(d) dimensions → \(out.path); ids, paths and regions → \(side.path)")
+    }
+}
