@@ -74,6 +74,14 @@ def main():
         vectors, rows = np.load(exported), json.load(open(exported + ".json"))
         assert vectors.shape == (2, 1280) and abs(float(np.linalg.norm(vectors[0])) - 1) < 1e-4, vectors.shape
         assert [r["path"].split("/")[-1] for r in rows] == ["a.jpg", "b.jpg"], rows
+        # removing an image: searches no longer return it, in the file as written and after compacting
+        removed = run(binary, "index", "remove", quantized, os.path.join(imgs, "a.jpg"))
+        assert removed.returncode == 0, removed.stderr
+        left = run(binary, "search", quantized, os.path.join(imgs, "a.jpg"), "--json")
+        assert [h["path"].split("/")[-1] for h in json.loads(left.stdout)[0]["results"]] == ["b.jpg"], left.stdout
+        compacted = run(binary, "index", "compact", quantized)
+        assert compacted.returncode == 0 and "1 removed images dropped; 1 left" in compacted.stderr, compacted.stderr
+        assert json.loads(run(binary, "index", "info", quantized, "--json").stdout)["images"] == 1
         for f in (quantized, exported, exported + ".json"):
             os.remove(f)
         # a folder with a truncated JPEG among good ones: indexed without it, and it says so
@@ -373,6 +381,7 @@ def main():
             (["search", index, os.path.join(imgs, "a.jpg"), "--probe", "4"], "apply to a quantized index"),
             (["index", "export", index, "-o", os.path.join(tmp, "v.csv")], "must end in .npy or .fvecs"),
             (["index", "info", garbage], "safetensors"),
+            (["index", "remove", index, os.path.join(tmp, "nope.jpg")], "is not in"),
             (["eval", "smvs", empty, "--index-type", "ivfpq", "--lists", "4"], "apply to `eval` of a retrieval set with --objects"),
             (["search", os.path.join(imgs, "a.jpg"), os.path.join(imgs, "b.jpg")], "is a JPEG image, not a Loupe index"),
             # weights of another network: a short message that says so, not every tensor name

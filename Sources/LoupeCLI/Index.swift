@@ -5,8 +5,8 @@ import Loupe
 /// `loupe index`: build (the default: `loupe index FOLDER -o FILE`), `info`, `export`.
 struct Index: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Build an index of a folder (the default), describe one, or export its vectors.",
-        subcommands: [IndexBuild.self, IndexInfo.self, IndexExport.self], defaultSubcommand: IndexBuild.self)
+        abstract: "Build an index of a folder (the default), describe, export, remove from or compact one.",
+        subcommands: [IndexBuild.self, IndexInfo.self, IndexExport.self, IndexRemove.self, IndexCompact.self], defaultSubcommand: IndexBuild.self)
 }
 
 struct IndexBuild: AsyncParsableCommand {

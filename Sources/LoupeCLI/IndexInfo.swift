@@ -152,3 +152,80 @@ struct IndexExport: AsyncParsableCommand {
         printError("\(n) vectors of \(d) dimensions → \(out.path); ids, paths and regions → \(side.path)")
     }
 }
+
+/// `loupe index remove FILE IMAGE… [--compact]`: images taken out of an index in place.
+struct IndexRemove: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "remove",
+        abstract: "Take images out of an index (by path, as stored or as a file on disk); --compact also drops them from the file.",
+        discussion: """
+        Without --compact the images become tombstones: no search returns them, the file keeps \
+        their vectors (and every other image keeps its number). `loupe index compact` drops them \
+        later. The index is rewritten through a temporary file renamed into place.
+
+        Examples:
+          loupe index remove photos.objects photos/old/IMG_0001.jpg photos/old/IMG_0002.jpg
+          loupe index compact photos.objects
+        """)
+
+    @Argument(help: "Index file made by `loupe index`.")
+    var index: String
+
+    @Argument(help: "Images to remove: their paths as stored in the index, or files that resolve to them.")
+    var images: [String]
+
+    @Flag(help: "Drop the removed images from the file now (renumbers the images left).")
+    var compact = false
+
+    func run() async throws {
+        let url = URL(fileURLWithPath: index)
+        func positions(in paths: [String]) throws -> [Int] {
+            let byPath = Dictionary(paths.enumerated().map { (URL(fileURLWithPath: $1).standardizedFileURL.path, $0) }, uniquingKeysWith: { a, _ in a })
+            return try images.map { given in
+                let full = URL(fileURLWithPath: given).standardizedFileURL.path
+                guard let i = byPath[full] ?? paths.firstIndex(of: given) else { throw ValidationError("\(given) is not in \(index)") }
+                return i
+            }
+        }
+        if ObjectIndex.isObjectIndex(url) {
+            var i = try ObjectIndex(contentsOf: url)
+            try i.remove(images: positions(in: i.paths))
+            if compact { try i.compact() }
+            try i.write(to: url)
+            printError("\(images.count) removed; \(i.count - i.removed.count) images left in \(index)" + (compact ? " (compacted)" : ""))
+        } else {
+            var i = try FlatIndex(contentsOf: url)
+            try i.remove(images: positions(in: i.paths))
+            if compact { i.compact() }
+            try i.write(to: url)
+            printError("\(images.count) removed; \(i.count - i.removed.count) images left in \(index)" + (compact ? " (compacted)" : ""))
+        }
+    }
+}
+
+/// `loupe index compact FILE`: drops removed images for good.
+struct IndexCompact: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "compact",
+        abstract: "Drop the images `loupe index remove` took out, renumbering the rest (rewritten atomically).")
+
+    @Argument(help: "Index file made by `loupe index`.")
+    var index: String
+
+    func run() async throws {
+        let url = URL(fileURLWithPath: index)
+        if ObjectIndex.isObjectIndex(url) {
+            var i = try ObjectIndex(contentsOf: url)
+            let dropped = i.removed.count
+            try i.compact()
+            try i.write(to: url)
+            printError("\(dropped) removed images dropped; \(i.count) left in \(index)")
+        } else {
+            var i = try FlatIndex(contentsOf: url)
+            let dropped = i.removed.count
+            i.compact()
+            try i.write(to: url)
+            printError("\(dropped) removed images dropped; \(i.count) left in \(index)")
+        }
+    }
+}
