@@ -153,7 +153,7 @@ def main():
         assert new.returncode == 0 and new.stdout == old.stdout, (new.stderr, old.stderr)
         for command, hidden in (("classify", "--top"), ("detect", "--threshold"), ("detect", "--nms")):
             assert hidden + " " not in run(binary, "help", command).stdout, f"{command} --help shows the old {hidden}"
-        index_help = run(binary, "help", "index").stdout
+        index_help = run(binary, "index", "build", "--help").stdout
         for option in ("--max-objects", "--object-threshold", "--object-nms", "--detector-size"):
             line = index_help[index_help.index("  " + option + " <"):].split("\n  -")[0]
             assert "default:" in line, f"index --help shows no default for {option}"
@@ -306,7 +306,7 @@ def main():
 
         # a version, and warnings for thread counts that cannot help
         version = run(binary, "--version")
-        assert version.returncode == 0 and re.match(r"\d+\.\d+\.\d+ \(index format 2", version.stdout), version.stdout
+        assert version.returncode == 0 and re.match(r"\d+\.\d+\.\d+ \(index format 3", version.stdout), version.stdout
         warned = run(binary, "index", imgs, "-o", os.path.join(tmp, "t.idx"), "--threads", "999", "--quiet")
         assert warned.returncode == 0 and "more than the" in warned.stderr, warned.stderr
         env = dict(os.environ, LOUPE_THREADS="abc")
