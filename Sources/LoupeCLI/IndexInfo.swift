@@ -39,7 +39,11 @@ struct IndexInfo: AsyncParsableCommand {
 
     func run() async throws {
         let url = URL(fileURLWithPath: index)
-        let file = try SafetensorsFile(contentsOf: url)
+        // the index is opened first: its errors name the file (a raw safetensors error would not)
+        let objectIndex = ObjectIndex.isObjectIndex(url) ? try ObjectIndex(contentsOf: url) : nil
+        let flatIndex = objectIndex == nil ? try FlatIndex(contentsOf: url) : nil
+        let file: SafetensorsFile
+        do { file = try SafetensorsFile(contentsOf: url) } catch { throw IndexError.unreadable(url, error) }
         let output: Output
         func make(images: Int, vectors: Int, recipe: EmbeddingRecipe, quantized: QuantizedIndex?, local: Int?) -> Output {
             Output(file: url.path, format: file.metadata["format"] ?? "?", version: file.metadata["version"] ?? "?", bytes: file.byteCount,
@@ -48,13 +52,11 @@ struct IndexInfo: AsyncParsableCommand {
                    lists: quantized.map(\.listSizes), bytesPerVector: quantized?.bytesPerVector ?? recipe.dimension * 4,
                    localFeatures: local, checksums: file.hasChecksums)
         }
-        if ObjectIndex.isObjectIndex(url) {
-            let i = try ObjectIndex(contentsOf: url)
+        if let i = objectIndex {
             output = make(images: i.count, vectors: i.regionCount, recipe: i.recipe, quantized: i.quantized, local: i.localFeatures?.featureCount)
-        } else {
-            let i = try FlatIndex(contentsOf: url)
+        } else if let i = flatIndex {
             output = make(images: i.count, vectors: i.count, recipe: i.recipe, quantized: i.quantized, local: nil)
-        }
+        } else { return }
         if json { try printJSON(output); return }
         print("\(output.file): \(output.format) version \(output.version), \(output.bytes) bytes\(output.checksums ? ", every section checksummed and checked" : "")")
         print("  \(output.images) images, \(output.vectors) vectors of \(output.dimension) dimensions")
