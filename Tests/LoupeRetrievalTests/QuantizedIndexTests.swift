@@ -91,7 +91,12 @@ import Testing
         }
     }
 
-    @Test func scoreRowsMergeWithTheirIds() {
+    @Test(arguments: [KernelDispatch.Level.scalar, KernelDispatch.level])
+    func scoreRowsMergeWithTheirIds(level: KernelDispatch.Level) {
+        KernelDispatch.withLevel(level) { mergeScoreRows() }
+    }
+
+    func mergeScoreRows() {
         let block = Tensor(shape: [2, 5], scalars: [0.1, 0.9, -1, 0.9, 0.3, .nan, 2, 1, 0, 3])
         var top = RunningTopK(queries: 1, k: 3)
         top.merge(row: 0, of: block, intoQuery: 0, ids: [10, 11, 12, 13, 14])
@@ -171,8 +176,13 @@ import Testing
             for j in 0..<d { let e = x[i * d + j] - c[assigned[i] * d + j]; chosen += e * e }
             #expect(assigned[i] == at || abs(chosen - best) < 1e-4, "row \(i): \(assigned[i]) vs \(at)")
         }
+        // the scalar fallbacks choose the same centres (same sums up to rounding)
+        let scalar = KernelDispatch.withLevel(.scalar) { KMeans(centroids: centres).assign(rows) }
+        #expect(zip(scalar, assigned).filter { $0 != $1 }.count <= 2, "scalar and SIMD nearest centres differ")
         let scores = matmul(centres, rows, transposingB: true)
+        let scalarArgmax = KernelDispatch.withLevel(.scalar) { columnArgmax(scores, minus: Array(repeating: 0.25, count: k)) }
         let (values, winners) = columnArgmax(scores, minus: Array(repeating: 0.25, count: k))
+        #expect(scalarArgmax.rows == winners && scalarArgmax.values == values)
         let s = scores.scalars
         for i in stride(from: 0, to: 333, by: 11) {
             let top = (0..<k).max { s[$0 * 333 + i] < s[$1 * 333 + i] || (s[$0 * 333 + i] == s[$1 * 333 + i] && $0 > $1) }!
