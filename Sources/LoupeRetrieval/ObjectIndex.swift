@@ -298,13 +298,16 @@ public struct ObjectIndex: Sendable {
         }
     }
 
-    /// Scores from the quantized part: the images of each query row's best `refine` rows (or
-    /// `k`-ish when not refining), scored exactly over their admitted regions, or by the
-    /// quantized scores of the rows found. Images no query row reached are left out.
+    /// Rows taken per query vector from the quantized part when nothing is re-scored (`refine` 0).
+    static let unrefinedRows = 64
+
+    /// Scores from the quantized part: the images of each query row's best `refine` rows, scored
+    /// exactly over their admitted regions, or (`refine` 0) the quantized scores of each query
+    /// row's best ``unrefinedRows`` rows. Images no query row reached are left out.
     func quantizedScores(_ q: Tensor, quantized: QuantizedIndex, options: ObjectSearchOptions) throws(IndexError)
         -> (scores: [(score: Float, queryRow: Int, databaseRow: Int)], images: [Int]) {
         let nq = q.shape[0], refine = options.quantized.refine
-        let top = try quantized.search(q, k: max(refine, 1) * (refine == 0 ? 64 : 1), probe: options.quantized.probe)
+        let top = try quantized.search(q, k: refine > 0 ? refine : Self.unrefinedRows, probe: options.quantized.probe)
         var scored = Array(repeating: (score: -Float.infinity, queryRow: 0, databaseRow: 0), count: count)
         var reached = Set<Int>()
         let allowed = { (row: Int) in options.databaseRegions.admits(self.regions[row].kind) }
