@@ -31,10 +31,13 @@ struct IndexBuild: AsyncParsableCommand {
         quantization, trained on the collection's own vectors) is built beside the vectors and \
         searched through: --probe lists per query vector, --refine candidates re-scored exactly.
 
+        With --update, an existing index is brought up to date with FOLDER: only new files and         files whose content changed (size, modification time, then a hash of their bytes) are         embedded, images whose file is gone are dropped, the rest is kept as it is; the result         equals a fresh build (a quantized index keeps its trained quantizer). The index's own         recipe is used: the recipe options of this command (--model, --pooling, --objects, …)         do not apply. Without an index at -o, --update builds one.
+
         Examples:
           loupe index ../shared/data/smvs-dvd/reference -o dvd.index --max-size 512
           loupe index photos/ -o photos.objects --objects --max-size 512
           loupe index photos/ -o photos.objects --objects --index-type ivfpq --lists 256 --pq 80
+          loupe index photos/ -o photos.objects --update
         """)
 
     @Argument(help: "Folder of images (searched recursively).")
@@ -52,6 +55,9 @@ struct IndexBuild: AsyncParsableCommand {
     @OptionGroup var force: ForceOption
     @OptionGroup var compute: ComputeOptions
 
+    @Flag(help: "Update the index at -o from FOLDER: embed only new and changed files, drop deleted ones, keep the rest (with the index's recipe).")
+    var update = false
+
     @Flag(help: "No progress output.")
     var quiet = false
 
@@ -62,6 +68,7 @@ struct IndexBuild: AsyncParsableCommand {
         // paths are stored relative to the folder, so that it can move with (or without) the index
         let root = OutputCheck.isFolder(collection.root) ? collection.root : nil
         try OutputCheck.check(output, option: "-o", replacing: .index, inputs: files, force: force.force)
+        if update && FileManager.default.fileExists(atPath: output) { return try runUpdate(files, root: root) }
         let localSettings = try local.settings()
         if localSettings != nil && !(objects.objects || objects.student != nil) {
             throw ValidationError("--local-features applies to an object index (--objects or --student)")
@@ -102,6 +109,40 @@ struct IndexBuild: AsyncParsableCommand {
         printError(summary + BadFileOptions.summary(report.skipped))
         printError("weights: \(embedder.loaded.file.path)")
         printError(clock.report(items: report.indexed))
+    }
+}
+
+extension IndexBuild {
+    /// `--update` of an existing index: the changes embedded with the index's own recipe.
+    func runUpdate(_ files: [URL], root: URL?) throws {
+        let url = URL(fileURLWithPath: output)
+        let progress = ProgressBar(quiet: quiet)
+        var store = WeightStore.cli()
+        let updated: (report: UpdateReport, summary: String, write: () throws -> Void)
+        if ObjectIndex.isObjectIndex(url) {
+            var index = try ObjectIndex(contentsOf: url)
+            if let weights = pipeline.weights { store.paths[index.recipe.model.name] = URL(fileURLWithPath: weights) }
+            let embedder = try index.makeEmbedder(weights: store)
+            let report = try index.update(to: files, with: embedder, onBadFile: badFiles.policy, progress: progress)
+            index.root = root
+            updated = (report, "\(index.count) images, \(index.regionCount) regions", { try index.write(to: url) })
+        } else {
+            var index = try FlatIndex(contentsOf: url)
+            if let weights = pipeline.weights { store.paths[index.recipe.model.name] = URL(fileURLWithPath: weights) }
+            let embedder = try index.makeEmbedder(weights: store)
+            let report = try index.update(to: files, with: embedder, onBadFile: badFiles.policy, progress: progress)
+            index.root = root
+            updated = (report, "\(index.count) images", { try index.write(to: url) })
+        }
+        let (report, summary, write) = updated
+        try badFiles.report(report.indexing.skipped)
+        let c = report.changes
+        let counts = "\(c.added.count) added, \(c.changed.count) changed, \(c.removed.count) removed, \(c.unchanged.count) unchanged"
+        guard !c.isEmpty else { return printError("\(output) is up to date (\(counts)); nothing written") }
+        var clock = report.indexing.clock
+        try clock.measure("write") { try write() }
+        printError("\(counts) → \(output) (\(summary))" + BadFileOptions.summary(report.indexing.skipped))
+        if report.indexing.indexed > 0 { printError(clock.report(items: report.indexing.indexed)) }
     }
 }
 

@@ -85,7 +85,7 @@ public func embed(_ paths: [URL], with embedder: GlobalEmbedder, onBadFile polic
                   progress: (any ProgressObserver)? = nil, label: String = "images") -> EmbeddedFiles {
     var rows: [Tensor] = [], files: [URL] = [], skipped: [SkippedFile] = []
     rows.reserveCapacity(paths.count)
-    forEachDecoded(paths) { i, url, decoded in
+    forEachDecoded(paths) { i, url, decoded, _ in
         guard policy == .skip || skipped.isEmpty else { return }
         defer { progress?.update(done: i + 1, total: paths.count, label: label) }
         do {

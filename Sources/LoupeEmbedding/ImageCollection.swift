@@ -56,16 +56,19 @@ public struct IndexingReport: Sendable {
 
 /// Decodes images one ahead of their use on a background thread, so that JPEG decoding overlaps
 /// the network (which keeps every compute thread busy while it runs). `body` sees each file in
-/// order with its decoded image or the decoder's error.
-func forEachDecoded(_ files: [URL], _ body: (Int, URL, Result<Image, ImageError>) -> Void) {
+/// order with its decoded image or the decoder's error, and (with `stamping`) the file's stamp,
+/// taken before it was decoded (a file that changes in between is then seen as changed later).
+func forEachDecoded(_ files: [URL], stamping: Bool = false, _ body: (Int, URL, Result<Image, ImageError>, FileStamp?) -> Void) {
     guard !files.isEmpty else { return }
     final class Slot: @unchecked Sendable {  // written by the decoder before the semaphore, read after
         var result: Result<Image, ImageError>?
+        var stamp: FileStamp?
     }
     let queue = DispatchQueue(label: "loupe.decode")
     func start(_ url: URL) -> (Slot, DispatchSemaphore) {
         let slot = Slot(), done = DispatchSemaphore(value: 0)
         queue.async {
+            if stamping { slot.stamp = FileStamp(of: url) }
             slot.result = Result { () throws(ImageError) -> Image in try Image(contentsOf: url) }
             done.signal()
         }
@@ -76,7 +79,7 @@ func forEachDecoded(_ files: [URL], _ body: (Int, URL, Result<Image, ImageError>
         let (slot, done) = next
         done.wait()
         if i + 1 < files.count { next = start(files[i + 1]) }
-        body(i, url, slot.result!)
+        body(i, url, slot.result!, slot.stamp)
     }
 }
 
@@ -84,14 +87,14 @@ func forEachDecoded(_ files: [URL], _ body: (Int, URL, Result<Image, ImageError>
 /// index refuses: that stops the run, keeping what is in); a file that cannot be read or embedded
 /// is skipped and reported, and with `policy` `.stop` ends the run.
 func addEach(_ files: [URL], policy: BadFilePolicy = .skip, progress: (any ProgressObserver)?, label: String,
-             _ add: (Image, URL, inout StageClock) throws -> Void) throws(IndexError) -> IndexingReport {
+             _ add: (Image, URL, FileStamp?, inout StageClock) throws -> Void) throws(IndexError) -> IndexingReport {
     var report = IndexingReport(indexed: 0, skipped: [], clock: StageClock())
     var failure: IndexError?
-    forEachDecoded(files) { i, url, decoded in
+    forEachDecoded(files, stamping: true) { i, url, decoded, stamp in
         guard failure == nil, report.complete else { return }
         defer { progress?.update(done: i + 1, total: files.count, label: label) }
         do {
-            try add(decoded.get(), url, &report.clock)
+            try add(decoded.get(), url, stamp, &report.clock)
             report.indexed += 1
         } catch let error as IndexError {
             failure = error
@@ -115,9 +118,9 @@ extension FlatIndex {
     public mutating func add(_ files: [URL], with embedder: GlobalEmbedder, onBadFile policy: BadFilePolicy = .skip,
                              progress: (any ProgressObserver)? = nil) throws(IndexError) -> IndexingReport {
         guard embedder.recipe.isCompatible(with: recipe) else { throw .recipeMismatch(embedder.recipe.differences(from: recipe)) }
-        return try addEach(files, policy: policy, progress: progress, label: "indexing") { image, url, clock in
+        return try addEach(files, policy: policy, progress: progress, label: "indexing") { image, url, stamp, clock in
             let vector = try embedder.embedding(of: image, clock: &clock)
-            try clock.measure("add") { () throws(IndexError) in try add(vector, paths: [url.path]) }
+            try clock.measure("add") { () throws(IndexError) in try add(vector, paths: [url.path], stamps: [stamp]) }
         }
     }
 }
@@ -139,14 +142,14 @@ extension ObjectIndex {
         // an image's local features are found on a thread of their own while the networks run on
         // the next image; its entry is added once they are there, so entries stay in file order
         // (the stage "local features" is the wait for them)
-        var waiting: (objects: ImageObjects, features: PendingFeatures, path: String, side: Float)?
-        func flush(_ w: (objects: ImageObjects, features: PendingFeatures, path: String, side: Float), _ clock: inout StageClock) throws(IndexError) {
+        var waiting: (objects: ImageObjects, features: PendingFeatures, path: String, side: Float, stamp: FileStamp?)?
+        func flush(_ w: (objects: ImageObjects, features: PendingFeatures, path: String, side: Float, stamp: FileStamp?), _ clock: inout StageClock) throws(IndexError) {
             let features = clock.measure("local features") { w.features.wait() }
             try clock.measure("add") { () throws(IndexError) in
-                try add(w.objects.vectors, regions: w.objects.regions, path: w.path, localFeatures: features, side: w.side)
+                try add(w.objects.vectors, regions: w.objects.regions, path: w.path, localFeatures: features, side: w.side, stamp: w.stamp)
             }
         }
-        var report = try addEach(files, policy: policy, progress: progress, label: "indexing objects") { image, url, clock in
+        var report = try addEach(files, policy: policy, progress: progress, label: "indexing objects") { image, url, stamp, clock in
             let pending = localFeatures.map { store in PendingFeatures(of: image, options: store.options) }
             let objects: ImageObjects
             do { objects = try embedder.objects(in: image, given: [], detect: true, clock: &clock) } catch {
@@ -154,13 +157,13 @@ extension ObjectIndex {
                 throw error
             }
             guard let pending else {
-                return try clock.measure("add") { () throws(IndexError) in try add(objects.vectors, regions: objects.regions, path: url.path) }
+                return try clock.measure("add") { () throws(IndexError) in try add(objects.vectors, regions: objects.regions, path: url.path, stamp: stamp) }
             }
             if let previous = waiting {
                 waiting = nil
                 try flush(previous, &clock)
             }
-            waiting = (objects, pending, url.path, Float(max(image.width, image.height)))
+            waiting = (objects, pending, url.path, Float(max(image.width, image.height)), stamp)
         }
         if let last = waiting { try flush(last, &report.clock) }
         return report
@@ -194,7 +197,7 @@ private final class PendingFeatures: Sendable {
 public func readableImages(_ files: [URL], onBadFile policy: BadFilePolicy = .skip,
                            progress: (any ProgressObserver)? = nil) -> (readable: [URL], skipped: [SkippedFile]) {
     var readable: [URL] = [], skipped: [SkippedFile] = []
-    forEachDecoded(files) { i, url, decoded in
+    forEachDecoded(files) { i, url, decoded, _ in
         guard policy == .skip || skipped.isEmpty else { return }
         defer { progress?.update(done: i + 1, total: files.count, label: "checking images") }
         switch decoded {

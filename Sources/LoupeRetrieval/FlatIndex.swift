@@ -101,9 +101,12 @@ public enum QueryExpansion: Sendable, Hashable {
 /// image by image. The whitening the vectors went through, when the recipe has one, travels
 /// with the index, so that the embedder can be rebuilt from the file alone.
 public struct FlatIndex: Sendable {
-    private var store: RowStore
+    var store: RowStore
     /// One per row.
-    public private(set) var paths: [String]
+    public internal(set) var paths: [String]
+    /// One per row: what its image file was when it was embedded (`nil` for vectors added
+    /// without one); ``changes(comparedWith:)`` compares them with a folder.
+    public internal(set) var stamps: [FileStamp?]
     /// The folder the images' paths are stored relative to (`loupe index` sets the folder it
     /// indexed): the file keeps the paths under it relative, so that the images can move with
     /// it, and ``init(contentsOf:root:)`` can re-point them. `nil`: paths are stored as given.
@@ -114,7 +117,7 @@ public struct FlatIndex: Sendable {
     public let whitening: Whitening?
     /// The approximate index over the same vectors, when ``quantize(_:seed:)`` made one: searches
     /// then scan it and re-score its candidates exactly (``QuantizedSearch``).
-    public private(set) var quantized: QuantizedIndex?
+    public internal(set) var quantized: QuantizedIndex?
 
     public var dimension: Int { recipe.dimension }
     public var count: Int { store.count }
@@ -131,6 +134,7 @@ public struct FlatIndex: Sendable {
         self.whitening = whitening
         store = RowStore(dimension: recipe.dimension)
         paths = []
+        stamps = []
     }
 
     static func check(_ whitening: Whitening?, against recipe: EmbeddingRecipe) throws(IndexError) {
@@ -140,14 +144,17 @@ public struct FlatIndex: Sendable {
         }
     }
 
-    /// Appends `vectors` `[n, D]` with their paths: amortised O(n), whatever the index holds.
-    public mutating func add(_ new: Tensor, paths newPaths: [String]) throws(IndexError) {
+    /// Appends `vectors` `[n, D]` with their paths (and, optionally, their files' stamps):
+    /// amortised O(n), whatever the index holds.
+    public mutating func add(_ new: Tensor, paths newPaths: [String], stamps newStamps: [FileStamp?]? = nil) throws(IndexError) {
         guard new.rank == 2, new.shape[1] == dimension else { throw .dimensionMismatch(expected: dimension, got: new.rank == 2 ? new.shape[1] : -1) }
         guard new.shape[0] == newPaths.count else { throw .countMismatch(vectors: new.shape[0], paths: newPaths.count) }
+        if let newStamps, newStamps.count != newPaths.count { throw .countMismatch(vectors: new.shape[0], paths: newStamps.count) }
         guard new.withUnsafeBufferPointer({ $0.allSatisfy(\.isFinite) }) else { throw .notFinite }
         try quantized?.add(new)
         store.append(new)
         paths += newPaths
+        stamps += newStamps ?? Array(repeating: nil, count: newPaths.count)
     }
 
     /// Images taken out by ``remove(images:)``: no search returns them; ``compact()`` drops them.
@@ -173,6 +180,7 @@ public struct FlatIndex: Sendable {
         if !kept.isEmpty { rows.append(Tensor.concatenated(kept.map { store.rows($0..<($0 + 1)) }, along: 0)) }
         store = rows
         paths = kept.map { paths[$0] }
+        stamps = kept.map { stamps[$0] }
         removed = []
     }
 
@@ -273,6 +281,7 @@ extension FlatIndex {
         var tensors = ["vectors": vectors]
         var metadata = ["format": "loupe-flat-index", "version": Self.formatVersion, "recipe": recipe.json]
         IndexFile.add(paths: paths, root: root, file: url, to: &metadata)
+        IndexFile.add(stamps: stamps, to: &metadata)
         IndexFile.add(whitening, to: &tensors, metadata: &metadata)
         var bytes: [String: SafetensorsFile.ByteTensor] = [:]
         quantized?.write(to: &tensors, bytes: &bytes, metadata: &metadata)
@@ -305,6 +314,7 @@ extension FlatIndex {
         quantized?.remove(ids: removed)
         store = RowStore(vectors)
         self.paths = paths
+        stamps = try IndexFile.stamps(file, url, images: paths.count)
     }
 }
 
@@ -382,6 +392,23 @@ enum IndexFile {
         }
         guard let root else { return (stored, nil) }
         return (stored.map { $0.hasPrefix("/") ? $0 : root.appendingPathComponent($0).path }, root)
+    }
+
+    /// The files' stamps under `stamps` (absent when no image has one).
+    static func add(stamps: [FileStamp?], to metadata: inout [String: String]) {
+        guard stamps.contains(where: { $0 != nil }) else { return }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        metadata["stamps"] = String(decoding: (try? encoder.encode(stamps)) ?? Data("[]".utf8), as: UTF8.self)
+    }
+
+    /// The stamps a file records (all `nil` when it records none), one per image.
+    static func stamps(_ file: SafetensorsFile, _ url: URL, images: Int) throws(IndexError) -> [FileStamp?] {
+        guard let text = file.metadata["stamps"] else { return Array(repeating: nil, count: images) }
+        guard let data = text.data(using: .utf8), let list = try? JSONDecoder().decode([FileStamp?].self, from: data), list.count == images else {
+            throw .malformed(url, "malformed file stamps")
+        }
+        return list
     }
 
     static func add(removed: Set<Int>, to metadata: inout [String: String]) {

@@ -109,32 +109,35 @@ public struct ObjectHit: Sendable, Equatable, Codable {
 /// with their boxes. Search scores an image by its best-matching region pair (or mean-of-max) and
 /// tells which pair matched. Exact: one blocked matrix product over all region vectors.
 public struct ObjectIndex: Sendable {
-    private var store: RowStore
+    var store: RowStore
     /// `[R, D]`: every region of every image, image after image (a copy once the index has grown
     /// past one block; ``vectors(ofImage:)`` reads one image's rows).
     public var vectors: Tensor { store.all }
     /// One per row of `vectors`.
-    public private(set) var regions: [ObjectRegion]
+    public internal(set) var regions: [ObjectRegion]
     /// The image each row belongs to.
-    public private(set) var imageOfRow: [Int32]
+    public internal(set) var imageOfRow: [Int32]
     /// One per image.
-    public private(set) var paths: [String]
+    public internal(set) var paths: [String]
+    /// One per image: what its file was when it was embedded (`nil` for images added without
+    /// one); ``changes(comparedWith:)`` compares them with a folder.
+    public internal(set) var stamps: [FileStamp?] = []
     /// The folder the images' paths are stored relative to (see ``FlatIndex/root``).
     public var root: URL?
     /// Rows of each image.
-    public private(set) var rowRanges: [Range<Int>]
+    public internal(set) var rowRanges: [Range<Int>]
     /// How the vectors were made: an object or student recipe, whose region proposal queries reuse.
     public let recipe: EmbeddingRecipe
     /// The whitening named by `recipe.whitening`, when it is known.
     public let whitening: Whitening?
     /// The approximate index over the region vectors, when ``quantize(_:seed:)`` made one.
-    public private(set) var quantized: QuantizedIndex?
+    public internal(set) var quantized: QuantizedIndex?
     /// Where the student head was when the index was made (a hint for finding it again; the
     /// recipe's checksum decides whether a file is the head).
     public var studentHeadLocation: String?
     /// The images' local features, when the index keeps them (``keepLocalFeatures(_:)``): what
     /// source search verifies donors with.
-    public private(set) var localFeatures: LocalFeatureStore?
+    public internal(set) var localFeatures: LocalFeatureStore?
 
     public var dimension: Int { recipe.dimension }
     /// Images.
@@ -169,9 +172,9 @@ public struct ObjectIndex: Sendable {
     /// Adds one image with its local features (an index that keeps them needs them with every
     /// image; `side` is the longer side of the image the keypoints are in).
     public mutating func add(_ new: Tensor, regions newRegions: [ObjectRegion], path: String, localFeatures features: LocalFeatures,
-                             side: Float) throws(IndexError) {
+                             side: Float, stamp: FileStamp? = nil) throws(IndexError) {
         guard localFeatures != nil else { throw .localFeaturesMismatch("this index keeps no local features") }
-        try add([(new, newRegions, path)], checkingLocal: false)
+        try add([(new, newRegions, path)], stamps: [stamp], checkingLocal: false)
         localFeatures!.append(features, side: side)
     }
 
@@ -186,28 +189,14 @@ public struct ObjectIndex: Sendable {
         quantized?.remove(ids: Set(gone.flatMap { Array(rowRanges[$0]) }))
     }
 
-    /// Drops the removed images for good: the others keep their order, regions and boxes and are
-    /// numbered `0 ..< count` again (the quantized part keeps its training and codes, renumbered).
-    /// An index that keeps local features cannot be compacted yet (rebuild it instead).
+    /// Drops the removed images for good: the others keep their order, regions, boxes, stamps
+    /// and local features and are numbered `0 ..< count` again — the index equals one built from
+    /// them alone, except that the quantized part keeps its training (its codes are kept too).
+    /// The local features' lists are made again, as a fresh build makes them.
     public mutating func compact() throws(IndexError) {
         guard !removed.isEmpty else { return }
-        guard localFeatures == nil else { throw .localFeaturesMismatch("an index that keeps local features cannot be compacted yet; rebuild it from the images left") }
-        let keptImages = (0..<count).filter { !removed.contains($0) }
-        let keptRows = keptImages.flatMap { Array(rowRanges[$0]) }
-        var newRow = [Int64?](repeating: nil, count: regionCount)
-        for (i, old) in keptRows.enumerated() { newRow[old] = Int64(i) }
-        quantized?.renumber(count: keptRows.count) { newRow[Int($0)] }
-        var rows = RowStore(dimension: dimension)
-        if !keptRows.isEmpty { rows.append(Tensor.concatenated(keptImages.map { store.rows(rowRanges[$0]) }, along: 0)) }
-        store = rows
-        regions = keptRows.map { regions[$0] }
-        var ranges: [Range<Int>] = [], owner: [Int32] = [], start = 0
-        for (i, image) in keptImages.enumerated() {
-            ranges.append(start..<(start + rowRanges[image].count))
-            owner += Array(repeating: Int32(i), count: rowRanges[image].count)
-            start += rowRanges[image].count
-        }
-        (rowRanges, imageOfRow, paths, removed) = (ranges, owner, keptImages.map { paths[$0] }, [])
+        let kept = (0..<count).filter { !removed.contains($0) }
+        self = try assembled(kept.map { IndexPick(fromNew: false, image: $0, path: paths[$0], stamp: stamps[$0]) }, new: emptyCopy())
     }
 
     /// Trains an approximate index of `kind` on (a seeded sample of) the region vectors held now
@@ -224,17 +213,19 @@ public struct ObjectIndex: Sendable {
     /// The region vectors of image `image` `[r, D]`.
     public func vectors(ofImage image: Int) -> Tensor { store.rows(rowRanges[image]) }
 
-    /// Adds one image: its region vectors `[r, D]` (r ≥ 1, L2-normalised) and their regions.
-    public mutating func add(_ new: Tensor, regions newRegions: [ObjectRegion], path: String) throws(IndexError) {
-        try add([(new, newRegions, path)])
+    /// Adds one image: its region vectors `[r, D]` (r ≥ 1, L2-normalised) and their regions
+    /// (and, optionally, its file's stamp).
+    public mutating func add(_ new: Tensor, regions newRegions: [ObjectRegion], path: String, stamp: FileStamp? = nil) throws(IndexError) {
+        try add([(new, newRegions, path)], stamps: [stamp], checkingLocal: true)
     }
 
     /// Adds several images at once: amortised O(rows added), whatever the index holds.
     public mutating func add(_ images: [(vectors: Tensor, regions: [ObjectRegion], path: String)]) throws(IndexError) {
-        try add(images, checkingLocal: true)
+        try add(images, stamps: Array(repeating: nil, count: images.count), checkingLocal: true)
     }
 
-    private mutating func add(_ images: [(vectors: Tensor, regions: [ObjectRegion], path: String)], checkingLocal: Bool) throws(IndexError) {
+    private mutating func add(_ images: [(vectors: Tensor, regions: [ObjectRegion], path: String)], stamps newStamps: [FileStamp?],
+                              checkingLocal: Bool) throws(IndexError) {
         if checkingLocal && localFeatures != nil && !images.isEmpty {
             throw .localFeaturesMismatch("this index keeps local features: add each image with its features")
         }
@@ -244,7 +235,7 @@ public struct ObjectIndex: Sendable {
             guard v.withUnsafeBufferPointer({ $0.allSatisfy(\.isFinite) }) else { throw .notFinite }
         }
         guard !images.isEmpty else { return }
-        for (v, r, path) in images {
+        for (i, (v, r, path)) in images.enumerated() {
             try quantized?.add(v)
             store.append(v)
             let start = regions.count
@@ -252,6 +243,7 @@ public struct ObjectIndex: Sendable {
             imageOfRow += Array(repeating: Int32(paths.count), count: r.count)
             regions += r
             paths.append(path)
+            stamps.append(newStamps[i])
         }
     }
 
@@ -402,6 +394,7 @@ extension ObjectIndex {
         var tensors = ["vectors": vectors, "boxes": boxes, "images": images]
         var metadata = ["format": "loupe-object-index", "version": Self.formatVersion, "recipe": recipe.json, "regions": json(details)]
         IndexFile.add(paths: paths, root: root, file: url, to: &metadata)
+        IndexFile.add(stamps: stamps, to: &metadata)
         if let studentHeadLocation { metadata["student-head"] = studentHeadLocation }
         IndexFile.add(whitening, to: &tensors, metadata: &metadata)
         var bytes: [String: SafetensorsFile.ByteTensor] = [:]
@@ -476,6 +469,7 @@ extension ObjectIndex {
         removed = try IndexFile.removed(file, url, images: paths.count)
         store = RowStore(vectors)
         self.paths = paths
+        stamps = try IndexFile.stamps(file, url, images: paths.count)
         rowRanges = ranges
         imageOfRow = ids.map { Int32($0) }
         // removed images' rows are written with the rest (the file keeps ids stable); take them out again
