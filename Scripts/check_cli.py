@@ -84,6 +84,34 @@ def main():
         assert json.loads(run(binary, "index", "info", quantized, "--json").stdout)["images"] == 1
         for f in (quantized, exported, exported + ".json"):
             os.remove(f)
+        # --update: only the new file is embedded, and the file written is the fresh build's
+        folder, updated = os.path.join(tmp, "upd"), os.path.join(tmp, "u.idx")
+        shutil.copytree(imgs, folder)
+        assert run(binary, "index", folder, "-o", updated, "--max-size", "256", "--quiet").returncode == 0
+        shutil.copy(os.path.join(refs, sorted(os.listdir(refs))[5]), os.path.join(folder, "c.jpg"))
+        again = run(binary, "index", folder, "-o", updated, "--update", "--quiet")
+        assert again.returncode == 0 and "1 added, 0 changed, 0 removed, 2 unchanged" in again.stderr, again.stderr
+        fresh = os.path.join(tmp, "f.idx")
+        assert run(binary, "index", folder, "-o", fresh, "--max-size", "256", "--quiet").returncode == 0
+        assert digest(fresh) == digest(updated), "an updated index differs from the fresh build"
+        same = run(binary, "index", folder, "-o", updated, "--update", "--quiet")
+        assert same.returncode == 0 and "is up to date" in same.stderr, same.stderr
+        # a writer killed mid-write (SIGKILL) or failing on a full disk leaves the previous index
+        # as it was; the next write removes the killed writer's temporary
+        before = digest(updated)
+        os.remove(os.path.join(folder, "c.jpg"))
+        killed = run_env({"LOUPE_FAULT_KILL_AFTER_BYTES": "4096"}, binary, "index", folder, "-o", updated, "--update", "--quiet")
+        assert killed.returncode == -9, (killed.returncode, killed.stderr)
+        assert digest(updated) == before and run(binary, "index", "info", updated).returncode == 0
+        assert [n for n in os.listdir(tmp) if n.startswith(".u.idx.")], "the killed writer left no temporary (was it killed mid-write?)"
+        full = run_env({"LOUPE_FAULT_FAIL_AFTER_BYTES": "4096"}, binary, "index", folder, "-o", updated, "--update", "--quiet")
+        assert full.returncode != 0 and "No space left on device" in full.stderr and digest(updated) == before, full.stderr
+        done = run(binary, "index", folder, "-o", updated, "--update", "--quiet")
+        assert done.returncode == 0 and "0 added, 0 changed, 1 removed, 2 unchanged" in done.stderr, done.stderr
+        assert not [n for n in os.listdir(tmp) if n.endswith(".tmp")], os.listdir(tmp)
+        shutil.rmtree(folder)
+        for f in (updated, fresh):
+            os.remove(f)
         # a folder with a truncated JPEG among good ones: indexed without it, and it says so
         partial = run(binary, "index", mixed, "-o", os.path.join(tmp, "m.idx"), "--quiet")
         assert partial.returncode == 0 and "truncated.jpg" in partial.stderr and "1 skipped" in partial.stderr, partial.stderr

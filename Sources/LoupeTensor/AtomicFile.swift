@@ -18,10 +18,21 @@ package final class AtomicFile {
     private let url: URL
     private let temporary: String
     private var descriptor: Int32
+    private var written = 0
+
+    /// Fault injection for tests of what an interrupted write leaves (read once from the
+    /// environment): `LOUPE_FAULT_KILL_AFTER_BYTES=N` makes the process kill itself (SIGKILL)
+    /// once a file being written has N bytes; `LOUPE_FAULT_FAIL_AFTER_BYTES=N` makes the write
+    /// that would pass N bytes fail as a full disk does (ENOSPC).
+    private static let faults: (kill: Int?, fail: Int?) = {
+        let env = ProcessInfo.processInfo.environment
+        return (env["LOUPE_FAULT_KILL_AFTER_BYTES"].flatMap { Int($0) }, env["LOUPE_FAULT_FAIL_AFTER_BYTES"].flatMap { Int($0) })
+    }()
 
     package init(_ url: URL) throws(FileWriteError) {
         self.url = url
-        temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString).tmp").path
+        // the writer's process id in the name: a later commit can tell a killed writer's leftover
+        temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(getpid()).\(UUID().uuidString).tmp").path
         descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else { throw FileWriteError(path: url.path, reason: "cannot create \(temporary): \(String(cString: strerror(errno)))") }
     }
@@ -38,13 +49,20 @@ package final class AtomicFile {
         guard var next = bytes.baseAddress else { return }
         var left = bytes.count
         while left > 0 {
-            let n = Foundation.write(descriptor, next, min(left, 1 << 30))
+            var chunk = min(left, 1 << 30)
+            if let kill = Self.faults.kill, written < kill { chunk = min(chunk, kill - written) }
+            if let fail = Self.faults.fail, written + chunk > fail {
+                throw FileWriteError(path: url.path, reason: "write failed: \(String(cString: strerror(ENOSPC))) (injected by LOUPE_FAULT_FAIL_AFTER_BYTES)")
+            }
+            let n = Foundation.write(descriptor, next, chunk)
             if n < 0 {
                 if errno == EINTR { continue }
                 throw FileWriteError(path: url.path, reason: "write failed: \(String(cString: strerror(errno)))")
             }
             next += n
             left -= n
+            written += n
+            if let kill = Self.faults.kill, written >= kill { Foundation.kill(getpid(), SIGKILL) }
         }
     }
 
@@ -65,6 +83,20 @@ package final class AtomicFile {
             let reason = String(cString: strerror(errno))
             unlink(temporary)
             throw FileWriteError(path: url.path, reason: "cannot complete the write: \(reason)")
+        }
+        removeAbandonedTemporaries()
+    }
+
+    /// Deletes the temporaries of this destination left by writers that were killed (their
+    /// process is gone); those of live writers are theirs to finish.
+    private func removeAbandonedTemporaries() {
+        let folder = url.deletingLastPathComponent()
+        let prefix = ".\(url.lastPathComponent)."
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder.path) else { return }
+        for name in names where name.hasPrefix(prefix) && name.hasSuffix(".tmp") {
+            let parts = name.dropFirst(prefix.count).split(separator: ".")
+            guard parts.count == 3, let pid = Int32(parts[0]), pid != getpid() else { continue }
+            if Foundation.kill(pid, 0) != 0 && errno == ESRCH { unlink(folder.appendingPathComponent(name).path) }
         }
     }
 }
