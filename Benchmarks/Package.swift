@@ -37,6 +37,10 @@ let package = Package(
             dependencies: [.product(name: "LoupeRetrieval", package: "Loupe"), .product(name: "LoupeTensor", package: "Loupe")],
             path: "Sources/QuantizedBench"),
         .executableTarget(
+            name: "loupe-open-bench",
+            dependencies: [.product(name: "Loupe", package: "Loupe")],
+            path: "Sources/OpenBench"),
+        .executableTarget(
             name: "loupe-object-bench",
             dependencies: [.product(name: "Loupe", package: "Loupe")],
             path: "Sources/ObjectBench"),

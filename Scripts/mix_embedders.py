@@ -22,11 +22,20 @@ from safetensors import safe_open
 def load(path):
     with safe_open(path, "np") as f:
         meta = f.metadata()
+        if meta.get("format") != "loupe-object-index":
+            raise SystemExit(f"{path} is not a Loupe object index")
         vectors, images = f.get_tensor("vectors"), f.get_tensor("images").astype(int).ravel()
-    if meta.get("format") != "loupe-object-index":
-        raise SystemExit(f"{path} is not a Loupe object index")
-    paths = [p.split("smvs-dvd/")[-1] for p in json.loads(meta["paths"])]
-    kinds = [r.get("kind", "") for r in json.loads(meta["regions"])]
+        # format 4 keeps paths (NUL-ended UTF-8) and region kinds (codes) as sections; older files in the metadata
+        if "paths" in meta:
+            stored = json.loads(meta["paths"])
+        else:
+            stored = [p.decode() for p in f.get_tensor("paths").tobytes().split(b"\0")[:-1]]
+        if "regions" in meta:
+            kinds = [r.get("kind", "") for r in json.loads(meta["regions"])]
+        else:
+            names = ["image", "detected", "given", "matched", "grid"]
+            kinds = [names[int(c)] for c in f.get_tensor("regions.kind")]
+    paths = [p.split("smvs-dvd/")[-1] for p in stored]
     return vectors, images, paths, kinds
 
 

@@ -198,7 +198,7 @@ struct IndexRemove: AsyncParsableCommand {
         } else {
             var i = try FlatIndex(contentsOf: url)
             try i.remove(images: positions(in: i.paths))
-            if compact { i.compact() }
+            if compact { try i.compact() }
             try i.write(to: url)
             printError("\(images.count) removed; \(i.count - i.removed.count) images left in \(index)" + (compact ? " (compacted)" : ""))
         }
@@ -225,7 +225,7 @@ struct IndexCompact: AsyncParsableCommand {
         } else {
             var i = try FlatIndex(contentsOf: url)
             let dropped = i.removed.count
-            i.compact()
+            try i.compact()
             try i.write(to: url)
             printError("\(dropped) removed images dropped; \(i.count) left in \(index)")
         }

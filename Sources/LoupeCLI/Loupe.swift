@@ -30,7 +30,7 @@ struct LoupeCommand: AsyncParsableCommand {
 
 extension LoupeCommand {
     /// Loupe's version, printed by `loupe --version`; index files record their own format version.
-    static let version = "0.7.0 (index format \(ObjectIndex.formatVersion), recipe format \(EmbeddingRecipe.formatVersion))"
+    static let version = "0.8.0 (index format \(ObjectIndex.formatVersion), recipe format \(EmbeddingRecipe.formatVersion))"
 }
 
 /// Options every command that runs networks shares.

@@ -14,7 +14,7 @@ extension Search {
     func searchObjects() throws {
         guard qe == 0 else { throw ValidationError("--qe applies to global indexes; an object query matches region by region") }
         let url = URL(fileURLWithPath: index)
-        let objectIndex = try ObjectIndex(contentsOf: url, root: try files.rootURL())
+        let objectIndex = try ObjectIndex(contentsOf: url, root: try files.rootURL(), verification: .onAccess)
         var options = scoring.options
         options.quantized = try quantized.settings(for: objectIndex.quantized)
         let given = try boxes.map { text -> BoundingBox in

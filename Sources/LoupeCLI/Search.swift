@@ -78,7 +78,7 @@ struct Search: AsyncParsableCommand {
         guard objectOnly.isEmpty else {
             throw ValidationError("\(objectOnly.joined(separator: ", ")) \(objectOnly.count == 1 ? "applies" : "apply") only to object indexes; \(index) is a global index")
         }
-        let flat = try FlatIndex(contentsOf: URL(fileURLWithPath: index), root: try files.rootURL())
+        let flat = try FlatIndex(contentsOf: URL(fileURLWithPath: index), root: try files.rootURL(), verification: .onAccess)
         guard qe < flat.count else {
             throw ValidationError("--qe \(qe) averages the query with more results than the index's \(flat.count) images; give at most \(flat.count - 1)")
         }

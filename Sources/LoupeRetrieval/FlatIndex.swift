@@ -97,6 +97,22 @@ public enum QueryExpansion: Sendable, Hashable {
 /// Exact inner-product index over L2-normalised vectors, with the image path of each row and the
 /// recipe that made them (faiss's `IndexFlatIP` contract: `dimension`, `count`, `add`, `search`).
 ///
+/// How much of an index file is checked when it is opened.
+public enum IndexVerification: Sendable, Hashable {
+    /// Every section's checksum and every vector's finiteness, before the index is returned:
+    /// the whole file is read.
+    case full
+    /// Every section but the vectors at once; each vector row is checked (its own CRC-32C,
+    /// finiteness) the first time a search reads it, and all of them before anything reads
+    /// them all (an exact scan, a write, a compaction). The file is memory-mapped, so a large
+    /// quantized index opens without reading its vectors and pages in only the rows its searches
+    /// re-score. A damaged row is reported by the search that reads it
+    /// (``IndexError/damaged(_:section:)``). ``FlatIndex/vectors`` and the other direct
+    /// accessors return rows as stored: call ``FlatIndex/verify()`` first. Files written before
+    /// per-row checksums existed are checked in full.
+    case onAccess
+}
+
 /// `add` is amortised O(1) per row (see the vectors' chunked store), so an index can be grown
 /// image by image. The whitening the vectors went through, when the recipe has one, travels
 /// with the index, so that the embedder can be rebuilt from the file alone.
@@ -170,8 +186,9 @@ public struct FlatIndex: Sendable {
 
     /// Drops the removed images for good: the others keep their order and are numbered
     /// `0 ..< count` again (the quantized part keeps its training and codes, renumbered).
-    public mutating func compact() {
+    public mutating func compact() throws(IndexError) {
         guard !removed.isEmpty else { return }
+        try store.verifyAll()
         let kept = (0..<count).filter { !removed.contains($0) }
         var newID = [Int64?](repeating: nil, count: count)
         for (i, old) in kept.enumerated() { newID[old] = Int64(i) }
@@ -220,16 +237,17 @@ public struct FlatIndex: Sendable {
     /// The `k` best rows of each query: exact, or from the quantized part's candidates.
     func nearest(_ queries: Tensor, k: Int, quantizedSearch: QuantizedSearch) throws(IndexError) -> [[(index: Int, score: Float)]] {
         guard let quantized else {
+            try store.verifyAll()
             guard !removed.isEmpty else { return nearest(queries, k: k) }
             return nearest(queries, k: min(count, k + removed.count)).map { Array($0.filter { !removed.contains($0.index) }.prefix(k)) }
         }
         let top = try quantized.search(queries, k: max(k, quantizedSearch.refine), probe: quantizedSearch.probe)
-        return (0..<queries.shape[0]).map { qi in
+        return try (0..<queries.shape[0]).map { qi throws(IndexError) in
             let found = top.results(forQuery: qi)
             guard quantizedSearch.refine > 0, !found.isEmpty else { return Array(found.prefix(k)) }
             // exact scores of the candidates, from the stored vectors
             let ids = found.map(\.index)
-            let rows = Tensor.concatenated(ids.map { store.rows($0..<($0 + 1)) }, along: 0)
+            let rows = try store.gather(ids)
             let exact = matmul(queries.sliced(along: 0, qi..<(qi + 1)), rows, transposingB: true).scalars
             let ranked = zip(ids, exact).sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }
             return ranked.prefix(k).map { (index: $0.0, score: $0.1) }
@@ -254,13 +272,13 @@ public struct FlatIndex: Sendable {
         guard n >= 1 else { return queries }
         let top = try nearest(queries, k: min(n, count), quantizedSearch: quantizedSearch)
         let d = dimension
+        let neighbours = try top.map { hits throws(IndexError) in try store.gather(hits.map(\.index)).scalars }
         var out = queries
         out.withUnsafeMutableBufferPointer { p in
             for qi in 0..<queries.shape[0] {
-                for (index, score) in top[qi] {
+                for (i, (_, score)) in top[qi].enumerated() {
                     let w = alpha == 0 ? 1 : pow(max(score, 0), alpha)
-                    let row = store.rows(index..<(index + 1)).scalars
-                    for j in 0..<d { p[qi * d + j] += w * row[j] }
+                    for j in 0..<d { p[qi * d + j] += w * neighbours[qi][i * d + j] }
                 }
             }
         }
@@ -269,33 +287,44 @@ public struct FlatIndex: Sendable {
 }
 
 extension FlatIndex {
-    /// File format version; bumped on incompatible changes. Version 3 records a checksum of every
-    /// section (and must: a version 3 file without them is damaged); version 2 holds the typed
-    /// recipe and the whitening; versions 1 and 2 are still read.
-    public static let formatVersion = "3"
+
+    /// File format version; bumped on incompatible changes. Version 4 keeps the paths and the
+    /// files' stamps as binary sections and the vectors' per-row checksums; version 3 records a
+    /// checksum of every section (and must: a file of version 3 on without them is damaged);
+    /// version 2 holds the typed recipe and the whitening; versions 1 to 3 are still read.
+    public static let formatVersion = "4"
 
     /// Saves as safetensors (`vectors`, and `whitening.mean` / `whitening.projection` when there is
     /// one) with the recipe and paths in the metadata, atomically (a temporary file renamed into
     /// place: an interrupted save leaves the old index intact).
     public func write(to url: URL) throws(IndexError) {
+        try store.verifyAll()
         var tensors = ["vectors": vectors]
         var metadata = ["format": "loupe-flat-index", "version": Self.formatVersion, "recipe": recipe.json]
-        IndexFile.add(paths: paths, root: root, file: url, to: &metadata)
-        IndexFile.add(stamps: stamps, to: &metadata)
-        IndexFile.add(whitening, to: &tensors, metadata: &metadata)
         var bytes: [String: SafetensorsFile.ByteTensor] = [:]
+        IndexFile.add(paths: paths, root: root, file: url, to: &metadata, bytes: &bytes)
+        IndexFile.add(stamps: stamps, to: &bytes)
+        IndexFile.add(whitening, to: &tensors, metadata: &metadata)
         quantized?.write(to: &tensors, bytes: &bytes, metadata: &metadata)
         IndexFile.add(removed: removed, to: &metadata)
+        bytes[IndexFile.rowChecksums] = IndexFile.rowChecksums(of: store)
         do { try SafetensorsFile.write(tensors, bytes: bytes, metadata: metadata, checksums: true, to: url) } catch { throw .unwritable(url, error) }
     }
+
+    /// Checks every vector not checked yet (an index opened with ``IndexVerification/onAccess``;
+    /// otherwise there is nothing left to check).
+    public func verify() throws(IndexError) { try store.verifyAll() }
 
     /// Loads an index written by ``write(to:)`` (or by version 1, converting its recipe),
     /// checking its format, version and consistency.
     ///
-    /// - Parameter root: where the images are now, when they moved since indexing (the paths
-    ///   stored relative to the index's root are resolved against it).
-    public init(contentsOf url: URL, root: URL? = nil) throws(IndexError) {
-        let file = try IndexFile.open(url, format: "loupe-flat-index")
+    /// - Parameters:
+    ///   - root: where the images are now, when they moved since indexing (the paths stored
+    ///     relative to the index's root are resolved against it).
+    ///   - verification: check the whole file now (the default), or the vectors as they are
+    ///     read (``IndexVerification/onAccess``: a large quantized index opens at once).
+    public init(contentsOf url: URL, root: URL? = nil, verification: IndexVerification = .full) throws(IndexError) {
+        let (file, rowChecksums) = try IndexFile.open(url, format: "loupe-flat-index", verification: verification)
         let recipe = try IndexFile.recipe(file, url)
         guard case .global = recipe.mode else { throw .malformed(url, "a flat index holds a global recipe, this one is \(recipe.mode)") }
         let (paths, root) = try IndexFile.paths(file, url, root: root)
@@ -308,11 +337,17 @@ extension FlatIndex {
         guard vectors.shape[0] == paths.count else { throw .countMismatch(vectors: vectors.shape[0], paths: paths.count) }
         self.recipe = recipe
         whitening = try IndexFile.whitening(file, url, recipe: recipe)
-        guard vectors.withUnsafeBufferPointer({ $0.allSatisfy(\.isFinite) }) else { throw .malformed(url, "vectors hold NaN or infinity") }
+        if rowChecksums == nil {
+            guard vectors.withUnsafeBufferPointer({ $0.allSatisfy(\.isFinite) }) else { throw .malformed(url, "vectors hold NaN or infinity") }
+        }
         quantized = try QuantizedIndex.read(file, url, vectors: vectors)
         removed = try IndexFile.removed(file, url, images: paths.count)
         quantized?.remove(ids: removed)
         store = RowStore(vectors)
+        store.verifier = try rowChecksums.map { checksums throws(IndexError) in
+            guard checksums.count == vectors.shape[0] else { throw .damaged(url, section: IndexFile.rowChecksums) }
+            return RowVerifier(url: url, checksums: checksums)
+        }
         self.paths = paths
         stamps = try IndexFile.stamps(file, url, images: paths.count)
     }
@@ -320,7 +355,27 @@ extension FlatIndex {
 
 /// What the two index formats share on disk: the format check, the recipe, the whitening.
 enum IndexFile {
-    static func open(_ url: URL, format: String) throws(IndexError) -> SafetensorsFile {
+    /// The section of per-row CRC-32Cs of the vectors (4 bytes each, little-endian).
+    static let rowChecksums = "vectors.crc32c"
+
+    static func rowChecksums(of store: RowStore) -> SafetensorsFile.ByteTensor {
+        var bytes = [UInt8](repeating: 0, count: 4 * store.count)
+        store.forEachBlock { first, rows in
+            let d = store.dimension
+            rows.withUnsafeBufferPointer { all in
+                for r in 0..<rows.shape[0] {
+                    let crc = SafetensorsFile.crc32c(of: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: all[(r * d)..<((r + 1) * d)])))
+                    for b in 0..<4 { bytes[4 * (first + r) + b] = UInt8(truncatingIfNeeded: crc >> (8 * UInt32(b))) }
+                }
+            }
+        }
+        return SafetensorsFile.ByteTensor(shape: [store.count, 4], values: bytes)
+    }
+
+    /// Opens, checks format and version, and verifies the checksums: of every section, or
+    /// (``IndexVerification/onAccess``, a file with per-row checksums) of every section but the
+    /// vectors, whose per-row checksums are returned for checking rows as they are read.
+    static func open(_ url: URL, format: String, verification: IndexVerification) throws(IndexError) -> (SafetensorsFile, rowChecksums: [UInt32]?) {
         let file: SafetensorsFile
         do { file = try SafetensorsFile(contentsOf: url) } catch {
             // an image given where an index belongs: say so, not what its bytes mean as a header
@@ -334,17 +389,26 @@ enum IndexFile {
             if (try? file.verifyChecksums()) == nil { throw .damaged(url, section: "__metadata__") }
             throw .wrongFormat(url, format: file.metadata["format"])
         }
-        guard ["1", "2", "3"].contains(file.metadata["version"] ?? "") else {
+        guard ["1", "2", "3", "4"].contains(file.metadata["version"] ?? "") else {
             if (try? file.verifyChecksums()) == nil { throw .damaged(url, section: "__metadata__") }
             throw .unsupportedVersion(url, version: file.metadata["version"])
         }
         // from version 3 on the checksums are part of the format: a file without them lost them
-        if file.metadata["version"] == "3" && !file.hasChecksums { throw .damaged(url, section: SafetensorsFile.checksumKey) }
-        do { try file.verifyChecksums() } catch {
+        if ["3", "4"].contains(file.metadata["version"] ?? "") && !file.hasChecksums { throw .damaged(url, section: SafetensorsFile.checksumKey) }
+        let lazy = verification == .onAccess && file.entries[rowChecksums] != nil
+        do { try file.verifyChecksums(skipping: lazy ? ["vectors"] : []) } catch {
             if case let .checksumMismatch(section) = error { throw .damaged(url, section: section) }
             throw .unreadable(url, error)
         }
-        return file
+        guard lazy else { return (file, nil) }
+        file.adviseRandomAccess("vectors")
+        let bytes: SafetensorsFile.ByteTensor
+        do { bytes = try file.byteTensor(named: rowChecksums) } catch { throw .unreadable(url, error) }
+        guard bytes.shape.count == 2, bytes.shape[1] == 4 else { throw .damaged(url, section: rowChecksums) }
+        let crcs = (0..<bytes.shape[0]).map { i in
+            (0..<4).reduce(UInt32(0)) { $0 | UInt32(bytes.values[4 * i + $1]) << (8 * UInt32($1)) }
+        }
+        return (file, crcs)
     }
 
     static func recipe(_ file: SafetensorsFile, _ url: URL) throws(IndexError) -> EmbeddingRecipe {
@@ -358,9 +422,10 @@ enum IndexFile {
 
     /// Writes `paths` into `metadata`: relative to `root` (recorded beside them, absolute and
     /// relative to the index file's folder) for those under it, as given otherwise.
-    static func add(paths: [String], root: URL?, file url: URL, to metadata: inout [String: String]) {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes]
+    /// The paths, relative to `root` where they are under it, as the section `paths`: UTF-8,
+    /// each ended by a NUL byte (binary, so that a million paths cost no JSON to read).
+    static func add(paths: [String], root: URL?, file url: URL, to metadata: inout [String: String],
+                    bytes: inout [String: SafetensorsFile.ByteTensor]) {
         var stored = paths
         if let root {
             let base = root.standardizedFileURL.path
@@ -372,16 +437,43 @@ enum IndexFile {
             metadata["root"] = base
             metadata["root-from-index"] = relativePath(from: url.deletingLastPathComponent().standardizedFileURL.path, to: base)
         }
-        metadata["paths"] = String(decoding: (try? encoder.encode(stored)) ?? Data("[]".utf8), as: UTF8.self)
+        var joined: [UInt8] = []
+        joined.reserveCapacity(stored.reduce(0) { $0 + $1.utf8.count + 1 })
+        for path in stored {
+            joined += path.utf8
+            joined.append(0)
+        }
+        bytes["paths"] = SafetensorsFile.ByteTensor(shape: [joined.count], values: joined)
+    }
+
+    /// The paths of `file` as stored (the `paths` section, or the JSON list older files keep in
+    /// their metadata).
+    static func storedPaths(_ file: SafetensorsFile, _ url: URL) throws(IndexError) -> [String] {
+        if let json = file.metadata["paths"] {
+            guard let data = json.data(using: .utf8), let stored = try? JSONDecoder().decode([String].self, from: data) else {
+                throw .malformed(url, "malformed paths")
+            }
+            return stored
+        }
+        guard file.entries["paths"] != nil else { throw .malformed(url, "missing paths") }
+        let bytes: SafetensorsFile.ByteTensor
+        do { bytes = try file.byteTensor(named: "paths") } catch { throw .unreadable(url, error) }
+        guard bytes.shape.count == 1, bytes.values.last ?? 0 == 0 else { throw .malformed(url, "the paths section does not end a path") }
+        var stored: [String] = [], start = 0
+        bytes.values.withUnsafeBufferPointer { b in
+            for i in 0..<b.count where b[i] == 0 {
+                stored.append(String(decoding: UnsafeBufferPointer(rebasing: b[start..<i]), as: UTF8.self))
+                start = i + 1
+            }
+        }
+        return stored
     }
 
     /// The paths of `file`, made absolute against its root: `root` when given, else the recorded
     /// root when it exists, else the recorded root's place relative to the index file (the index
     /// and its images moved together), else the recorded root as it was. Also returns that root.
     static func paths(_ file: SafetensorsFile, _ url: URL, root given: URL?) throws(IndexError) -> (paths: [String], root: URL?) {
-        guard let data = file.metadata["paths"]?.data(using: .utf8), let stored = try? JSONDecoder().decode([String].self, from: data) else {
-            throw .malformed(url, "missing or malformed paths")
-        }
+        let stored = try storedPaths(file, url)
         var root = given
         if root == nil, let recorded = file.metadata["root"] {
             root = URL(fileURLWithPath: recorded)
@@ -391,24 +483,36 @@ enum IndexFile {
             }
         }
         guard let root else { return (stored, nil) }
-        return (stored.map { $0.hasPrefix("/") ? $0 : root.appendingPathComponent($0).path }, root)
+        let base = root.path.hasSuffix("/") ? root.path : root.path + "/"
+        return (stored.map { $0.hasPrefix("/") ? $0 : base + $0 }, root)
     }
 
-    /// The files' stamps under `stamps` (absent when no image has one).
-    static func add(stamps: [FileStamp?], to metadata: inout [String: String]) {
+    /// The files' stamps as the section `stamps` `[N, 24]` (size, modification time, hash:
+    /// little-endian 64-bit each; a size of -1 for an image without one), absent when no image
+    /// has one.
+    static func add(stamps: [FileStamp?], to bytes: inout [String: SafetensorsFile.ByteTensor]) {
         guard stamps.contains(where: { $0 != nil }) else { return }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        metadata["stamps"] = String(decoding: (try? encoder.encode(stamps)) ?? Data("[]".utf8), as: UTF8.self)
+        var out = [UInt8](repeating: 0, count: 24 * stamps.count)
+        for (i, stamp) in stamps.enumerated() {
+            let words = [UInt64(bitPattern: stamp?.size ?? -1), UInt64(bitPattern: stamp?.modified ?? 0), stamp?.hash ?? 0]
+            for (w, word) in words.enumerated() { for b in 0..<8 { out[24 * i + 8 * w + b] = UInt8(truncatingIfNeeded: word >> (8 * UInt64(b))) } }
+        }
+        bytes["stamps"] = SafetensorsFile.ByteTensor(shape: [stamps.count, 24], values: out)
     }
 
     /// The stamps a file records (all `nil` when it records none), one per image.
     static func stamps(_ file: SafetensorsFile, _ url: URL, images: Int) throws(IndexError) -> [FileStamp?] {
-        guard let text = file.metadata["stamps"] else { return Array(repeating: nil, count: images) }
-        guard let data = text.data(using: .utf8), let list = try? JSONDecoder().decode([FileStamp?].self, from: data), list.count == images else {
-            throw .malformed(url, "malformed file stamps")
+        guard file.entries["stamps"] != nil else { return Array(repeating: nil, count: images) }
+        let bytes: SafetensorsFile.ByteTensor
+        do { bytes = try file.byteTensor(named: "stamps") } catch { throw .unreadable(url, error) }
+        guard bytes.shape == [images, 24] else { throw .malformed(url, "file stamps \(bytes.shape) do not fit \(images) images") }
+        return bytes.values.withUnsafeBytes { raw in
+            (0..<images).map { i -> FileStamp? in
+                let word = { (w: Int) in UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 24 * i + 8 * w, as: UInt64.self)) }
+                let size = Int64(bitPattern: word(0))
+                return size < 0 ? nil : FileStamp(size: size, modified: Int64(bitPattern: word(1)), hash: word(2))
+            }
         }
-        return list
     }
 
     static func add(removed: Set<Int>, to metadata: inout [String: String]) {

@@ -64,6 +64,7 @@ extension FlatIndex {
     /// The images `picks` names, in that order, from this index or from `new` (an
     /// ``emptyCopy()`` that newly embedded files went into), as one index like this one.
     package func assembled(_ picks: [IndexPick], new: FlatIndex) throws(IndexError) -> FlatIndex {
+        try store.verifyAll()
         var next = try FlatIndex(recipe: recipe, whitening: whitening)
         next.root = root
         let runs = picks.map { (source: $0.fromNew ? 1 : 0, rows: $0.image..<($0.image + 1)) }
@@ -102,6 +103,7 @@ extension ObjectIndex {
     /// their regions, local features (their lists made again, as a fresh build makes them) and
     /// codes.
     package func assembled(_ picks: [IndexPick], new: ObjectIndex) throws(IndexError) -> ObjectIndex {
+        try store.verifyAll()
         var next = try emptyCopy()
         next.root = root
         let sources = [self, new]

@@ -189,6 +189,10 @@ public struct ObjectIndex: Sendable {
         quantized?.remove(ids: Set(gone.flatMap { Array(rowRanges[$0]) }))
     }
 
+    /// Checks every region vector not checked yet (an index opened with
+    /// ``IndexVerification/onAccess``; otherwise there is nothing left to check).
+    public func verify() throws(IndexError) { try store.verifyAll() }
+
     /// Drops the removed images for good: the others keep their order, regions, boxes, stamps
     /// and local features and are numbered `0 ..< count` again — the index equals one built from
     /// them alone, except that the quantized part keeps its training (its codes are kept too).
@@ -278,6 +282,7 @@ public struct ObjectIndex: Sendable {
             (scored, order) = try quantizedScores(q, quantized: quantized, options: options)
             order.removeAll { $0 == excluding || removed.contains($0) }
         } else {
+            try store.verifyAll()
             scored = imageScores(q, options: options)
             order = (0..<count).filter { $0 != excluding && !removed.contains($0) }
         }
@@ -309,7 +314,7 @@ public struct ObjectIndex: Sendable {
                 let range = rowRanges[image]
                 let admitted = range.filter(allowed)
                 let rows = admitted.isEmpty ? Array(range) : admitted
-                let sims = matmul(q, Tensor.concatenated(rows.map { store.rows($0..<($0 + 1)) }, along: 0), transposingB: true).scalars
+                let sims = matmul(q, try store.gather(rows), transposingB: true).scalars
                 var sum: Float = 0
                 for qi in 0..<nq {
                     var best = (score: -Float.infinity, row: rows[0])
@@ -376,28 +381,31 @@ public struct ObjectIndex: Sendable {
 }
 
 extension ObjectIndex {
-    /// File format version; bumped on incompatible changes. Version 3 records a checksum of every
-    /// section; version 2 holds the typed recipe (with its region proposal) and the whitening;
-    /// version 1 files (recipe strings and a settings dictionary) are read and converted.
-    public static let formatVersion = "3"
+    /// File format version; bumped on incompatible changes. Version 4 keeps paths, stamps and
+    /// the regions' kinds, scores and labels as binary sections and the vectors' per-row
+    /// checksums; version 3 records a checksum of every section; version 2 holds the typed recipe
+    /// (with its region proposal) and the whitening; version 1 files (recipe strings and a
+    /// settings dictionary) are read and converted.
+    public static let formatVersion = "4"
 
     /// Saves as safetensors (`vectors` `[R, D]`, `boxes` `[R, 4]`, `images` `[R]`, and the
     /// whitening's tensors) with recipe, regions' kinds, scores and labels and paths in the
     /// metadata, atomically.
     public func write(to url: URL) throws(IndexError) {
+        try store.verifyAll()
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         func json<T: Encodable>(_ value: T) -> String { String(decoding: (try? encoder.encode(value)) ?? Data(), as: UTF8.self) }
         let boxes = Tensor(shape: [regionCount, 4], scalars: regions.flatMap { [$0.box.x0, $0.box.y0, $0.box.x1, $0.box.y1] })
         let images = Tensor(shape: [regionCount], scalars: imageOfRow.map(Float.init))
-        let details = regions.map { RegionDetails(kind: $0.kind, score: $0.score, label: $0.label) }
         var tensors = ["vectors": vectors, "boxes": boxes, "images": images]
-        var metadata = ["format": "loupe-object-index", "version": Self.formatVersion, "recipe": recipe.json, "regions": json(details)]
-        IndexFile.add(paths: paths, root: root, file: url, to: &metadata)
-        IndexFile.add(stamps: stamps, to: &metadata)
+        var metadata = ["format": "loupe-object-index", "version": Self.formatVersion, "recipe": recipe.json]
+        var bytes: [String: SafetensorsFile.ByteTensor] = [:]
+        Self.add(regions, to: &tensors, bytes: &bytes, metadata: &metadata)
+        IndexFile.add(paths: paths, root: root, file: url, to: &metadata, bytes: &bytes)
+        IndexFile.add(stamps: stamps, to: &bytes)
         if let studentHeadLocation { metadata["student-head"] = studentHeadLocation }
         IndexFile.add(whitening, to: &tensors, metadata: &metadata)
-        var bytes: [String: SafetensorsFile.ByteTensor] = [:]
         if let local = localFeatures {
             metadata["local-features"] = json(local.options)
             tensors["local.keypoints"] = Tensor(shape: [local.featureCount, 5], scalars: local.keypoints.flatMap { [$0.x, $0.y, $0.size, $0.angle, $0.response] })
@@ -411,6 +419,7 @@ extension ObjectIndex {
         }
         quantized?.write(to: &tensors, bytes: &bytes, metadata: &metadata)
         IndexFile.add(removed: removed, to: &metadata)
+        bytes[IndexFile.rowChecksums] = IndexFile.rowChecksums(of: store)
         do { try SafetensorsFile.write(tensors, bytes: bytes, metadata: metadata, checksums: true, to: url) } catch { throw .unwritable(url, error) }
     }
 
@@ -422,9 +431,12 @@ extension ObjectIndex {
     /// Loads an index written by ``write(to:)`` (or by version 1, converting its recipe and
     /// settings), checking format, version and consistency.
     ///
-    /// - Parameter root: where the images are now, when they moved since indexing.
-    public init(contentsOf url: URL, root: URL? = nil) throws(IndexError) {
-        let file = try IndexFile.open(url, format: "loupe-object-index")
+    /// - Parameters:
+    ///   - root: where the images are now, when they moved since indexing.
+    ///   - verification: check the whole file now (the default), or the region vectors as
+    ///     they are read (``IndexVerification/onAccess``).
+    public init(contentsOf url: URL, root: URL? = nil, verification: IndexVerification = .full) throws(IndexError) {
+        let (file, rowChecksums) = try IndexFile.open(url, format: "loupe-object-index", verification: verification)
         let meta = file.metadata
         func decode<T: Decodable>(_ key: String, as: T.Type) throws(IndexError) -> T {
             guard let data = meta[key]?.data(using: .utf8), let value = try? JSONDecoder().decode(T.self, from: data) else {
@@ -436,7 +448,7 @@ extension ObjectIndex {
         guard recipe.mode.proposal != nil else { throw .malformed(url, "an object index holds an object recipe, this one is \(recipe.mode)") }
         let (paths, root) = try IndexFile.paths(file, url, root: root)
         self.root = root
-        let details = try decode("regions", as: [RegionDetails].self)
+        let details = try meta["regions"] != nil ? decode("regions", as: [RegionDetails].self) : Self.regionDetails(file, url)
         let vectors: Tensor, boxes: Tensor, images: Tensor
         do {
             vectors = try file.tensor(named: "vectors")
@@ -447,7 +459,9 @@ extension ObjectIndex {
         guard vectors.rank == 2, vectors.shape == [r, recipe.dimension], boxes.shape == [r, 4], images.shape == [r] else {
             throw .malformed(url, "vectors \(vectors.shape), boxes \(boxes.shape), images \(images.shape) do not fit \(r) regions of dimension \(recipe.dimension)")
         }
-        guard vectors.withUnsafeBufferPointer({ $0.allSatisfy(\.isFinite) }) else { throw .malformed(url, "vectors hold NaN or infinity") }
+        if rowChecksums == nil {
+            guard vectors.withUnsafeBufferPointer({ $0.allSatisfy(\.isFinite) }) else { throw .malformed(url, "vectors hold NaN or infinity") }
+        }
         // rows must be grouped by image, images numbered 0..<paths.count in order, each with a region
         let ids = images.scalars
         var ranges: [Range<Int>] = []
@@ -468,6 +482,10 @@ extension ObjectIndex {
         quantized = try QuantizedIndex.read(file, url, vectors: vectors)
         removed = try IndexFile.removed(file, url, images: paths.count)
         store = RowStore(vectors)
+        store.verifier = try rowChecksums.map { checksums throws(IndexError) in
+            guard checksums.count == r else { throw .damaged(url, section: IndexFile.rowChecksums) }
+            return RowVerifier(url: url, checksums: checksums)
+        }
         self.paths = paths
         stamps = try IndexFile.stamps(file, url, images: paths.count)
         rowRanges = ranges
@@ -519,5 +537,51 @@ extension ObjectIndex {
         var kind: ObjectRegion.Kind
         var score: Float?
         var label: String?
+    }
+
+    /// Region kinds in the order of their codes in `regions.kind`.
+    private static let kinds: [ObjectRegion.Kind] = [.image, .detected, .given, .matched, .grid]
+
+    /// The regions' kinds (`regions.kind`, U8 codes), scores (`regions.score`, NaN for none) and
+    /// labels (`regions.label`, an index into the metadata's `region-labels`, -1 for none).
+    private static func add(_ regions: [ObjectRegion], to tensors: inout [String: Tensor], bytes: inout [String: SafetensorsFile.ByteTensor],
+                            metadata: inout [String: String]) {
+        var labels: [String] = [], number: [String: Int] = [:]
+        for label in regions.compactMap(\.label) where number[label] == nil {
+            number[label] = labels.count
+            labels.append(label)
+        }
+        bytes["regions.kind"] = SafetensorsFile.ByteTensor(shape: [regions.count], values: regions.map { UInt8(kinds.firstIndex(of: $0.kind)!) })
+        tensors["regions.score"] = Tensor(shape: [regions.count], scalars: regions.map { $0.score ?? .nan })
+        tensors["regions.label"] = Tensor(shape: [regions.count], scalars: regions.map { $0.label.map { Float(number[$0]!) } ?? -1 })
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        metadata["region-labels"] = String(decoding: (try? encoder.encode(labels)) ?? Data("[]".utf8), as: UTF8.self)
+    }
+
+    private static func regionDetails(_ file: SafetensorsFile, _ url: URL) throws(IndexError) -> [RegionDetails] {
+        guard let text = file.metadata["region-labels"], let data = text.data(using: .utf8), let labels = try? JSONDecoder().decode([String].self, from: data) else {
+            throw .malformed(url, "missing or malformed region-labels")
+        }
+        let kind: SafetensorsFile.ByteTensor, score: Tensor, label: Tensor
+        do {
+            kind = try file.byteTensor(named: "regions.kind")
+            score = try file.tensor(named: "regions.score")
+            label = try file.tensor(named: "regions.label")
+        } catch { throw .unreadable(url, error) }
+        let r = kind.values.count
+        guard kind.shape == [r], score.shape == [r], label.shape == [r] else {
+            throw .malformed(url, "regions: kinds \(kind.shape), scores \(score.shape), labels \(label.shape) differ")
+        }
+        let scores = score.scalars, numbers = label.scalars
+        var details: [RegionDetails] = []
+        details.reserveCapacity(r)
+        for i in 0..<r {
+            guard Int(kind.values[i]) < kinds.count, !scores[i].isInfinite, numbers[i] == numbers[i].rounded(), numbers[i] >= -1, numbers[i] < Float(labels.count) else {
+                throw .malformed(url, "region \(i): kind \(kind.values[i]), score \(scores[i]), label \(numbers[i]) out of range")
+            }
+            details.append(RegionDetails(kind: kinds[Int(kind.values[i])], score: scores[i].isNaN ? nil : scores[i], label: numbers[i] < 0 ? nil : labels[Int(numbers[i])]))
+        }
+        return details
     }
 }

@@ -1,4 +1,6 @@
+internal import Foundation
 internal import LoupeTensor
+internal import Synchronization
 
 /// The vectors of an index, `[count, dimension]`, kept so that appending costs the same whatever
 /// the store holds: rows are copied into an open chunk tensor allocated once at its full size
@@ -19,6 +21,11 @@ struct RowStore: Sendable {
     private var open: Tensor?
     private var openRows = 0
     private(set) var count = 0
+    /// First row of each sealed chunk.
+    private var starts: [Int] = []
+    /// Checks rows read from a file opened without checking them all (``RowVerifier``); `nil`:
+    /// every row is known good.
+    var verifier: RowVerifier?
 
     /// - Parameter chunkRows: rows per chunk (default: ``chunkScalars`` floats' worth); many
     ///   small stores, such as inverted lists, use smaller chunks.
@@ -31,7 +38,7 @@ struct RowStore: Sendable {
     init(_ rows: Tensor) {
         self.init(dimension: rows.shape[1])
         count = rows.shape[0]
-        if count > 0 { chunks = [rows] }
+        if count > 0 { (chunks, starts) = ([rows], [0]) }
     }
 
     /// Appends `rows` `[n, dimension]` (the caller checked the shape).
@@ -51,6 +58,7 @@ struct RowStore: Sendable {
                 }
                 (openRows, copied) = (openRows + take, copied + take)
                 if openRows == chunkRows {
+                    starts.append(chunks.isEmpty ? 0 : starts.last! + chunks.last!.shape[0])
                     chunks.append(open!)
                     open = nil
                 }
@@ -90,5 +98,77 @@ struct RowStore: Sendable {
         for chunk in chunks { take(chunk, rows: chunk.shape[0]) }
         if let open { take(open, rows: openRows) }
         return parts.isEmpty ? Tensor(zeros: [0, dimension]) : (parts.count == 1 ? parts[0] : Tensor.concatenated(parts, along: 0))
+    }
+
+    /// The block holding `row` and the row's place in it.
+    private func locate(_ row: Int) -> (block: Tensor, offset: Int) {
+        let sealed = chunks.isEmpty ? 0 : starts.last! + chunks.last!.shape[0]
+        if row >= sealed { return (open!, row - sealed) }
+        var lo = 0, hi = starts.count - 1
+        while lo < hi {
+            let mid = (lo + hi + 1) / 2
+            if starts[mid] <= row { lo = mid } else { hi = mid - 1 }
+        }
+        return (chunks[lo], row - starts[lo])
+    }
+
+    /// Rows `ids` (in that order) as `[ids.count, dimension]`, each checked by the verifier the
+    /// first time it is read.
+    func gather(_ ids: [Int]) throws(IndexError) -> Tensor {
+        let d = dimension
+        if let verifier { try verifier.check(ids) { locate($0) } }
+        return Tensor(uninitializedShape: [ids.count, d]) { out in
+            for (i, id) in ids.enumerated() {
+                let (block, offset) = locate(id)
+                block.withUnsafeBufferPointer { (out.baseAddress! + i * d).update(from: $0.baseAddress! + offset * d, count: d) }
+            }
+        }
+    }
+
+    /// Checks every row not checked yet (a no-op when the store has no verifier or all are).
+    func verifyAll() throws(IndexError) {
+        guard let verifier, !verifier.complete else { return }
+        try verifier.check(Array(0..<min(count, verifier.rows))) { locate($0) }
+    }
+}
+
+/// The per-row checks of vectors mapped from a file opened with
+/// ``IndexVerification/onAccess``: each row's CRC-32C (a section of its own, itself checked when
+/// the file is opened) and finiteness, checked the first time a search reads the row — so that a
+/// large index opens without reading its vectors, and a damaged row is still never searched.
+final class RowVerifier: Sendable {
+    let url: URL
+    let rows: Int
+    private let checksums: [UInt32]
+    private let verified: Mutex<(bits: [UInt64], left: Int)>
+
+    init(url: URL, checksums: [UInt32]) {
+        (self.url, self.checksums, rows) = (url, checksums, checksums.count)
+        verified = Mutex((Array(repeating: 0, count: (checksums.count + 63) / 64), checksums.count))
+    }
+
+    /// Whether every row was checked.
+    var complete: Bool { verified.withLock { $0.left == 0 } }
+
+    /// Checks the rows of `ids` not checked before (`locate` gives a row's block and place).
+    /// Rows past the file's (added since) need no check.
+    func check(_ ids: [Int], locate: (Int) -> (block: Tensor, offset: Int)) throws(IndexError) {
+        let pending = verified.withLock { state in ids.filter { $0 < rows && state.bits[$0 >> 6] & (1 << UInt64($0 & 63)) == 0 } }
+        guard !pending.isEmpty else { return }
+        for id in pending {
+            let (block, offset) = locate(id)
+            let good = block.withUnsafeBufferPointer { all in
+                let d = all.count / max(1, block.shape[0])
+                let row = UnsafeBufferPointer(rebasing: all[(offset * d)..<((offset + 1) * d)])
+                return row.allSatisfy(\.isFinite) && SafetensorsFile.crc32c(of: UnsafeRawBufferPointer(row)) == checksums[id]
+            }
+            guard good else { throw .damaged(url, section: "vectors (row \(id))") }
+        }
+        verified.withLock { state in
+            for id in pending where state.bits[id >> 6] & (1 << UInt64(id & 63)) == 0 {
+                state.bits[id >> 6] |= 1 << UInt64(id & 63)
+                state.left -= 1
+            }
+        }
     }
 }

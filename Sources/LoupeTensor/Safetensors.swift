@@ -83,6 +83,9 @@ public struct SafetensorsFile: Sendable {
     public let entries: [String: Entry]
     let bytes: Data
     let dataStart: Int
+    /// The file's mapping when it was opened from a file: F32 tensors are then served from it
+    /// without a copy, paged in as they are read.
+    let mapping: FileMapping?
 
     /// Size of the whole file in bytes.
     public var byteCount: Int { bytes.count }
@@ -90,18 +93,24 @@ public struct SafetensorsFile: Sendable {
     /// Largest header accepted: guards against allocating for an absurd declared length.
     public static let maximumHeaderLength = 100_000_000
 
-    /// Opens and validates a file; it is memory-mapped, so tensors are read on demand.
+    /// Opens and validates a file. It is memory-mapped (privately: nothing is ever written back),
+    /// so opening reads only the header, and the F32 tensors ``tensor(named:)`` returns are views
+    /// of the mapping, paged in from the file as they are read. (Loupe replaces files by renaming
+    /// a new one into place, which leaves a mapping of the old one intact; a file cut short in
+    /// place by another program while mapped would fault on access.)
     public init(contentsOf url: URL) throws(SafetensorsError) {
-        let data: Data
-        do { data = try Data(contentsOf: url, options: .alwaysMapped) } catch {
-            throw .io(path: url.path, reason: error.localizedDescription)
-        }
-        try self.init(data: data)
+        let mapping = try FileMapping(url)
+        try self.init(data: mapping.data, mapping: mapping)
     }
 
     /// Parses and validates safetensors bytes.
     public init(data: Data) throws(SafetensorsError) {
+        try self.init(data: data, mapping: nil)
+    }
+
+    private init(data: Data, mapping: FileMapping?) throws(SafetensorsError) {
         bytes = data
+        self.mapping = mapping
         guard data.count >= 8 else { throw .fileTooSmall(byteCount: data.count) }
         let declared = data.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
         guard declared <= UInt64(data.count - 8), declared <= UInt64(Self.maximumHeaderLength) else {
@@ -181,13 +190,29 @@ public struct SafetensorsFile: Sendable {
         return number.intValue
     }
 
+    /// Tells the kernel that tensor `name` will be read at random places (rows re-scored here
+    /// and there), so that reading one row does not read and map the pages around it. Nothing
+    /// happens for a file that is not mapped.
+    package func adviseRandomAccess(_ name: String) {
+        guard let entry = entries[name] else { return }
+        mapping?.adviseRandomAccess((dataStart + entry.byteRange.lowerBound)..<(dataStart + entry.byteRange.upperBound))
+    }
+
     /// Tensor names, sorted.
     public var names: [String] { entries.keys.sorted() }
 
     /// The named tensor, converted to `Float` (F16 and BF16 exactly, integers by rounding).
+    /// F32 tensors of a file opened with ``init(contentsOf:)`` are not copied: they share the
+    /// file's mapping (a write to one copies it first, as any shared tensor does).
     public func tensor(named name: String) throws(SafetensorsError) -> Tensor {
         guard let entry = entries[name] else { throw .missingTensor(name) }
         let start = dataStart + entry.byteRange.lowerBound
+        #if _endian(little)
+        if entry.dtype == .float32, !entry.byteRange.isEmpty, let mapping, let base = mapping.base, (Int(bitPattern: base) + start) % 4 == 0 {
+            let floats = (base + start).bindMemory(to: Float.self, capacity: entry.byteRange.count / 4)
+            return Tensor(shape: entry.shape, storage: TensorStorage(borrowing: floats, count: entry.byteRange.count / 4, owner: mapping))
+        }
+        #endif
         return bytes.withUnsafeBytes { raw in
             let src = UnsafeRawBufferPointer(rebasing: raw[start..<(start + entry.byteRange.count)])
             return Tensor(uninitializedShape: entry.shape) { out in
@@ -225,12 +250,50 @@ public struct SafetensorsFile: Sendable {
     }
 }
 
+/// A whole file mapped privately (copy-on-write) into memory, unmapped when the last user goes.
+final class FileMapping: @unchecked Sendable {  // the memory is only read, or written privately through copy-on-write tensors
+    let base: UnsafeMutableRawPointer?
+    let count: Int
+
+    init(_ url: URL) throws(SafetensorsError) {
+        let fd = open(url.path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw .io(path: url.path, reason: String(cString: strerror(errno))) }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw .io(path: url.path, reason: String(cString: strerror(errno))) }
+        guard (info.st_mode & S_IFMT) == S_IFREG else { throw .io(path: url.path, reason: "not a regular file") }
+        count = Int(info.st_size)
+        guard count > 0 else { base = nil; return }
+        guard let p = mmap(nil, count, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0), p != MAP_FAILED else {
+            throw .io(path: url.path, reason: "cannot map the file: \(String(cString: strerror(errno)))")
+        }
+        base = p
+    }
+
+    deinit { if let base { munmap(base, count) } }
+
+    /// Tells the kernel that `range` of the file will be read at random places (no read-ahead
+    /// around each page read): for sections read row by row, such as re-scored vectors.
+    func adviseRandomAccess(_ range: Range<Int>) {
+        guard let base, !range.isEmpty else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = range.lowerBound / page * page
+        _ = madvise(base + start, range.upperBound - start, MADV_RANDOM)
+    }
+
+    /// The mapped bytes as `Data` that keeps the mapping alive (no copy).
+    var data: Data {
+        guard let base else { return Data() }
+        return Data(bytesNoCopy: base, count: count, deallocator: .custom { [self] _, _ in withExtendedLifetime(self) {} })
+    }
+}
+
 extension SafetensorsFile {
     /// Writes `tensors` as F32 safetensors, atomically: a temporary file in the same folder is
     /// written completely, then renamed over `url`, so a crash never leaves a half-written file.
     ///
-    /// Tensors are stored in name order; the header is padded with spaces to a multiple of 8 bytes
-    /// so that the data area stays aligned. The tensors are streamed from their storage (no copy of
+    /// F32 tensors are stored in name order, then the byte tensors; the header is padded with
+    /// spaces so that the data area starts 64 bytes into the file, aligned. The tensors are streamed from their storage (no copy of
     /// the whole file in memory), and files of any size are written whole: a single `write(2)`
     /// moves at most 2 GiB − 4 KiB on Linux, and every partial write continues where it stopped.
     ///
@@ -262,7 +325,8 @@ extension SafetensorsFile {
     private static func stream(_ tensors: [String: Tensor], bytes: [String: ByteTensor], metadata: [String: String],
                                to url: URL) throws(FileWriteError) {
         let file = try AtomicFile(url)
-        let names = (Array(tensors.keys) + Array(bytes.keys)).sorted()
+        // F32 tensors first, so that every one starts 4-byte aligned (and a mapping can serve it)
+        let names = tensors.keys.sorted() + bytes.keys.sorted()
         let layout: [(name: String, shape: [Int], dtype: SafetensorsDType)] = names.map { n in
             if let t = tensors[n] { (n, t.shape, .float32) } else { (n, bytes[n]!.shape, .uint8) }
         }
@@ -312,7 +376,7 @@ extension SafetensorsFile {
         return out
     }
 
-    /// The length prefix and the JSON header (padded to 8 bytes) of tensors stored in this order.
+    /// The length prefix and the JSON header (padded so that the data area starts at a multiple of 64 bytes) of tensors stored in this order.
     static func header(_ tensors: [(name: String, shape: [Int], dtype: SafetensorsDType)], metadata: [String: String]) -> Data {
         var header: [String: Any] = [:]
         if !metadata.isEmpty { header["__metadata__"] = metadata }
@@ -323,7 +387,8 @@ extension SafetensorsFile {
             offset += bytes
         }
         var json = (try? JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])) ?? Data("{}".utf8)
-        while json.count % 8 != 0 { json.append(UInt8(ascii: " ")) }
+        // 8 + header a multiple of 64: the data area starts on a cache line of a mapping
+        while (8 + json.count) % 64 != 0 { json.append(UInt8(ascii: " ")) }
         var out = Data(capacity: 8 + json.count)
         withUnsafeBytes(of: UInt64(json.count).littleEndian) { out.append(contentsOf: $0) }
         out.append(json)

@@ -148,13 +148,23 @@ extension Tensor: CustomStringConvertible {
 final class TensorStorage: @unchecked Sendable {
     @usableFromInline let base: UnsafeMutablePointer<Float>
     @usableFromInline let count: Int
+    /// What keeps borrowed memory alive (a file mapping), or `nil` when the buffer is this
+    /// storage's own.
+    let owner: AnyObject?
 
     init(count: Int) {
         self.count = count
+        owner = nil
         let bytes = max(count, 1) * MemoryLayout<Float>.stride
         let raw = bytes >= BufferPool.threshold
             ? BufferPool.allocate(bytes: bytes) : UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
         base = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+    }
+
+    /// Elements that live in memory `owner` keeps (a private, writable file mapping: a write
+    /// changes this process's pages only, never the file).
+    init(borrowing base: UnsafeMutablePointer<Float>, count: Int, owner: AnyObject) {
+        (self.base, self.count, self.owner) = (base, count, owner)
     }
 
     @usableFromInline func copy() -> TensorStorage {
@@ -164,6 +174,7 @@ final class TensorStorage: @unchecked Sendable {
     }
 
     deinit {
+        guard owner == nil else { return }
         let bytes = max(count, 1) * MemoryLayout<Float>.stride
         if bytes >= BufferPool.threshold { BufferPool.release(UnsafeMutableRawPointer(base), bytes: bytes) }
         else { UnsafeMutableRawPointer(base).deallocate() }

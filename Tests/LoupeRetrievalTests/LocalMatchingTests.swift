@@ -241,8 +241,7 @@ import Testing
         let file = try SafetensorsFile(contentsOf: url)
         var metadata = file.metadata
         metadata.removeValue(forKey: SafetensorsFile.checksumKey)
-        var tensors = Dictionary(uniqueKeysWithValues: try file.names.filter { $0 != "local.descriptors" }.map { ($0, try file.tensor(named: $0)) })
-        let bytes = ["local.descriptors": try file.byteTensor(named: "local.descriptors")]
+        var (tensors, bytes) = try file.sections()
         tensors["local.counts"] = Tensor(shape: [2], scalars: [1, 1])
         try SafetensorsFile.write(tensors, bytes: bytes, metadata: metadata, checksums: true, to: url)
         #expect { try ObjectIndex(contentsOf: url) } throws: { error in

@@ -99,24 +99,33 @@ import Testing
         #expect(throws: IndexError.self) { try ObjectIndex(recipe: recipe(8)) }
         #expect(!ObjectIndex.isObjectIndex(flatURL))
         #expect(throws: IndexError.self) { try ObjectIndex(contentsOf: flatURL) }
-        // rows not grouped by image
+        // a file made again with some sections replaced or left out (its checksums made to match)
         let bad = dir.appendingPathComponent("bad.index")
         let file = try SafetensorsFile(contentsOf: url)
-        var meta = file.metadata
-        try SafetensorsFile.write(["vectors": index.vectors, "boxes": try file.tensor(named: "boxes"),
-                                   "images": Tensor(shape: [6], scalars: [0, 1, 0, 1, 1, 2])], metadata: meta, to: bad)
-        #expect(throws: IndexError.self) { try ObjectIndex(contentsOf: bad) }
-        // missing regions metadata
-        meta["regions"] = nil
-        try SafetensorsFile.write(["vectors": index.vectors, "boxes": try file.tensor(named: "boxes"),
-                                   "images": try file.tensor(named: "images")], metadata: meta, to: bad)
+        func rewrite(_ replaced: [String: Tensor], dropping: Set<String> = []) throws {
+            var (tensors, bytes) = try file.sections()
+            for name in dropping { (tensors[name], bytes[name]) = (nil, nil) }
+            tensors.merge(replaced) { $1 }
+            var metadata = file.metadata
+            metadata[SafetensorsFile.checksumKey] = nil
+            try SafetensorsFile.write(tensors, bytes: bytes, metadata: metadata, checksums: true, to: bad)
+        }
+        try rewrite([:])
+        #expect(try ObjectIndex(contentsOf: bad).regions == index.regions)
+        // rows not grouped by image
+        try rewrite(["images": Tensor(shape: [6], scalars: [0, 1, 0, 1, 1, 2])])
+        #expect(throws: IndexError.malformed(bad, "region rows are not grouped by image")) { try ObjectIndex(contentsOf: bad) }
+        // the regions' kinds left out
+        try rewrite([:], dropping: ["regions.kind"])
+        #expect(throws: IndexError.unreadable(bad, .missingTensor("regions.kind"))) { try ObjectIndex(contentsOf: bad) }
+        // a label number past the labels
+        try rewrite(["regions.label": Tensor(shape: [6], scalars: [-1, 9, -1, -1, -1, -1])])
         #expect(throws: IndexError.self) { try ObjectIndex(contentsOf: bad) }
         // vectors holding NaN
         var nan = index.vectors
         nan.withUnsafeMutableBufferPointer { $0[3] = .nan }
-        try SafetensorsFile.write(["vectors": nan, "boxes": try file.tensor(named: "boxes"), "images": try file.tensor(named: "images")],
-                                  metadata: file.metadata, to: bad)
-        #expect(throws: IndexError.self) { try ObjectIndex(contentsOf: bad) }
+        try rewrite(["vectors": nan])
+        #expect(throws: IndexError.malformed(bad, "vectors hold NaN or infinity")) { try ObjectIndex(contentsOf: bad) }
         // a truncated file
         let data = try Data(contentsOf: url)
         try data.prefix(data.count / 2).write(to: bad)

@@ -278,16 +278,14 @@ import Testing
         #expect(try read.search(query, regions: queryRegions, k: 10) == quantized.search(query, regions: queryRegions, k: 10))
         // a list number out of range is refused by name, not searched
         var file = try SafetensorsFile(contentsOf: url)
-        var tensors: [String: Tensor] = [:]
-        for name in file.names where name != "quantized.codes" { tensors[name] = try file.tensor(named: name) }
+        var (tensors, bytes) = try file.sections()
         var lists = tensors["quantized.lists"]!.scalars
         lists[7] = 9
         tensors["quantized.lists"] = Tensor(shape: [lists.count], scalars: lists)
         // fresh checksums: the list check itself is what refuses it
         var metadata = file.metadata
         metadata.removeValue(forKey: SafetensorsFile.checksumKey)
-        try SafetensorsFile.write(tensors, bytes: ["quantized.codes": try file.byteTensor(named: "quantized.codes")], metadata: metadata,
-                                  checksums: true, to: url)
+        try SafetensorsFile.write(tensors, bytes: bytes, metadata: metadata, checksums: true, to: url)
         file = try SafetensorsFile(contentsOf: url)
         do {
             _ = try ObjectIndex(contentsOf: url)
@@ -302,11 +300,57 @@ import Testing
 /// Index files record a checksum of every section: any flipped byte or cut is refused on load,
 /// naming the file (and the section when the checksum found it), never searched as if whole.
 @Suite struct DamagedIndexFileTests {
-    static func refusal(_ url: URL) -> IndexError? {
+    /// The error opening `url` gives — with ``IndexVerification/onAccess``, opening it and then
+    /// searching it (the query reads every row: refine covers them all) or checking the rest.
+    static func refusal(_ url: URL, _ verification: IndexVerification = .full) -> IndexError? {
         do throws(IndexError) {
-            _ = try ObjectIndex(contentsOf: url)
+            let index = try ObjectIndex(contentsOf: url, verification: verification)
+            guard verification == .onAccess else { return nil }
+            let query = index.vectors(ofImage: 0)
+            _ = try index.search(query, regions: index.regions[index.rowRanges[0]].map { $0 }, k: 3,
+                                 options: ObjectSearchOptions(quantized: QuantizedSearch(probe: 4, refine: index.regionCount)))
+            try index.verify()
             return nil
         } catch { return error }
+    }
+
+    /// Opened with the vectors checked as they are read: the same results as opened in full; a
+    /// NaN row whose checksums were made again to match is still refused by the search that reads
+    /// it, and a damaged index is never written out again as if whole.
+    @Test func checkedAsReadSearchesAlikeAndNeverPassesDamageOn() throws {
+        let x = QuantizedIndexTests.clustered(300, d: 16, clusters: 8, seed: 5)
+        var index = try FlatIndex(recipe: recipe(16))
+        try index.add(x, paths: (0..<300).map { "/v/\($0)" })
+        try index.quantize(.ivfPQ(lists: 4, subquantizers: 4))
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("loupe-lazy-\(UUID().uuidString).index")
+        let other = url.appendingPathExtension("copy")
+        defer { try? FileManager.default.removeItem(at: url); try? FileManager.default.removeItem(at: other) }
+        try index.write(to: url)
+        let full = try FlatIndex(contentsOf: url)
+        let lazy = try FlatIndex(contentsOf: url, verification: .onAccess)
+        let q = x.sliced(along: 0, 0..<20)
+        #expect(try lazy.search(q, k: 5) == full.search(q, k: 5))
+        #expect(try lazy.search(q, k: 5, expansion: QueryExpansion.average(n: 2)) == full.search(q, k: 5, expansion: QueryExpansion.average(n: 2)))
+        #expect(lazy.vectors.scalars == x.scalars)
+
+        // row 7 made NaN, its row checksum and the section checksums recomputed
+        let file = try SafetensorsFile(contentsOf: url)
+        var (tensors, bytes) = try file.sections()
+        var v = tensors["vectors"]!.scalars
+        for j in 0..<16 { v[7 * 16 + j] = .nan }
+        tensors["vectors"] = Tensor(shape: [300, 16], scalars: v)
+        let crc = v[(7 * 16)..<(8 * 16)].withUnsafeBytes { SafetensorsFile.crc32c(of: $0) }
+        for b in 0..<4 { bytes["vectors.crc32c"]!.values[28 + b] = UInt8(truncatingIfNeeded: crc >> (8 * UInt32(b))) }
+        var metadata = file.metadata
+        metadata[SafetensorsFile.checksumKey] = nil
+        try SafetensorsFile.write(tensors, bytes: bytes, metadata: metadata, checksums: true, to: url)
+        #expect(throws: IndexError.malformed(url, "vectors hold NaN or infinity")) { try FlatIndex(contentsOf: url) }
+        let poisoned = try FlatIndex(contentsOf: url, verification: .onAccess)
+        #expect(throws: IndexError.damaged(url, section: "vectors (row 7)")) {
+            try poisoned.search(x.sliced(along: 0, 7..<8), k: 5, quantizedSearch: QuantizedSearch(probe: 4, refine: 300))
+        }
+        #expect(throws: IndexError.damaged(url, section: "vectors (row 7)")) { try poisoned.write(to: other) }
+        #expect(!FileManager.default.fileExists(atPath: other.path))
     }
 
     @Test func crc32cIsTheStandardOne() {
@@ -327,25 +371,34 @@ import Testing
         #expect(try SafetensorsFile(contentsOf: url).hasChecksums)
         _ = try ObjectIndex(contentsOf: url)
         var sections = Set<String>()
-        // 400 single-byte flips spread over the header (the first 4 KiB) and every section, then 60 cuts
+        // 400 single-byte flips spread over the header (the first 4 KiB) and every section, then 60 cuts;
+        // opened in full, and opened checking the vectors as they are read, then searched
+        var lazySections = Set<String>()
         for i in 0..<400 {
             var damaged = whole
             let at = i < 100 ? i * 13 % min(whole.count, 4096) : (i * 7919) % whole.count
             // in the header, a low bit (the JSON stays valid ASCII: a digit or letter changes); elsewhere any bits
             damaged[at] ^= i < 100 ? 0x01 : 0xFF
             try damaged.write(to: copy)
-            guard let error = Self.refusal(copy) else {
-                Issue.record("a flip at byte \(at) of \(whole.count) was read as a whole index")
-                continue
+            for verification in [IndexVerification.full, .onAccess] {
+                guard let error = Self.refusal(copy, verification) else {
+                    Issue.record("a flip at byte \(at) of \(whole.count) was read as a whole index (\(verification))")
+                    continue
+                }
+                #expect("\(error)".contains(copy.path))
+                if case let .damaged(_, section) = error {
+                    if verification == .full { sections.insert(section) } else { lazySections.insert(section) }
+                }
             }
-            #expect("\(error)".contains(copy.path))
-            if case let .damaged(_, section) = error { sections.insert(section) }
         }
         // the checksums caught flips in the data and in the metadata alike
-        #expect(sections.isSuperset(of: ["vectors", "boxes", "__metadata__", "quantized.codes"]), "\(sections)")
+        #expect(sections.isSuperset(of: ["vectors", "boxes", "__metadata__", "quantized.codes", "vectors.crc32c"]), "\(sections)")
+        // opened lazily, a flipped vector is found by the search that reads its row
+        #expect(lazySections.contains { $0.hasPrefix("vectors (row ") } && !lazySections.contains("vectors"), "\(lazySections)")
         for i in 0..<60 {
             try whole.prefix(i * whole.count / 60).write(to: copy)
             #expect(throws: IndexError.self) { try ObjectIndex(contentsOf: copy) }
+            #expect(Self.refusal(copy, .onAccess) != nil)
         }
     }
 }
@@ -398,7 +451,7 @@ import Testing
         try flat.remove(images: [0, 5])
         let top = try flat.search(x.sliced(along: 0, 0..<1), k: 3)
         #expect(!top[0].contains { $0.image == 0 || $0.image == 5 })
-        flat.compact()
+        try flat.compact()
         #expect(flat.count == 318 && flat.paths.first == "/v/1" && flat.quantized?.count == 318 && flat.quantized?.liveCount == 318)
         #expect(try flat.search(x.sliced(along: 0, 1..<2), k: 1)[0][0].image == 0)
     }
