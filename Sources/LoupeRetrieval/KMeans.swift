@@ -16,7 +16,11 @@ public struct KMeans: Sendable {
     }
 
     /// `[k, D]`.
-    public private(set) var centroids: Tensor
+    public private(set) var centroids: Tensor {
+        didSet { probeCentres = Self.augmentedCentres(centroids) }
+    }
+    /// The centres as `[2c, −‖c‖²]` `[k, D + 1]`, made once: what ``nearest(_:count:)`` ranks.
+    private var probeCentres: Tensor
 
     /// Clusters `rows` `[N, D]` (N ≥ k ≥ 1) into `k` centres.
     public init(_ rows: Tensor, k: Int, iterations: Int = 10, seeding: Seeding = .random, seed: UInt64 = 1) {
@@ -79,13 +83,15 @@ public struct KMeans: Sendable {
                 }
             }
         }
-        centroids = Tensor(shape: [k, d], scalars: c)
+        let found = Tensor(shape: [k, d], scalars: c)
+        (centroids, probeCentres) = (found, Self.augmentedCentres(found))
     }
 
     /// Centres found before (as stored in a file).
     public init(centroids: Tensor) {
         precondition(centroids.rank == 2 && centroids.shape[0] >= 1, "centres [k, D]")
         self.centroids = centroids
+        probeCentres = Self.augmentedCentres(centroids)
     }
 
     /// The nearest centre of each row of `rows` `[N, D]`.
@@ -96,20 +102,31 @@ public struct KMeans: Sendable {
 
     /// The `count` nearest centres of each row (row-major `N × count`, nearest first).
     public func nearest(_ rows: Tensor, count: Int) -> [Int] {
-        let (query, database) = KMeans.augmented(rows.scalars, n: rows.shape[0], d: rows.shape[1], centroids: centroids.scalars, k: centroids.shape[0])
-        return nearestNeighbors(of: query, in: database, k: min(count, centroids.shape[0])).indices
+        let (n, d) = (rows.shape[0], rows.shape[1])
+        // rows as [x, 1]: the largest inner product with [2c, −‖c‖²] is the nearest centre
+        let query = Tensor(uninitializedShape: [n, d + 1]) { q in
+            rows.withUnsafeBufferPointer { x in
+                for i in 0..<n {
+                    (q.baseAddress! + i * (d + 1)).update(from: x.baseAddress! + i * d, count: d)
+                    q[i * (d + 1) + d] = 1
+                }
+            }
+        }
+        return nearestNeighbors(of: query, in: probeCentres, k: min(count, centroids.shape[0])).indices
     }
 
-    /// Rows as `[x, 1]` and centres as `[2c, −‖c‖²]`: the largest inner product is the nearest centre.
-    static func augmented(_ x: [Float], n: Int, d: Int, centroids c: [Float], k: Int) -> (Tensor, Tensor) {
-        var q = [Float](repeating: 1, count: n * (d + 1)), db = [Float](repeating: 0, count: k * (d + 1))
-        for i in 0..<n { for j in 0..<d { q[i * (d + 1) + j] = x[i * d + j] } }
-        for a in 0..<k {
-            var norm: Float = 0
-            for j in 0..<d { db[a * (d + 1) + j] = 2 * c[a * d + j]; norm += c[a * d + j] * c[a * d + j] }
-            db[a * (d + 1) + d] = -norm
+    /// Centres as `[2c, −‖c‖²]`.
+    static func augmentedCentres(_ centroids: Tensor) -> Tensor {
+        let (k, d) = (centroids.shape[0], centroids.shape[1])
+        return Tensor(uninitializedShape: [k, d + 1]) { db in
+            centroids.withUnsafeBufferPointer { c in
+                for a in 0..<k {
+                    var norm: Float = 0
+                    for j in 0..<d { db[a * (d + 1) + j] = 2 * c[a * d + j]; norm += c[a * d + j] * c[a * d + j] }
+                    db[a * (d + 1) + d] = -norm
+                }
+            }
         }
-        return (Tensor(shape: [n, d + 1], scalars: q), Tensor(shape: [k, d + 1], scalars: db))
     }
 
     static func squaredNorms(_ rows: Tensor) -> [Float] {

@@ -176,9 +176,18 @@ public struct QuantizedIndex: Sendable {
     private mutating func place(_ vectors: Tensor, lists listOf: [Int], codes: [UInt8]) {
         let first = Int64(count), m = kind.subquantizers ?? 0
         if m > 0 {
-            for (i, l) in listOf.enumerated() {
-                lists[l].ids.append(first + Int64(i))
-                lists[l].codes += codes[(i * m)..<((i + 1) * m)]
+            // grouped by list first, so that each list grows once
+            var members = Array(repeating: [Int32](), count: lists.count)
+            for (i, l) in listOf.enumerated() { members[l].append(Int32(i)) }
+            codes.withUnsafeBufferPointer { c in
+                for (l, rows) in members.enumerated() where !rows.isEmpty {
+                    lists[l].ids.reserveCapacity(lists[l].ids.count + rows.count)
+                    lists[l].codes.reserveCapacity(lists[l].codes.count + rows.count * m)
+                    for i in rows.lazy.map(Int.init) {
+                        lists[l].ids.append(first + Int64(i))
+                        lists[l].codes.append(contentsOf: UnsafeBufferPointer(rebasing: c[(i * m)..<((i + 1) * m)]))
+                    }
+                }
             }
         } else {
             append(vectors, lists: listOf, first: first)
@@ -203,6 +212,7 @@ public struct QuantizedIndex: Sendable {
     /// Takes the vectors `ids` out of their lists: no search finds them again, and every other id
     /// stays what it was (ids are never reused). Unknown or already removed ids are ignored.
     public mutating func remove(ids: Set<Int>) {
+        guard !ids.isEmpty else { return }
         renumber { ids.contains(Int($0)) ? nil : $0 }
     }
 
@@ -347,9 +357,52 @@ extension QuantizedIndex {
         metadata["quantized-refine"] = String(defaultSearch.refine)
         if let coarse { tensors["quantized.coarse"] = coarse.centroids }
         if let productQuantizer { tensors["quantized.pq"] = productQuantizer.centroids }
-        let (listOf, codes) = assignment
-        tensors["quantized.lists"] = Tensor(shape: [count], scalars: listOf.map(Float.init))
-        if let m = kind.subquantizers { bytes["quantized.codes"] = SafetensorsFile.ByteTensor(shape: [count, m], values: codes) }
+        if let m = kind.subquantizers {
+            // codes (and their ids) list after list, as they lie in memory: reading them back is
+            // one copy per list
+            var ids: [UInt8] = [], codes: [UInt8] = []
+            ids.reserveCapacity(8 * liveCount)
+            codes.reserveCapacity(m * liveCount)
+            for list in lists {
+                for id in list.ids { withUnsafeBytes(of: id.littleEndian) { ids += $0 } }
+                codes += list.codes
+            }
+            tensors["quantized.list-sizes"] = Tensor(shape: [lists.count], scalars: lists.map { Float($0.ids.count) })
+            bytes["quantized.ids"] = SafetensorsFile.ByteTensor(shape: [liveCount, 8], values: ids)
+            bytes["quantized.codes"] = SafetensorsFile.ByteTensor(shape: [liveCount, m], values: codes)
+        } else {
+            tensors["quantized.lists"] = Tensor(shape: [count], scalars: assignment.lists.map(Float.init))
+        }
+    }
+
+    /// Lists as ``write(to:bytes:metadata:)`` stores them for PQ codes: each list's size, then
+    /// every list's ids and codes in turn. `count` is the number of vectors the index numbers
+    /// (removed ones included).
+    mutating func restoreLists(count total: Int, sizes: [Int], ids: UnsafeRawBufferPointer, codes: UnsafeRawBufferPointer) throws(IndexError) {
+        let m = kind.subquantizers ?? 0, live = sizes.reduce(0, +)
+        guard m > 0, sizes.count == lists.count, sizes.allSatisfy({ $0 >= 0 }), ids.count == 8 * live, codes.count == m * live, live <= total else {
+            throw .invalidTraining("list sizes, ids and codes do not fit a \(kind) index of \(total) vectors")
+        }
+        var start = 0, seen = [Bool](repeating: false, count: total)
+        for (l, size) in sizes.enumerated() where size > 0 {
+            let listIDs = (start..<(start + size)).map { Int64(littleEndian: ids.loadUnaligned(fromByteOffset: 8 * $0, as: Int64.self)) }
+            for id in listIDs {
+                guard id >= 0 && id < Int64(total) && !seen[Int(id)] else { throw .invalidTraining("list \(l) holds id \(id): out of range or held twice") }
+                seen[Int(id)] = true
+            }
+            lists[l].ids += listIDs
+            lists[l].codes += UnsafeRawBufferPointer(rebasing: codes[(start * m)..<((start + size) * m)])
+            start += size
+        }
+        count = total
+    }
+
+    /// The probe and refine recorded at index time, when the file has them.
+    mutating func readSearchDefaults(_ file: SafetensorsFile) throws(IndexError) {
+        if let probe = file.metadata["quantized-probe"].flatMap({ Int($0) }), let refine = file.metadata["quantized-refine"].flatMap({ Int($0) }) {
+            defaultSearch = QuantizedSearch(probe: probe, refine: refine)
+            try defaultSearch.validate()
+        }
     }
 
     /// The quantized part of `file` (`nil` when it has none) over its `vectors`, checked.
@@ -359,6 +412,23 @@ extension QuantizedIndex {
         do {
             let coarse = try file.entries["quantized.coarse"].map { _ in KMeans(centroids: try file.tensor(named: "quantized.coarse")) }
             let pq = try file.entries["quantized.pq"].map { _ in try ProductQuantizer(centroids: try file.tensor(named: "quantized.pq")) }
+            guard coarse.map({ $0.centroids.shape[1] == vectors.shape[1] && $0.centroids.scalars.allSatisfy(\.isFinite) }) ?? true else {
+                throw IndexError.malformed(url, "the quantized index's coarse centres do not fit vectors of dimension \(vectors.shape[1])")
+            }
+            if kind.subquantizers != nil, file.entries["quantized.ids"] != nil {
+                var index = try QuantizedIndex(kind: kind, coarse: coarse, productQuantizer: pq)
+                let sizes = try file.tensor(named: "quantized.list-sizes").scalars
+                guard sizes.allSatisfy({ $0 >= 0 && $0 == $0.rounded() && $0 <= Float(vectors.shape[0]) }) else {
+                    throw IndexError.malformed(url, "the quantized index's list sizes do not fit \(vectors.shape[0]) vectors")
+                }
+                try file.withBytes(named: "quantized.ids") { ids in
+                    try file.withBytes(named: "quantized.codes") { codes in
+                        try index.restoreLists(count: vectors.shape[0], sizes: sizes.map { Int($0) }, ids: ids, codes: codes)
+                    }
+                }
+                try index.readSearchDefaults(file)
+                return index
+            }
             let lists = try file.tensor(named: "quantized.lists")
             let codes = try kind.subquantizers.map { _ in try file.byteTensor(named: "quantized.codes") }
             guard lists.shape == [vectors.shape[0]], codes.map({ $0.shape == [vectors.shape[0], kind.subquantizers!] }) ?? true,
@@ -367,10 +437,7 @@ extension QuantizedIndex {
             else { throw IndexError.malformed(url, "the quantized index's lists \(lists.shape) and codes \(codes?.shape ?? []) do not fit \(vectors.shape[0]) vectors") }
             var index = try QuantizedIndex(kind: kind, coarse: coarse, productQuantizer: pq)
             try index.restore(vectors, lists: lists.scalars.map { Int($0) }, codes: codes?.values ?? [])
-            if let probe = file.metadata["quantized-probe"].flatMap({ Int($0) }), let refine = file.metadata["quantized-refine"].flatMap({ Int($0) }) {
-                index.defaultSearch = QuantizedSearch(probe: probe, refine: refine)
-                try index.defaultSearch.validate()
-            }
+            try index.readSearchDefaults(file)
             return index
         } catch let error as IndexError {
             if case .malformed = error { throw error }

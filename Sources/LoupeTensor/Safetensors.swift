@@ -364,6 +364,14 @@ extension SafetensorsFile {
         return ByteTensor(shape: entry.shape, values: values)
     }
 
+    /// Calls `body` with the named U8 tensor's bytes where they lie (no copy).
+    package func withBytes<R>(named name: String, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        guard let entry = entries[name] else { throw SafetensorsError.missingTensor(name) }
+        guard entry.dtype == .uint8 else { throw SafetensorsError.malformedEntry(name: name, reason: "dtype \(entry.dtype.rawValue), expected U8") }
+        let start = dataStart + entry.byteRange.lowerBound
+        return try bytes.withUnsafeBytes { raw in try body(UnsafeRawBufferPointer(rebasing: raw[start..<(start + entry.byteRange.count)])) }
+    }
+
     /// The safetensors bytes of `tensors` (F32), in memory.
     public static func encode(_ tensors: [String: Tensor], metadata: [String: String] = [:]) -> Data {
         let names = tensors.keys.sorted()

@@ -277,23 +277,34 @@ import Testing
         let read = try ObjectIndex(contentsOf: url)
         #expect(try read.search(query, regions: queryRegions, k: 10) == quantized.search(query, regions: queryRegions, k: 10))
         // a list number out of range is refused by name, not searched
-        var file = try SafetensorsFile(contentsOf: url)
-        var (tensors, bytes) = try file.sections()
-        var lists = tensors["quantized.lists"]!.scalars
-        lists[7] = 9
-        tensors["quantized.lists"] = Tensor(shape: [lists.count], scalars: lists)
-        // fresh checksums: the list check itself is what refuses it
+        let file = try SafetensorsFile(contentsOf: url)
+        let (tensors, bytes) = try file.sections()
+        // fresh checksums: the list checks themselves are what refuse each damage
         var metadata = file.metadata
         metadata.removeValue(forKey: SafetensorsFile.checksumKey)
-        try SafetensorsFile.write(tensors, bytes: bytes, metadata: metadata, checksums: true, to: url)
-        file = try SafetensorsFile(contentsOf: url)
-        do {
-            _ = try ObjectIndex(contentsOf: url)
-            Issue.record("a list number out of range was accepted")
-        } catch {
-            guard case let .malformed(_, why) = error else { Issue.record("\(error)"); return }
-            #expect(why.contains("quantized index's lists"))
+        func refusal(_ edit: (inout [String: Tensor], inout [String: SafetensorsFile.ByteTensor]) -> Void) throws -> String? {
+            var (t, b) = (tensors, bytes)
+            edit(&t, &b)
+            try SafetensorsFile.write(t, bytes: b, metadata: metadata, checksums: true, to: url)
+            do {
+                _ = try ObjectIndex(contentsOf: url)
+                return nil
+            } catch {
+                guard case let .malformed(_, why) = error else { return "\(error)" }
+                return why
+            }
         }
+        // the 8th id of the lists made 9,999 (there are 320 vectors); an id held twice; a list size past the ids
+        let outOfRange = try refusal { _, b in for i in 0..<8 { b["quantized.ids"]!.values[56 + i] = UInt8(truncatingIfNeeded: 9_999 >> (8 * i)) } }
+        #expect(outOfRange?.contains("holds id 9999") == true, "\(outOfRange ?? "accepted")")
+        let twice = try refusal { _, b in for i in 0..<8 { b["quantized.ids"]!.values[56 + i] = b["quantized.ids"]!.values[i] } }
+        #expect(twice?.contains("held twice") == true, "\(twice ?? "accepted")")
+        let sizes = try refusal { t, _ in
+            var s = t["quantized.list-sizes"]!.scalars
+            s[0] += 1
+            t["quantized.list-sizes"] = Tensor(shape: [s.count], scalars: s)
+        }
+        #expect(sizes?.contains("do not fit") == true, "\(sizes ?? "accepted")")
     }
 }
 

@@ -77,6 +77,7 @@ case "open" where args.count == 4 || args.count == 5:
     let verification: IndexVerification = args.count == 5 && args[4] == "full" ? .full : .onAccess
     let open = try seconds { index = try FlatIndex(contentsOf: url, verification: verification) }
     let opened = residentMB()
+    if ProcessInfo.processInfo.environment["OPEN_ONLY"] != nil { print("{\"open_s\": \(open)}"); exit(0) }
     if ProcessInfo.processInfo.environment["OPEN_DEBUG"] != nil {
         _ = try index.quantized!.search(queries.sliced(along: 0, 0..<1), k: 1000, probe: 16)
         FileHandle.standardError.write(Data("after quantized search: \(residentMB())\n".utf8))
