@@ -33,10 +33,11 @@ func seconds(_ body: () throws -> Void) rethrows -> Double {
     return Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
 }
 
-/// Resident memory of this process in MiB (VmRSS: anonymous and file-backed pages).
-func residentMB() -> Double {
+/// Resident memory of this process in MiB: `VmRSS` (all), or `RssAnon` (its own memory) or
+/// `RssFile` (pages of mapped files, shared with the page cache).
+func residentMB(_ key: String = "VmRSS") -> Double {
     let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
-    let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+    let line = status.split(separator: "\n").first { $0.hasPrefix(key + ":") } ?? ""
     return (Double(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) / 1024
 }
 
@@ -63,31 +64,18 @@ case "open" where args.count == 4 || args.count == 5:
     let url = URL(fileURLWithPath: args[2]), data = URL(fileURLWithPath: args[3])
     let m = try meta(data)
     let queries = try rows(data.appendingPathComponent("queries.f32"), from: 0, count: min(101, m.nq), d: m.d)
-    if ProcessInfo.processInfo.environment["OPEN_DEBUG"] != nil {
-        var file: SafetensorsFile!
-        let t1 = try seconds { file = try SafetensorsFile(contentsOf: url) }
-        let t2 = try seconds { try file.verifyChecksums(skipping: ["vectors"]) }
-        let t3 = seconds { _ = try? JSONDecoder().decode([String].self, from: file.metadata["paths"]!.data(using: .utf8)!) }
-        let t4 = try seconds { _ = try file.tensor(named: "quantized.lists").scalars.map { Int($0) } }
-        let t5 = try seconds { _ = try file.byteTensor(named: "quantized.codes") }
-        FileHandle.standardError.write(Data("header \(t1) checksums \(t2) paths \(t3) lists \(t4) codes \(t5)\n".utf8))
-    }
     let before = residentMB()
     var index: FlatIndex!
     let verification: IndexVerification = args.count == 5 && args[4] == "full" ? .full : .onAccess
     let open = try seconds { index = try FlatIndex(contentsOf: url, verification: verification) }
     let opened = residentMB()
-    if ProcessInfo.processInfo.environment["OPEN_ONLY"] != nil { print("{\"open_s\": \(open)}"); exit(0) }
-    if ProcessInfo.processInfo.environment["OPEN_DEBUG"] != nil {
-        _ = try index.quantized!.search(queries.sliced(along: 0, 0..<1), k: 1000, probe: 16)
-        FileHandle.standardError.write(Data("after quantized search: \(residentMB())\n".utf8))
-    }
     let first = try seconds { _ = try index.search(queries.sliced(along: 0, 0..<1), k: 10) }
-    let afterFirst = residentMB()
+    let afterFirst = residentMB(), anon = residentMB("RssAnon"), fileBacked = residentMB("RssFile")
     let rest = try seconds { for q in 1..<queries.shape[0] { _ = try index.search(queries.sliced(along: 0, q..<(q + 1)), k: 10) } }
     let size = Double((try FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0) / 1_048_576
     print("{\"open_s\": \(open), \"first_query_s\": \(first), \"query_s\": \(rest / Double(queries.shape[0] - 1)), "
-          + "\"rss_mb_before\": \(before), \"rss_mb_opened\": \(opened), \"rss_mb_first_query\": \(afterFirst), \"file_mb\": \(size)}")
+          + "\"rss_mb_before\": \(before), \"rss_mb_opened\": \(opened), \"rss_mb_first_query\": \(afterFirst), "
+          + "\"anon_mb_first_query\": \(anon), \"file_backed_mb_first_query\": \(fileBacked), \"file_mb\": \(size)}")
 default:
     print("usage: loupe-open-bench make DATA INDEX KIND | open INDEX DATA"); exit(2)
 }

@@ -1,0 +1,62 @@
+#!/usr/bin/env python3
+"""Opening a large index: how long until it answers, and what it keeps resident.
+
+Builds (once) a FlatIndex of 1,000,000 clustered 1280-d vectors — the mixture of
+Benchmarks/quantized_vs_faiss.py — with an IVF-PQ part (IVF1024,PQ64), written as a Loupe index
+file (~5 GB), then opens it in fresh processes, alternating:
+
+- checked as read (`IndexVerification.onAccess`, what `loupe search` does): every section but the
+  vectors verified on opening, each vector row checked (CRC-32C, finite) when a search first reads it;
+- checked in full (`.full`, the library's default): every byte verified before the first query.
+
+Each process opens the file, answers one query (probe 16, refine 1,000, k 10), then 100 more.
+Reported: medians of the open time, the first query, the mean of the next 100, and the process's
+resident memory after the first query (its own memory and the mapped file's pages). The file is
+in the page cache (it was just written or read); a cold disk adds its read time to the pages read.
+
+    .venv/bin/python Benchmarks/open_index.py [--data /tmp/open1m] [--runs 7]
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import quantized_vs_faiss  # noqa: E402  (the same synthetic vectors and CPU description)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="/tmp/open1m")
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--n", type=int, default=1_000_000)
+    args = parser.parse_args()
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    subprocess.run(["swift", "build", "-c", "release", "--package-path", os.path.join(root, "Benchmarks"), "--product", "loupe-open-bench"], check=True)
+    bench = os.path.join(root, "Benchmarks", ".build", "release", "loupe-open-bench")
+    os.makedirs(args.data, exist_ok=True)
+    if not os.path.exists(os.path.join(args.data, "meta.json")):
+        quantized_vs_faiss.synthesize(args.data, args.n, 1280, 100_000, 1000)
+        json.dump({"d": 1280, "n": args.n, "ntrain": 100_000, "nq": 1000}, open(os.path.join(args.data, "meta.json"), "w"))
+    index = os.path.join(args.data, "ivfpq.index")
+    if not os.path.exists(index):
+        print(subprocess.run([bench, "make", args.data, index, "IVF1024,PQ64"], check=True, capture_output=True, text=True).stdout.strip())
+    results = {"onAccess": [], "full": []}
+    for _ in range(args.runs):
+        for mode in results:
+            out = subprocess.run([bench, "open", index, args.data] + (["full"] if mode == "full" else []), check=True, capture_output=True, text=True)
+            results[mode].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    print(f"CPU: {quantized_vs_faiss.cpu_model()}; {args.n:,} vectors, file {results['full'][0]['file_mb'] / 1024:.2f} GiB; "
+          f"medians of {args.runs} runs each\n")
+    print("| opened | open s | first query ms | next queries ms | resident after the first query, MiB (own + file pages) |")
+    print("|---|---|---|---|---|")
+    for mode, rows in results.items():
+        med = lambda k: statistics.median(r[k] for r in rows)  # noqa: E731
+        print(f"| {'checked as read' if mode == 'onAccess' else 'checked in full'} | {med('open_s'):.3f} | {1000 * med('first_query_s'):.1f} | "
+              f"{1000 * med('query_s'):.1f} | {med('rss_mb_first_query'):,.0f} ({med('anon_mb_first_query'):,.0f} + {med('file_backed_mb_first_query'):,.0f}) |")
+
+
+if __name__ == "__main__":
+    main()
