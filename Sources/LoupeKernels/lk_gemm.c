@@ -2,6 +2,7 @@
 //
 // Blocking (GotoBLAS order, sized for a Zen 3 core: 32 KiB L1d, 512 KiB L2):
 //   for each K block of KC rows: pack B[kc, nc] into 16-column panels (kc × 16, contiguous)
+//   (with AVX-512, level 2, two adjacent panels make a 6 × 32 tile of 12 zmm accumulators)
 //     for each 6-row panel of A (kc × 6 floats, stays in L1)
 //       for each 16-column panel of B (streams from L2): the 6 × 16 micro-kernel, 12 ymm
 //       accumulators; the first K block overwrites C (no separate zeroing pass), later ones add,
@@ -109,6 +110,49 @@ LK_AVX2 static void kernel_avx2(int rows, int kc, const float *a, const float *b
     }
 }
 
+// R × 32 tile (R ≤ 6) in zmm registers: 2R accumulators, the two 16-column halves of B read
+// `second` floats apart (the next packed panel, or the next 16 columns of B in place).
+LK_AVX512 static inline __attribute__((always_inline)) void kernel512_rows(const int R, int kc, const float *a, const float *b,
+                                                                        size_t bstride, size_t second, float *c, size_t ldc, int add,
+                                                                        int finish, const float *bias, lk_activation act) {
+    __m512 lo[MR], hi[MR];
+    for (int r = 0; r < R; r++) { lo[r] = _mm512_setzero_ps(); hi[r] = _mm512_setzero_ps(); }
+    for (int k = 0; k < kc; k++) {
+        const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + second);
+        for (int r = 0; r < R; r++) {
+            const __m512 x = _mm512_set1_ps(a[r]);
+            lo[r] = _mm512_fmadd_ps(x, b0, lo[r]);
+            hi[r] = _mm512_fmadd_ps(x, b1, hi[r]);
+        }
+        a += MR;
+        b += bstride;
+    }
+    for (int r = 0; r < R; r++) {
+        float *row = c + (size_t)r * ldc;
+        __m512 l = lo[r], h = hi[r];
+        if (add) { l = _mm512_add_ps(l, _mm512_loadu_ps(row)); h = _mm512_add_ps(h, _mm512_loadu_ps(row + 16)); }
+        if (finish) {
+            const __m512 bv = _mm512_set1_ps(bias ? bias[r] : 0.0f);
+            l = lk_act512(_mm512_add_ps(l, bv), act);
+            h = lk_act512(_mm512_add_ps(h, bv), act);
+        }
+        _mm512_storeu_ps(row, l);
+        _mm512_storeu_ps(row + 16, h);
+    }
+}
+
+LK_AVX512 static void kernel_avx512(int rows, int kc, const float *a, const float *b, size_t bstride, size_t second, float *c,
+                                    size_t ldc, int add, int finish, const float *bias, lk_activation act) {
+    switch (rows) {
+    case 6: kernel512_rows(6, kc, a, b, bstride, second, c, ldc, add, finish, bias, act); break;
+    case 5: kernel512_rows(5, kc, a, b, bstride, second, c, ldc, add, finish, bias, act); break;
+    case 4: kernel512_rows(4, kc, a, b, bstride, second, c, ldc, add, finish, bias, act); break;
+    case 3: kernel512_rows(3, kc, a, b, bstride, second, c, ldc, add, finish, bias, act); break;
+    case 2: kernel512_rows(2, kc, a, b, bstride, second, c, ldc, add, finish, bias, act); break;
+    default: kernel512_rows(1, kc, a, b, bstride, second, c, ldc, add, finish, bias, act); break;
+    }
+}
+
 static void kernel_scalar(int kc, const float *a, const float *b, float *c, size_t ldc, int add, int finish,
                           const float *bias, lk_activation act) {
     float acc[MR][NR] = {{0}};
@@ -131,7 +175,7 @@ static void kernel_scalar(int kc, const float *a, const float *b, float *c, size
 void lk_gemm(int m, int n, int k, const float *packed_a, const float *b, size_t ldb, float *c, size_t ldc,
              const float *bias, lk_activation act, float *workspace) {
     if (m <= 0 || n <= 0) return;
-    const int simd = lk_simd_level() >= 1;
+    const int simd = lk_simd_level() >= 1, wide = lk_simd_level() >= 2;
     if (k <= 0) {  // an empty sum: only the bias and the activation
         for (int i = 0; i < m; i++) {
             for (int j = 0; j < n; j++) c[(size_t)i * ldc + j] = lk_act_scalar(bias ? bias[i] : 0.0f, act);
@@ -159,8 +203,19 @@ void lk_gemm(int m, int n, int k, const float *packed_a, const float *b, size_t 
                     const int cols = lk_min(NR, nc - j);
                     const float *bp = workspace + (size_t)j * kc;
                     float *ct = c + (size_t)i * ldc + n0 + j;
+                    // AVX-512: 32 columns at a time where two full 16-column blocks follow
+                    if (wide && j + 2 * NR <= packed_from) {
+                        kernel_avx512(rows, kc, ap, b + (size_t)k0 * ldb + n0 + j, ldb, NR, ct, ldc, add, finish, bi, act);
+                        j += NR;
+                        continue;
+                    }
                     if (j < packed_from) {  // B read in place
                         kernel_avx2(rows, kc, ap, b + (size_t)k0 * ldb + n0 + j, ldb, ct, ldc, add, finish, bi, act);
+                        continue;
+                    }
+                    if (wide && j + 2 * NR <= nc) {  // two packed panels, kc × 16 floats apart
+                        kernel_avx512(rows, kc, ap, bp, NR, (size_t)kc * NR, ct, ldc, add, finish, bi, act);
+                        j += NR;
                         continue;
                     }
                     if (simd && cols == NR) {  // only the rows that exist: no work on padding rows

@@ -6,6 +6,8 @@
 #include <string.h>
 
 #define LK_AVX2 __attribute__((target("avx2,fma")))
+// AVX-512 F/BW/DQ/VL (level 2): compiled on every machine, run only where lk_simd_level() >= 2.
+#define LK_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")))
 
 // Inserts score s with id into a descending top-k list best[k] / ids[k] whose k-th it beats:
 // after every kept score it does not exceed, so ties keep the earlier id first.
@@ -68,6 +70,21 @@ LK_AVX2 static inline __m256 lk_act256(__m256 v, lk_activation act) {
         return _mm256_min_ps(_mm256_max_ps(v, _mm256_setzero_ps()), _mm256_set1_ps(6.0f));
     case LK_ACT_SILU: return _mm256_mul_ps(v, lk_sigmoid256(v));
     case LK_ACT_SIGMOID: return lk_sigmoid256(v);
+    default: return v;
+    }
+}
+
+/// The activation on 16 lanes, through the 8-lane one on each half (the same polynomial, so the
+/// AVX-512 and AVX2 kernels give the same values).
+LK_AVX512 static inline __m512 lk_act512(__m512 v, lk_activation act) {
+    switch (act) {
+    case LK_ACT_RELU: return _mm512_max_ps(v, _mm512_setzero_ps());
+    case LK_ACT_RELU6: return _mm512_min_ps(_mm512_max_ps(v, _mm512_setzero_ps()), _mm512_set1_ps(6.0f));
+    case LK_ACT_SILU:
+    case LK_ACT_SIGMOID: {
+        const __m256 lo = lk_act256(_mm512_castps512_ps256(v), act), hi = lk_act256(_mm512_extractf32x8_ps(v, 1), act);
+        return _mm512_insertf32x8(_mm512_castps256_ps512(lo), hi, 1);
+    }
     default: return v;
     }
 }

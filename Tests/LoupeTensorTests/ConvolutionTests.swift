@@ -67,6 +67,12 @@ let denseCases: [ConvCase] = [
     ConvCase(c: 40, h: 17, w: 19, oc: 13, k: 3, activation: .silu),
     ConvCase(c: 40, h: 5, w: 7, oc: 13, k: 3, activation: .relu6),
     ConvCase(c: 300, h: 3, w: 5, oc: 7, k: 1, padding: .valid, bias: false),
+    // the AVX-512 kernel's 32-column tiles: B read in place (M ≤ 48) and packed (M > 48), with
+    // 16-column and partial remainders, every activation
+    ConvCase(c: 33, h: 4, w: 16, oc: 7, k: 1, padding: .valid, activation: .sigmoid),
+    ConvCase(c: 20, h: 9, w: 11, oc: 64, k: 1, padding: .valid, activation: .silu),
+    ConvCase(c: 300, h: 8, w: 12, oc: 50, k: 1, padding: .valid, activation: .relu),
+    ConvCase(c: 24, h: 7, w: 40, oc: 49, k: 3, activation: .relu6),
 ]
 
 let depthwiseCases: [ConvCase] = {
@@ -180,6 +186,26 @@ let winogradCases: [ConvCase] = [
                 let x = Tensor(randomUniform: [1, 2, 6, 10], seed: 7), s = spaceToDepth2(x)
                 for b in 0..<4 { for c in 0..<2 { for i in 0..<3 { for j in 0..<5
                     where s[0, b * 2 + c, i, j] != x[0, c, 2 * i + b % 2, 2 * j + b / 2] { fatalError("scalar space-to-depth differs") } } } }
+            }
+        }
+    }
+
+    /// Every kernel level this CPU has (scalar, AVX2, AVX-512) against the naive reference, each
+    /// forced in a child process; the levels run are named in the test output, and a level the CPU
+    /// lacks is said to be left out.
+    @Test func everyLevelThisCPUHasMatchesNaive() async {
+        let levels = KernelDispatch.available
+        print("kernel levels tested: \(levels.map { "\($0)" }.joined(separator: ", "))"
+              + (levels.contains(.avx512) ? "" : "; this CPU has no AVX-512: that level was not run"))
+        await #expect(processExitsWith: .success) {
+            for level in KernelDispatch.available {
+                KernelDispatch.withLevel(level) {
+                    precondition(KernelDispatch.level == level)
+                    for t in denseCases + depthwiseCases + winogradCases {
+                        let (y, r) = runCase(t, seed: 9)
+                        if !(normalizedError(y, r) <= convolutionTolerance) { fatalError("level \(level) differs on \(t.testDescription)") }
+                    }
+                }
             }
         }
     }

@@ -16,9 +16,13 @@ extern "C" {
 
 // MARK: CPU dispatch
 
-/// 0 = scalar, 1 = AVX2 + FMA. Detected once with __builtin_cpu_supports.
+/// 0 = scalar, 1 = AVX2 + FMA, 2 = AVX-512 (F, BW, DQ, VL). Detected once from CPUID and the
+/// state the OS saves (XCR0); the environment variable LOUPE_ISA (scalar, avx2, avx512) caps it.
 int lk_simd_level(void);
-/// Forces the scalar fallback (level 0) or restores detection (level < 0). For tests and benchmarks.
+/// The level the CPU and OS allow, before LOUPE_ISA and forcing.
+int lk_simd_level_detected(void);
+/// Caps the level at `level` (never above what the CPU has), or restores detection (level < 0).
+/// For tests and benchmarks.
 void lk_force_simd_level(int level);
 /// A spin-wait hint (x86 `pause`): lets the sibling hyperthread run and saves power while a
 /// thread polls a flag.
