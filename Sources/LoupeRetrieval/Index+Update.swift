@@ -30,8 +30,7 @@ private func assembledQuantizer(_ kept: QuantizedIndex?, _ new: QuantizedIndex?,
                                 runs: [(source: Int, rows: Range<Int>)]) throws(IndexError) -> QuantizedIndex? {
     guard let kept else { return nil }
     guard let new else { throw .invalidTraining("the newly embedded images were not encoded with the index's quantizer") }
-    var next = try QuantizedIndex(kind: kept.kind, coarse: kept.coarse, productQuantizer: kept.productQuantizer)
-    next.defaultSearch = kept.defaultSearch
+    var next = try kept.emptyCopy()
     let assignments = [kept.assignment, new.assignment], m = kept.kind.subquantizers ?? 0
     var lists: [Int] = [], codes: [UInt8] = []
     for run in runs {
@@ -40,6 +39,15 @@ private func assembledQuantizer(_ kept: QuantizedIndex?, _ new: QuantizedIndex?,
     }
     try next.restore(rows, lists: lists, codes: codes)
     return next
+}
+
+extension QuantizedIndex {
+    /// An empty index with this one's trained parts and default search.
+    func emptyCopy() throws(IndexError) -> QuantizedIndex {
+        var copy = try QuantizedIndex(kind: kind, coarse: coarse, productQuantizer: productQuantizer)
+        copy.defaultSearch = defaultSearch
+        return copy
+    }
 }
 
 extension FlatIndex {
@@ -54,10 +62,7 @@ extension FlatIndex {
     package func emptyCopy() throws(IndexError) -> FlatIndex {
         var copy = try FlatIndex(recipe: recipe, whitening: whitening)
         copy.root = root
-        if let quantized {
-            copy.quantized = try QuantizedIndex(kind: quantized.kind, coarse: quantized.coarse, productQuantizer: quantized.productQuantizer)
-            copy.quantized!.defaultSearch = quantized.defaultSearch
-        }
+        copy.quantized = try quantized?.emptyCopy()
         return copy
     }
 
@@ -91,10 +96,7 @@ extension ObjectIndex {
         copy.root = root
         copy.studentHeadLocation = studentHeadLocation
         if let localFeatures { try copy.keepLocalFeatures(localFeatures.options) }
-        if let quantized {
-            copy.quantized = try QuantizedIndex(kind: quantized.kind, coarse: quantized.coarse, productQuantizer: quantized.productQuantizer)
-            copy.quantized!.defaultSearch = quantized.defaultSearch
-        }
+        copy.quantized = try quantized?.emptyCopy()
         return copy
     }
 
