@@ -334,7 +334,7 @@ def main():
 
         # a version, and warnings for thread counts that cannot help
         version = run(binary, "--version")
-        assert version.returncode == 0 and re.match(r"\d+\.\d+\.\d+ \(index format 3", version.stdout), version.stdout
+        assert version.returncode == 0 and re.match(r"\d+\.\d+\.\d+ \(index format 4", version.stdout), version.stdout
         warned = run(binary, "index", imgs, "-o", os.path.join(tmp, "t.idx"), "--threads", "999", "--quiet")
         assert warned.returncode == 0 and "more than the" in warned.stderr, warned.stderr
         env = dict(os.environ, LOUPE_THREADS="abc")
