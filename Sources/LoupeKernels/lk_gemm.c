@@ -110,47 +110,56 @@ LK_AVX2 static void kernel_avx2(int rows, int kc, const float *a, const float *b
     }
 }
 
-// R × 32 tile (R ≤ 6) in zmm registers: 2R accumulators, the two 16-column halves of B read
-// `second` floats apart (the next packed panel, or the next 16 columns of B in place).
-LK_AVX512 static inline __attribute__((always_inline)) void kernel512_rows(const int R, int kc, const float *a, const float *b,
-                                                                        size_t bstride, size_t second, float *c, size_t ldc, int add,
-                                                                        int finish, const float *bias, lk_activation act) {
-    __m512 lo[MR], hi[MR];
-    for (int r = 0; r < R; r++) { lo[r] = _mm512_setzero_ps(); hi[r] = _mm512_setzero_ps(); }
+// R × 16·NB tile (R ≤ 6, NB 1 or 2) in zmm registers: R·NB accumulators, the two 16-column
+// halves of B read `second` floats apart (the next packed panel, or the next 16 columns of B in
+// place). `last` masks the columns of the last 16-column block that C has (a partial tile: the
+// packed panels are zero-padded, so only C's loads and stores are masked).
+LK_AVX512 static inline __attribute__((always_inline)) void kernel512_rows(const int R, const int NB, int kc, const float *a,
+                                                                        const float *b, size_t bstride, size_t second, float *c,
+                                                                        size_t ldc, __mmask16 last, int add, int finish,
+                                                                        const float *bias, lk_activation act) {
+    __m512 acc[MR][2];
+    for (int r = 0; r < R; r++) for (int q = 0; q < NB; q++) acc[r][q] = _mm512_setzero_ps();
     for (int k = 0; k < kc; k++) {
-        const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + second);
+        __m512 bv[2];
+        for (int q = 0; q < NB; q++) bv[q] = _mm512_loadu_ps(b + q * second);
         for (int r = 0; r < R; r++) {
             const __m512 x = _mm512_set1_ps(a[r]);
-            lo[r] = _mm512_fmadd_ps(x, b0, lo[r]);
-            hi[r] = _mm512_fmadd_ps(x, b1, hi[r]);
+            for (int q = 0; q < NB; q++) acc[r][q] = _mm512_fmadd_ps(x, bv[q], acc[r][q]);
         }
         a += MR;
         b += bstride;
     }
     for (int r = 0; r < R; r++) {
         float *row = c + (size_t)r * ldc;
-        __m512 l = lo[r], h = hi[r];
-        if (add) { l = _mm512_add_ps(l, _mm512_loadu_ps(row)); h = _mm512_add_ps(h, _mm512_loadu_ps(row + 16)); }
-        if (finish) {
-            const __m512 bv = _mm512_set1_ps(bias ? bias[r] : 0.0f);
-            l = lk_act512(_mm512_add_ps(l, bv), act);
-            h = lk_act512(_mm512_add_ps(h, bv), act);
+        const __m512 bias_r = _mm512_set1_ps(bias ? bias[r] : 0.0f);
+        for (int q = 0; q < NB; q++) {
+            const __mmask16 m = q == NB - 1 ? last : (__mmask16)0xFFFF;
+            __m512 v = acc[r][q];
+            if (add) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, row + 16 * q));
+            if (finish) v = lk_act512(_mm512_add_ps(v, bias_r), act);
+            _mm512_mask_storeu_ps(row + 16 * q, m, v);
         }
-        _mm512_storeu_ps(row, l);
-        _mm512_storeu_ps(row + 16, h);
     }
 }
 
-LK_AVX512 static void kernel_avx512(int rows, int kc, const float *a, const float *b, size_t bstride, size_t second, float *c,
-                                    size_t ldc, int add, int finish, const float *bias, lk_activation act) {
+// `cols` (1 ..< 33) columns of C from one or two 16-column blocks of B.
+LK_AVX512 static void kernel_avx512(int rows, int cols, int kc, const float *a, const float *b, size_t bstride, size_t second,
+                                    float *c, size_t ldc, int add, int finish, const float *bias, lk_activation act) {
+    const int nb = cols > 16 ? 2 : 1;
+    const int tail = cols - 16 * (nb - 1);
+    const __mmask16 last = (__mmask16)(tail >= 16 ? 0xFFFF : (1u << tail) - 1);
+#define LK_K512(R) (nb == 2 ? kernel512_rows(R, 2, kc, a, b, bstride, second, c, ldc, last, add, finish, bias, act) \
+                            : kernel512_rows(R, 1, kc, a, b, bstride, second, c, ldc, last, add, finish, bias, act))
     switch (rows) {
-    case 6: kernel512_rows(6, kc, a, b, bstride, second, c, ldc, add, finish, bias, act); break;
-    case 5: kernel512_rows(5, kc, a, b, bstride, second, c, ldc, add, finish, bias, act); break;
-    case 4: kernel512_rows(4, kc, a, b, bstride, second, c, ldc, add, finish, bias, act); break;
-    case 3: kernel512_rows(3, kc, a, b, bstride, second, c, ldc, add, finish, bias, act); break;
-    case 2: kernel512_rows(2, kc, a, b, bstride, second, c, ldc, add, finish, bias, act); break;
-    default: kernel512_rows(1, kc, a, b, bstride, second, c, ldc, add, finish, bias, act); break;
+    case 6: LK_K512(6); break;
+    case 5: LK_K512(5); break;
+    case 4: LK_K512(4); break;
+    case 3: LK_K512(3); break;
+    case 2: LK_K512(2); break;
+    default: LK_K512(1); break;
     }
+#undef LK_K512
 }
 
 static void kernel_scalar(int kc, const float *a, const float *b, float *c, size_t ldc, int add, int finish,
@@ -203,19 +212,21 @@ void lk_gemm(int m, int n, int k, const float *packed_a, const float *b, size_t 
                     const int cols = lk_min(NR, nc - j);
                     const float *bp = workspace + (size_t)j * kc;
                     float *ct = c + (size_t)i * ldc + n0 + j;
-                    // AVX-512: 32 columns at a time where two full 16-column blocks follow
-                    if (wide && j + 2 * NR <= packed_from) {
-                        kernel_avx512(rows, kc, ap, b + (size_t)k0 * ldb + n0 + j, ldb, NR, ct, ldc, add, finish, bi, act);
-                        j += NR;
+                    // AVX-512: up to 32 columns at a time, partial tiles through masks
+                    if (wide && j < packed_from) {  // B in place: full 16-column blocks only
+                        const int take = j + 2 * NR <= packed_from ? 2 * NR : NR;
+                        kernel_avx512(rows, take, kc, ap, b + (size_t)k0 * ldb + n0 + j, ldb, NR, ct, ldc, add, finish, bi, act);
+                        j += take - NR;
+                        continue;
+                    }
+                    if (wide) {  // one or two packed panels, kc × 16 floats apart
+                        const int take = lk_min(2 * NR, nc - j);
+                        kernel_avx512(rows, take, kc, ap, bp, NR, (size_t)kc * NR, ct, ldc, add, finish, bi, act);
+                        j += take > NR ? NR : 0;
                         continue;
                     }
                     if (j < packed_from) {  // B read in place
                         kernel_avx2(rows, kc, ap, b + (size_t)k0 * ldb + n0 + j, ldb, ct, ldc, add, finish, bi, act);
-                        continue;
-                    }
-                    if (wide && j + 2 * NR <= nc) {  // two packed panels, kc × 16 floats apart
-                        kernel_avx512(rows, kc, ap, bp, NR, (size_t)kc * NR, ct, ldc, add, finish, bi, act);
-                        j += NR;
                         continue;
                     }
                     if (simd && cols == NR) {  // only the rows that exist: no work on padding rows
