@@ -1,26 +1,42 @@
 // Convolution GEMM: C[M, N] = act(A[M, K] · B[K, N] + bias[m]), row-major, A packed once per call.
 //
-// Blocking (GotoBLAS order, sized for a Zen 3 core: 32 KiB L1d, 512 KiB L2):
-//   for each K block of KC rows: pack B[kc, nc] into 16-column panels (kc × 16, contiguous)
+// Blocking (GotoBLAS order; the K block depth kc from the L2 size, 256 on Zen 3's 512 KiB):
+//   for each K block of kc rows: pack B[kc, nc] into 16-column panels (kc × 16, contiguous)
 //   (with AVX-512, level 2, two adjacent panels make a 6 × 32 tile of 12 zmm accumulators)
 //     for each 6-row panel of A (kc × 6 floats, stays in L1)
 //       for each 16-column panel of B (streams from L2): the 6 × 16 micro-kernel, 12 ymm
 //       accumulators; the first K block overwrites C (no separate zeroing pass), later ones add,
 //       the last one adds the bias and applies the activation before the store.
 #include "lk_internal.h"
+#include <stdatomic.h>
 #include <string.h>
+#include <unistd.h>
 
 #define MR 6
 #define NR 16
-#define KC 256
+#define KC_MAX 512
 #define NC 256
 #define DIRECT_B_MAX_M 48
+#define WIDE 64  // columns per AVX-512 tile
 
 static inline int lk_min(int a, int b) { return a < b ? a : b; }
 
 size_t lk_gemm_packed_a_floats(int m, int k) { return (size_t)((m + MR - 1) / MR) * MR * (size_t)k; }
 
-size_t lk_gemm_workspace_floats(void) { return (size_t)KC * NC; }
+size_t lk_gemm_workspace_floats(void) { return (size_t)KC_MAX * NC; }
+
+// K block depth from the L2 size: the packed B block (kc × NC floats) takes at most half of it —
+// 256 on a 512 KiB L2 (Zen 3), 512 on 1 MiB (Zen 5) and larger; 256 when the size is unknown.
+static int gemm_kc(void) {
+    static _Atomic int cached = 0;
+    int kc = atomic_load_explicit(&cached, memory_order_relaxed);
+    if (kc > 0) return kc;
+    const long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+    kc = 256;
+    while (l2 > 0 && kc < KC_MAX && (long)(2 * kc) * NC * 4 * 2 <= l2) kc *= 2;
+    atomic_store_explicit(&cached, kc, memory_order_relaxed);
+    return kc;
+}
 
 void lk_gemm_pack_a(const float *a, size_t lda, int m, int k, float *packed) {
     for (int p = 0; p < m; p += MR) {
@@ -110,18 +126,18 @@ LK_AVX2 static void kernel_avx2(int rows, int kc, const float *a, const float *b
     }
 }
 
-// R × 16·NB tile (R ≤ 6, NB 1 or 2) in zmm registers: R·NB accumulators, the two 16-column
-// halves of B read `second` floats apart (the next packed panel, or the next 16 columns of B in
+// R × 16·NB tile (R ≤ 6, NB 1 to 4) in zmm registers: R·NB accumulators (24 at most, with 4 for
+// B and one broadcast: 29 of the 32 zmm registers), the 16-column blocks of B read `second` floats apart (the next packed panel, or the next 16 columns of B in
 // place). `last` masks the columns of the last 16-column block that C has (a partial tile: the
 // packed panels are zero-padded, so only C's loads and stores are masked).
 LK_AVX512 static inline __attribute__((always_inline)) void kernel512_rows(const int R, const int NB, int kc, const float *a,
                                                                         const float *b, size_t bstride, size_t second, float *c,
                                                                         size_t ldc, __mmask16 last, int add, int finish,
                                                                         const float *bias, lk_activation act) {
-    __m512 acc[MR][2];
+    __m512 acc[MR][4];
     for (int r = 0; r < R; r++) for (int q = 0; q < NB; q++) acc[r][q] = _mm512_setzero_ps();
     for (int k = 0; k < kc; k++) {
-        __m512 bv[2];
+        __m512 bv[4];
         for (int q = 0; q < NB; q++) bv[q] = _mm512_loadu_ps(b + q * second);
         for (int r = 0; r < R; r++) {
             const __m512 x = _mm512_set1_ps(a[r]);
@@ -143,14 +159,19 @@ LK_AVX512 static inline __attribute__((always_inline)) void kernel512_rows(const
     }
 }
 
-// `cols` (1 ..< 33) columns of C from one or two 16-column blocks of B.
+// `cols` (1 ... 64) columns of C from one to four 16-column blocks of B.
 LK_AVX512 static void kernel_avx512(int rows, int cols, int kc, const float *a, const float *b, size_t bstride, size_t second,
                                     float *c, size_t ldc, int add, int finish, const float *bias, lk_activation act) {
-    const int nb = cols > 16 ? 2 : 1;
+    const int nb = (cols + 15) / 16;
     const int tail = cols - 16 * (nb - 1);
     const __mmask16 last = (__mmask16)(tail >= 16 ? 0xFFFF : (1u << tail) - 1);
-#define LK_K512(R) (nb == 2 ? kernel512_rows(R, 2, kc, a, b, bstride, second, c, ldc, last, add, finish, bias, act) \
-                            : kernel512_rows(R, 1, kc, a, b, bstride, second, c, ldc, last, add, finish, bias, act))
+#define LK_K512(R)                                                                                          \
+    switch (nb) {                                                                                           \
+    case 4: kernel512_rows(R, 4, kc, a, b, bstride, second, c, ldc, last, add, finish, bias, act); break;   \
+    case 3: kernel512_rows(R, 3, kc, a, b, bstride, second, c, ldc, last, add, finish, bias, act); break;   \
+    case 2: kernel512_rows(R, 2, kc, a, b, bstride, second, c, ldc, last, add, finish, bias, act); break;   \
+    default: kernel512_rows(R, 1, kc, a, b, bstride, second, c, ldc, last, add, finish, bias, act); break;  \
+    }
     switch (rows) {
     case 6: LK_K512(6); break;
     case 5: LK_K512(5); break;
@@ -184,7 +205,7 @@ static void kernel_scalar(int kc, const float *a, const float *b, float *c, size
 void lk_gemm(int m, int n, int k, const float *packed_a, const float *b, size_t ldb, float *c, size_t ldc,
              const float *bias, lk_activation act, float *workspace) {
     if (m <= 0 || n <= 0) return;
-    const int simd = lk_simd_level() >= 1, wide = lk_simd_level() >= 2;
+    const int simd = lk_simd_level() >= 1, wide = lk_simd_level() >= 2, depth = gemm_kc();
     if (k <= 0) {  // an empty sum: only the bias and the activation
         for (int i = 0; i < m; i++) {
             for (int j = 0; j < n; j++) c[(size_t)i * ldc + j] = lk_act_scalar(bias ? bias[i] : 0.0f, act);
@@ -197,8 +218,8 @@ void lk_gemm(int m, int n, int k, const float *packed_a, const float *b, size_t 
     const int direct = simd && m <= DIRECT_B_MAX_M;
     for (int n0 = 0; n0 < n; n0 += NC) {
         const int nc = lk_min(NC, n - n0);
-        for (int k0 = 0; k0 < k; k0 += KC) {
-            const int kc = lk_min(KC, k - k0);
+        for (int k0 = 0; k0 < k; k0 += depth) {
+            const int kc = lk_min(depth, k - k0);
             const int add = k0 > 0, finish = k0 + kc == k;
             const int packed_from = direct ? nc / NR * NR : 0;  // columns [packed_from, nc) are packed
             if (packed_from < nc) pack_b(b + (size_t)k0 * ldb + n0 + packed_from, ldb, kc, nc - packed_from, workspace + (size_t)packed_from * kc);
@@ -214,15 +235,15 @@ void lk_gemm(int m, int n, int k, const float *packed_a, const float *b, size_t 
                     float *ct = c + (size_t)i * ldc + n0 + j;
                     // AVX-512: up to 32 columns at a time, partial tiles through masks
                     if (wide && j < packed_from) {  // B in place: full 16-column blocks only
-                        const int take = j + 2 * NR <= packed_from ? 2 * NR : NR;
+                        const int take = lk_min(WIDE, packed_from - j);
                         kernel_avx512(rows, take, kc, ap, b + (size_t)k0 * ldb + n0 + j, ldb, NR, ct, ldc, add, finish, bi, act);
                         j += take - NR;
                         continue;
                     }
-                    if (wide) {  // one or two packed panels, kc × 16 floats apart
-                        const int take = lk_min(2 * NR, nc - j);
+                    if (wide) {  // up to four packed panels, kc × 16 floats apart
+                        const int take = lk_min(WIDE, nc - j);
                         kernel_avx512(rows, take, kc, ap, bp, NR, (size_t)kc * NR, ct, ldc, add, finish, bi, act);
-                        j += take > NR ? NR : 0;
+                        j += (take + NR - 1) / NR * NR - NR;
                         continue;
                     }
                     if (j < packed_from) {  // B read in place

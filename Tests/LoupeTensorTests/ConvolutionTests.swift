@@ -73,6 +73,9 @@ let denseCases: [ConvCase] = [
     ConvCase(c: 20, h: 9, w: 11, oc: 64, k: 1, padding: .valid, activation: .silu),
     ConvCase(c: 300, h: 8, w: 12, oc: 50, k: 1, padding: .valid, activation: .relu),
     ConvCase(c: 24, h: 7, w: 40, oc: 49, k: 3, activation: .relu6),
+    // K above two blocks of the deepest K block (512, on a 1 MiB L2)
+    ConvCase(c: 1100, h: 5, w: 7, oc: 13, k: 1, padding: .valid, activation: .relu),
+    ConvCase(c: 70, h: 6, w: 9, oc: 55, k: 3, stride: 2, activation: .silu),
 ]
 
 let depthwiseCases: [ConvCase] = {
