@@ -149,10 +149,45 @@ LK_DW_CHANNEL(3, 2)
 LK_DW_CHANNEL(5, 1)
 LK_DW_CHANNEL(5, 2)
 
+// The same at AVX-512: 16 outputs per FMA chain; every load is masked to the outputs the row
+// has (a masked-out lane is never read), so the 16-wide reads stay inside the workspace.
+#define LK_DW_CHANNEL512(K, S)                                                                     \
+    LK_AVX512 static void dw512_k##K##_s##S(const float *ws, size_t pitch, int oh_count, int ow,     \
+                                            const float *w, float b, lk_activation act, float *out) { \
+        __m512 wv[K * K];                                                                          \
+        for (int t = 0; t < K * K; t++) wv[t] = _mm512_set1_ps(w[t]);                              \
+        const __m512 bv = _mm512_set1_ps(b);                                                       \
+        const size_t half = pitch / 2;                                                             \
+        for (int oh = 0; oh < oh_count; oh++) {                                                    \
+            const float *base = ws + (size_t)oh * S * pitch;                                       \
+            float *o = out + (size_t)oh * ow;                                                      \
+            for (int j = 0; j < ow; j += 16) {                                                     \
+                const __mmask16 m = j + 16 <= ow ? (__mmask16)0xFFFF : (__mmask16)((1u << (ow - j)) - 1); \
+                __m512 acc[K];                                                                     \
+                for (int ky = 0; ky < K; ky++) {                                                   \
+                    const float *r = base + (size_t)ky * pitch;                                    \
+                    acc[ky] = ky == 0 ? bv : _mm512_setzero_ps();                                  \
+                    for (int kx = 0; kx < K; kx++) {                                               \
+                        const float *p = (S == 1) ? r + j + kx                                     \
+                                                  : ((kx & 1) ? r + half + j + (kx >> 1) : r + j + (kx >> 1)); \
+                        acc[ky] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, p), wv[ky * K + kx], acc[ky]); \
+                    }                                                                              \
+                }                                                                                  \
+                for (int ky = 1; ky < K; ky++) acc[0] = _mm512_add_ps(acc[0], acc[ky]);            \
+                _mm512_mask_storeu_ps(o + j, m, lk_act512(acc[0], act));                           \
+            }                                                                                      \
+        }                                                                                          \
+    }
+
+LK_DW_CHANNEL512(3, 1)
+LK_DW_CHANNEL512(3, 2)
+LK_DW_CHANNEL512(5, 1)
+LK_DW_CHANNEL512(5, 2)
+
 void lk_depthwise_conv(const float *x, const float *w, const float *bias, const lk_conv_geometry *g,
                        lk_activation act, int c0, int c1, float *workspace, float *y) {
     int path = lk_depthwise_path(g);
-    const int simd = lk_simd_level() >= 1;
+    const int simd = lk_simd_level() >= 1, wide = lk_simd_level() >= 2;
     if (!simd) path = PATH_GENERIC;
     size_t rows, pitch;
     lk_depthwise_layout(g, path, &rows, &pitch);
@@ -176,6 +211,16 @@ void lk_depthwise_conv(const float *x, const float *w, const float *bias, const 
                     }
                     yc[(size_t)oh * OW + ow] = lk_act_scalar(acc, act);
                 }
+            }
+            continue;
+        }
+        if (wide) {
+            if (KH == 3) {
+                if (SH == 1) dw512_k3_s1(workspace, pitch, OH, OW, wc, b, act, yc);
+                else dw512_k3_s2(workspace, pitch, OH, OW, wc, b, act, yc);
+            } else {
+                if (SH == 1) dw512_k5_s1(workspace, pitch, OH, OW, wc, b, act, yc);
+                else dw512_k5_s2(workspace, pitch, OH, OW, wc, b, act, yc);
             }
             continue;
         }
