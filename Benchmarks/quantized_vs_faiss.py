@@ -108,6 +108,7 @@ def main():
     p.add_argument("--kinds", default="ivfflat,pq,ivfpq")
     p.add_argument("--threads", default="1,2")
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--scan-variant", type=int, help="pin Loupe's PQ code scan: 0 scalar, 1 AVX2 gathers, 2 AVX-512 gathers")
     p.add_argument("--keep", help="folder for the generated vectors (reused when it holds them)")
     args = p.parse_args()
     try:
@@ -153,6 +154,8 @@ def main():
         faiss.omp_set_num_threads(max(threads))
         loupe = subprocess.Popen([binary, folder, factory], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         built = json.loads(loupe.stdout.readline())
+        if args.scan_variant is not None:  # pin Loupe's code-scan loop (0 scalar, 1 AVX2, 2 AVX-512)
+            loupe.stdin.write(f"variant {args.scan_variant}\n"); loupe.stdin.flush(); loupe.stdout.readline()
         if kind == "ivfflat":
             index = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, args.lists, faiss.METRIC_INNER_PRODUCT)
         elif kind == "pq":

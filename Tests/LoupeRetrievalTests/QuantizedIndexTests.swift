@@ -63,10 +63,10 @@ import Testing
         }
     }
 
-    @Test(arguments: [0, 1]) func codeScansEqualSortingTheSums(variant: Int) {
+    @Test(arguments: [0, 1, 2]) func codeScansEqualSortingTheSums(variant: Int) {
         RunningTopK.pinCodeScan(variant)
         defer { RunningTopK.pinCodeScan(nil) }
-        for (m, n) in [(8, 1000), (12, 37), (3, 50), (16, 7)] {
+        for (m, n) in [(8, 1000), (12, 37), (3, 50), (16, 7), (64, 301), (32, 2)] {
             let tables = Tensor(randomUniform: [2, m, 256], seed: UInt64(m))
             var generator = SplitMix(seed: UInt64(n))
             let codes = (0..<(n * m)).map { _ in UInt8(truncatingIfNeeded: generator.next()) }

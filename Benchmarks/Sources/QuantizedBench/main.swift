@@ -5,7 +5,7 @@
 //   threads N                 set ComputeThreads.count
 //   search PROBE K RUNS       search DATA/queries.f32 RUNS times; writes the ids of the last run
 //                             to DATA/loupe-ids.i64 and prints {"median_s": …, "min_s": …}
-//   variant V                 pin the code-scan loop (0 scalar, 1 AVX2 gathers)
+//   variant V                 pin the code-scan loop (0 scalar, 1 AVX2 gathers, 2 AVX-512 gathers)
 //   quit
 //
 //   loupe-quantized-bench DATA KIND [--seed S]     (KIND: IVF1024,Flat | PQ64 | IVF1024,PQ64)

@@ -208,8 +208,9 @@ uint32_t lk_crc32c(uint32_t crc, const uint8_t *data, size_t n);
 /// best[k] / best_ids[k] as lk_topk_update does (id of code i: ids[i], or base + i when ids is NULL).
 void lk_pq_scan_topk(const float *table, int m, const uint8_t *codes, size_t n, const int64_t *ids, int64_t base,
                      float bias, int k, float *best, int64_t *best_ids);
-/// Which lk_pq_scan_topk loop runs: 0 four codes at a time in scalar code, 1 AVX2 gathers (only
-/// when lk_simd_level() >= 1). Benchmarks and tests pin one; -1 restores the default.
+/// Which lk_pq_scan_topk loop runs: 0 eight codes at a time in scalar code, 1 AVX2 gathers (only
+/// when lk_simd_level() >= 1), 2 AVX-512 16-lane gathers (only when lk_simd_level() >= 2; m a
+/// multiple of 16, else the tail loop). Benchmarks and tests pin one; -1 restores the default.
 void lk_pq_set_scan_variant(int variant);
 /// For each column i of s[k][b]: the row r with the largest s[r][i] - bias[r] (the first on
 /// ties; NaN never wins) into at[i], and that value into best[i] (-INFINITY when none won).
