@@ -6,10 +6,14 @@ public import LoupeDetection
 public enum StudentHeadError: Error, CustomStringConvertible, Equatable {
     case file(String)
     case malformed(String)
+    /// A section of the file (a parameter tensor, or `__metadata__` for the configuration and
+    /// training record) does not match its recorded checksum, or holds NaN or infinity.
+    case damaged(path: String, section: String)
 
     public var description: String {
         switch self {
         case let .file(why): why
+        case let .damaged(path, section): "\(path): the student head file is damaged (section '\(section)')"
         case let .malformed(why): "student head: \(why)"
         }
     }
@@ -116,7 +120,8 @@ public struct StudentHead: Sendable {
 
 extension StudentHead {
     /// File format version.
-    public static let formatVersion = "1"
+    /// File format version: 2 records a CRC-32C of every section (and must); 1 is still read.
+    public static let formatVersion = "2"
 
     /// Saves the parameters as safetensors with the configuration and `metadata` (the teacher's
     /// recipe, the detector, the training summary), atomically.
@@ -128,16 +133,28 @@ extension StudentHead {
         meta["format"] = "loupe-student-head"
         meta["version"] = Self.formatVersion
         meta["configuration"] = config
-        do { try SafetensorsFile.write(parameters, metadata: meta, to: url) } catch { throw .file("cannot write \(url.path): \(error)") }
+        do { try SafetensorsFile.write(parameters, metadata: meta, checksums: true, to: url) } catch { throw .file("cannot write \(url.path): \(error)") }
     }
 
     /// Loads a head written by ``write(to:metadata:)``; returns it with the file's metadata.
     public static func load(contentsOf url: URL) throws(StudentHeadError) -> (head: StudentHead, metadata: [String: String]) {
         let file: SafetensorsFile
         do { file = try SafetensorsFile(contentsOf: url) } catch { throw .file("cannot read student head \(url.path): \(error)") }
-        guard file.metadata["format"] == "loupe-student-head" else { throw .file("\(url.path) is not a Loupe student head") }
-        guard file.metadata["version"] == formatVersion else {
-            throw .file("\(url.path) has student head version \(file.metadata["version"] ?? "?"), this Loupe reads \(formatVersion)")
+        let intact = (try? file.verifyChecksums()) != nil
+        guard file.metadata["format"] == "loupe-student-head" else {
+            if file.hasChecksums && !intact { throw .damaged(path: url.path, section: "__metadata__") }
+            throw .file("\(url.path) is not a Loupe student head")
+        }
+        guard ["1", formatVersion].contains(file.metadata["version"] ?? "") else {
+            if file.hasChecksums && !intact { throw .damaged(path: url.path, section: "__metadata__") }
+            throw .file("\(url.path) has student head version \(file.metadata["version"] ?? "?"), this Loupe reads 1 and \(formatVersion)")
+        }
+        if file.metadata["version"] == formatVersion {
+            guard file.hasChecksums else { throw .damaged(path: url.path, section: SafetensorsFile.checksumKey) }
+            do { try file.verifyChecksums() } catch {
+                if case let .checksumMismatch(section) = error { throw .damaged(path: url.path, section: section) }
+                throw .file("\(url.path): \(error)")
+            }
         }
         guard let data = file.metadata["configuration"]?.data(using: .utf8),
               let configuration = try? JSONDecoder().decode(Configuration.self, from: data) else {
@@ -146,6 +163,7 @@ extension StudentHead {
         var parameters: [String: Tensor] = [:]
         for name in file.names {
             do { parameters[name] = try file.tensor(named: name) } catch { throw .file("\(url.path): \(error)") }
+            if !parameters[name]!.withUnsafeBufferPointer({ $0.allSatisfy(\.isFinite) }) { throw .damaged(path: url.path, section: name) }
         }
         return (try StudentHead(configuration: configuration, parameters: parameters), file.metadata)
     }

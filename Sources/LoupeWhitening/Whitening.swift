@@ -19,6 +19,9 @@ public enum WhiteningError: Error, Equatable, CustomStringConvertible {
     case numerical(String)
     /// The whitening file is missing, unreadable or not a Loupe whitening.
     case file(String)
+    /// The file's section (`mean`, `projection`, or `__metadata__` for the method and recipe)
+    /// does not match its recorded checksum, or holds NaN or infinity.
+    case damaged(path: String, section: String)
 
     public var description: String {
         switch self {
@@ -31,6 +34,7 @@ public enum WhiteningError: Error, Equatable, CustomStringConvertible {
         case .notFinite: "descriptors hold NaN or infinity"
         case let .numerical(why): "whitening failed numerically: \(why)"
         case let .file(why): why
+        case let .damaged(path, section): "\(path): the whitening file is damaged (section '\(section)')"
         }
     }
 }
@@ -166,9 +170,10 @@ public struct Whitening: Sendable, Equatable {
 }
 
 extension Whitening {
-    /// File format version. Version 2 stores a typed (versioned) embedding recipe; version 1
-    /// files are read too, their recipe converted by whoever reads it (LoupeEmbedding).
-    public static let formatVersion = "2"
+    /// File format version. Version 3 records a CRC-32C of every section (and must); version 2
+    /// stores a typed (versioned) embedding recipe; versions 1 and 2 are read too, their recipe
+    /// converted by whoever reads it (LoupeEmbedding).
+    public static let formatVersion = "3"
 
     /// Saves as safetensors (`mean`, `projection`) with the method and recipe in the metadata,
     /// atomically.
@@ -176,7 +181,7 @@ extension Whitening {
         do {
             try SafetensorsFile.write(["mean": mean, "projection": projection],
                                       metadata: ["format": "loupe-whitening", "version": Self.formatVersion, "method": method.rawValue, "recipe": recipe],
-                                      to: url)
+                                      checksums: true, to: url)
         } catch { throw .file("cannot write whitening to \(url.path): \(error)") }
     }
 
@@ -184,15 +189,29 @@ extension Whitening {
     public init(contentsOf url: URL) throws(WhiteningError) {
         do {
             let file = try SafetensorsFile(contentsOf: url)
+            // a damaged field is a damaged file, not a file of another kind or version
+            let intact = (try? file.verifyChecksums()) != nil
             guard file.metadata["format"] == "loupe-whitening", let method = file.metadata["method"].flatMap(Method.init(rawValue:)) else {
+                if file.hasChecksums && !intact { throw WhiteningError.damaged(path: url.path, section: "__metadata__") }
                 throw WhiteningError.file("\(url.path) is not a Loupe whitening file")
             }
-            guard let version = file.metadata["version"], version == "1" || version == Self.formatVersion else {
-                throw WhiteningError.file("\(url.path) has whitening format version \(file.metadata["version"] ?? "?"); this Loupe reads 1 and 2: fit the whitening again")
+            guard let version = file.metadata["version"], ["1", "2", Self.formatVersion].contains(version) else {
+                if file.hasChecksums && !intact { throw WhiteningError.damaged(path: url.path, section: "__metadata__") }
+                throw WhiteningError.file("\(url.path) has whitening format version \(file.metadata["version"] ?? "?"); this Loupe reads 1 to 3: fit the whitening again")
+            }
+            if version == Self.formatVersion {
+                guard file.hasChecksums else { throw WhiteningError.damaged(path: url.path, section: SafetensorsFile.checksumKey) }
+                do { try file.verifyChecksums() } catch {
+                    if case let .checksumMismatch(section) = error { throw WhiteningError.damaged(path: url.path, section: section) }
+                    throw error
+                }
             }
             let mean = try file.tensor(named: "mean"), projection = try file.tensor(named: "projection")
             guard projection.rank == 2, mean.shape == [projection.shape[1]] else {
                 throw WhiteningError.file("\(url.path): mean \(mean.shape) does not fit projection \(projection.shape)")
+            }
+            for (name, t) in [("mean", mean), ("projection", projection)] where !t.withUnsafeBufferPointer({ $0.allSatisfy(\.isFinite) }) {
+                throw WhiteningError.damaged(path: url.path, section: name)
             }
             self.init(method: method, mean: mean, projection: projection, recipe: file.metadata["recipe"] ?? "")
         } catch let error as WhiteningError { throw error } catch { throw .file("cannot read whitening \(url.path): \(error)") }
