@@ -144,7 +144,7 @@ public struct KMeans: Sendable {
     /// norms, are given; else 0): blocks of rows times the centres in one product each, the
     /// nearest centre the largest `x·c − ‖c‖²/2`.
     static func nearest(_ rows: Tensor, norms: [Float]?, centroids: Tensor) -> (assignment: [Int], distance: [Float]) {
-        let (n, k) = (rows.shape[0], centroids.shape[0])
+        let n = rows.shape[0]
         let half = squaredNorms(centroids).map { $0 / 2 }
         var assignment = [Int](repeating: 0, count: n), distance = [Float](repeating: 0, count: n)
         if rows.shape[1] <= 64 {
