@@ -31,7 +31,12 @@ struct IndexBuild: AsyncParsableCommand {
         quantization, trained on the collection's own vectors) is built beside the vectors and \
         searched through: --probe lists per query vector, --refine candidates re-scored exactly.
 
-        With --update, an existing index is brought up to date with FOLDER: only new files and         files whose content changed (size, modification time, then a hash of their bytes) are         embedded, images whose file is gone are dropped, the rest is kept as it is; the result         equals a fresh build (a quantized index keeps its trained quantizer). The index's own         recipe is used: the recipe options of this command (--model, --pooling, --objects, …)         do not apply. Without an index at -o, --update builds one.
+        With --update, an existing index is brought up to date with FOLDER: only new files and \
+        files whose content changed (size, modification time, then a hash of their bytes) are \
+        embedded, images whose file is gone are dropped, the rest is kept as it is; the result \
+        equals a fresh build (a quantized index keeps its trained quantizer). The index's own \
+        recipe is used: the recipe options of this command (--model, --pooling, --objects, …) \
+        do not apply. Without an index at -o, --update builds one.
 
         Examples:
           loupe index ../shared/data/smvs-dvd/reference -o dvd.index --max-size 512

@@ -17,7 +17,10 @@ struct Search: AsyncParsableCommand {
         every image's regions; each result names the pair of boxes that matched, and the montage \
         draws them.
 
-        The index file is memory-mapped and opened without reading its vectors: every other         section's checksum is verified at once, and each vector row is checked (its own         CRC-32C, finiteness) the first time the search reads it, so a large quantized index         answers at once and a damaged row is still refused (exit status 65).
+        The index file is memory-mapped and opened without reading its vectors: every other \
+        section's checksum is verified at once, and each vector row is checked (its own \
+        CRC-32C, finiteness) the first time the search reads it, so a large quantized index \
+        answers at once and a damaged row is still refused (exit status 65).
 
         Examples:
           loupe search dvd.index photo.jpg -k 5 --montage result.png
