@@ -78,12 +78,13 @@ public struct Tensor: Sendable {
         }
     }
 
-    /// Calls `body` with mutable access to the elements, copying the storage first if it is shared.
+    /// Calls `body` with mutable access to the elements, copying the storage first if it is shared
+    /// (or borrowed from a file mapping).
     @inlinable
     public mutating func withUnsafeMutableBufferPointer<R>(
         _ body: (UnsafeMutableBufferPointer<Float>) throws -> R
     ) rethrows -> R {
-        if !isKnownUniquelyReferenced(&storage) { storage = storage.copy() }
+        if !isKnownUniquelyReferenced(&storage) || storage.owner != nil { storage = storage.copy() }
         return try withExtendedLifetime(storage) {
             try body(UnsafeMutableBufferPointer(start: storage.base, count: storage.count))
         }
@@ -149,8 +150,9 @@ final class TensorStorage: @unchecked Sendable {
     @usableFromInline let base: UnsafeMutablePointer<Float>
     @usableFromInline let count: Int
     /// What keeps borrowed memory alive (a file mapping), or `nil` when the buffer is this
-    /// storage's own.
-    let owner: AnyObject?
+    /// storage's own. Borrowed memory is never written in place: several storages may borrow the
+    /// same bytes (each `tensor(named:)` of a file makes one), so a write copies first.
+    @usableFromInline let owner: AnyObject?
 
     init(count: Int) {
         self.count = count

@@ -44,6 +44,27 @@ func emptyFolder() throws -> URL {
     /// A file over 2 GiB (one `write(2)` moves at most 2 GiB − 4 KiB on Linux) is written whole:
     /// the values just before and after that boundary, and the tensor stored after the big one,
     /// read back as written.
+    /// Tensors read from a file share its mapping, yet behave as values: writing one copies it
+    /// first, so another read of the same tensor and the file itself keep their contents.
+    @Test func mappedTensorsAreValues() throws {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("loupe-mapped-\(UUID().uuidString).safetensors")
+        defer { try? FileManager.default.removeItem(at: url) }
+        let original = Tensor(shape: [2, 3], scalars: [1, 2, 3, 4, 5, 6])
+        try SafetensorsFile.write(["a": original, "b": Tensor(shape: [1], scalars: [7])], bytes: ["c": .init(shape: [3], values: [1, 2, 3])], to: url)
+        let file = try SafetensorsFile(contentsOf: url)
+        var first = try file.tensor(named: "a")
+        let second = try file.tensor(named: "a")
+        first.withUnsafeMutableBufferPointer { $0[0] = 100 }
+        #expect(first.scalars == [100, 2, 3, 4, 5, 6])
+        #expect(second.scalars == original.scalars)
+        #expect(try file.tensor(named: "a").scalars == original.scalars)
+        #expect(try SafetensorsFile(contentsOf: url).tensor(named: "a").scalars == original.scalars)
+        // F32 sections first, the data area 64-byte aligned
+        #expect(file.entries["c"]!.byteRange.lowerBound > file.entries["b"]!.byteRange.lowerBound)
+        let header = try Data(contentsOf: url).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+        #expect((8 + header) % 64 == 0)
+    }
+
     @Test func filesOver2GiBAreWrittenWhole() throws {
         let folder = try emptyFolder()
         defer { try? FileManager.default.removeItem(at: folder) }
