@@ -401,7 +401,6 @@ enum IndexFile {
             throw .unreadable(url, error)
         }
         guard lazy else { return (file, nil) }
-        file.adviseRandomAccess("vectors")
         let bytes: SafetensorsFile.ByteTensor
         do { bytes = try file.byteTensor(named: rowChecksums) } catch { throw .unreadable(url, error) }
         guard bytes.shape.count == 2, bytes.shape[1] == 4 else { throw .damaged(url, section: rowChecksums) }

@@ -190,14 +190,6 @@ public struct SafetensorsFile: Sendable {
         return number.intValue
     }
 
-    /// Tells the kernel that tensor `name` will be read at random places (rows re-scored here
-    /// and there), so that reading one row does not read and map the pages around it. Nothing
-    /// happens for a file that is not mapped.
-    package func adviseRandomAccess(_ name: String) {
-        guard let entry = entries[name] else { return }
-        mapping?.adviseRandomAccess((dataStart + entry.byteRange.lowerBound)..<(dataStart + entry.byteRange.upperBound))
-    }
-
     /// Tensor names, sorted.
     public var names: [String] { entries.keys.sorted() }
 
@@ -271,15 +263,6 @@ final class FileMapping: @unchecked Sendable {  // the memory is only read, or w
     }
 
     deinit { if let base { munmap(base, count) } }
-
-    /// Tells the kernel that `range` of the file will be read at random places (no read-ahead
-    /// around each page read): for sections read row by row, such as re-scored vectors.
-    func adviseRandomAccess(_ range: Range<Int>) {
-        guard let base, !range.isEmpty else { return }
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let start = range.lowerBound / page * page
-        _ = madvise(base + start, range.upperBound - start, MADV_RANDOM)
-    }
 
     /// The mapped bytes as `Data` that keeps the mapping alive (no copy).
     var data: Data {
