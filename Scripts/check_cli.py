@@ -96,6 +96,10 @@ def main():
         assert digest(fresh) == digest(updated), "an updated index differs from the fresh build"
         same = run(binary, "index", folder, "-o", updated, "--update", "--quiet")
         assert same.returncode == 0 and "is up to date" in same.stderr, same.stderr
+        # a recipe option with --update is refused, not ignored, and the index is left alone
+        other = run(binary, "index", folder, "-o", updated, "--update", "--objects", "--max-size", "512", "--quiet")
+        assert other.returncode == 64 and "--max-size, --objects cannot change it" in other.stderr, other.stderr
+        assert digest(updated) == digest(fresh)
         # a writer killed mid-write (SIGKILL) or failing on a full disk leaves the previous index
         # as it was; the next write removes the killed writer's temporary
         before = digest(updated)

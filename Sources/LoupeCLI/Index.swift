@@ -35,8 +35,8 @@ struct IndexBuild: AsyncParsableCommand {
         files whose content changed (size, modification time, then a hash of their bytes) are \
         embedded, images whose file is gone are dropped, the rest is kept as it is; the result \
         equals a fresh build (a quantized index keeps its trained quantizer). The index's own \
-        recipe is used: the recipe options of this command (--model, --pooling, --objects, …) \
-        do not apply. Without an index at -o, --update builds one.
+        recipe is used: a recipe option given with --update (--model, --pooling, --objects, …) is \
+        refused. Without an index at -o, --update builds one.
 
         Examples:
           loupe index ../shared/data/smvs-dvd/reference -o dvd.index --max-size 512
@@ -120,6 +120,18 @@ struct IndexBuild: AsyncParsableCommand {
 extension IndexBuild {
     /// `--update` of an existing index: the changes embedded with the index's own recipe.
     func runUpdate(_ files: [URL], root: URL?) throws {
+        // the index's recipe is the one used: a recipe option given with it is refused, not ignored
+        let given = [("--model", pipeline.model != "mobilenet_v2"), ("--layer", pipeline.layer != nil), ("--pooling", pipeline.pooling != "gem"),
+                     ("--scales", pipeline.scales != "1"), ("--max-size", pipeline.maxSize != 1024), ("--whitening", pipeline.whitening != nil),
+                     ("--objects", objects.objects), ("--student", objects.student != nil), ("--object-method", objects.objectMethod != "roialign"),
+                     ("--max-objects", objects.maxObjects != nil), ("--object-threshold", objects.objectThreshold != nil),
+                     ("--object-nms", objects.objectNms != nil), ("--detector-size", objects.detectorSize != nil),
+                     ("--local-features", local.localFeatures), ("--index-type", quantization.type != .flat), ("--lists", quantization.lists != nil),
+                     ("--pq", quantization.pq != nil), ("--probe", quantization.probe != nil), ("--refine", quantization.refine != nil)]
+            .filter(\.1).map(\.0)
+        if !given.isEmpty {
+            throw ValidationError("--update uses the recipe the index \(output) records; \(given.joined(separator: ", ")) cannot change it (build a new index instead)")
+        }
         let url = URL(fileURLWithPath: output)
         let progress = ProgressBar(quiet: quiet)
         var store = WeightStore.cli()
