@@ -55,7 +55,36 @@ public struct LocalVerification: Sendable, Hashable {
     public var transform: SimilarityTransform
     /// The inlier pairs: (query feature, database feature within the image).
     public var matches: [Pair]
+    /// Tentative matches (pairs that passed the ratio test) that RANSAC chose the inliers from.
+    public var candidates: Int = 0
+    /// The decimal logarithm of the number of false alarms of this agreement (a-contrario, as in
+    /// Moisan and Stival's ORSA): how many images of the collection would be expected to show as
+    /// many inliers among as many tentative matches by chance, each match landing uniformly over
+    /// the area the image's features cover. Below 0 the agreement is unlikely to be chance; a
+    /// few inliers out of many tentative matches score near or above 0, however many they are.
+    public var logFalseAlarms: Double = 0
     public struct Pair: Sendable, Hashable { public var query: Int, database: Int }
+
+    /// log10 of the number of false alarms of `inliers` agreeing under one similarity among
+    /// `candidates` tentative matches, each landing within the inlier radius by chance with
+    /// probability `p`, tested over `tests` images: tests · C(n, 2) · P[Binomial(n − 2, p) ≥ k − 2]
+    /// (the two matches that fix the similarity are not counted as evidence).
+    public static func logFalseAlarms(inliers k: Int, candidates n: Int, probability p: Double, tests: Int) -> Double {
+        guard n >= 2, k >= 2 else { return log10(Double(max(tests, 1))) }
+        let trials = n - 2, needed = k - 2
+        let logPairs = log10(Double(n)) + log10(Double(n - 1)) - log10(2.0)
+        let q = min(max(p, 1e-12), 1 - 1e-12)
+        // the tail summed in log space from its largest term
+        func logTerm(_ i: Int) -> Double {
+            (lgamma(Double(trials + 1)) - lgamma(Double(i + 1)) - lgamma(Double(trials - i + 1))) / M_LN10
+                + Double(i) * log10(q) + Double(trials - i) * log10(1 - q)
+        }
+        var terms: [Double] = []
+        if needed <= trials { for i in needed...trials { terms.append(logTerm(i)) } }
+        guard let top = terms.max() else { return -.infinity }
+        let tail = top + log10(terms.reduce(0) { $0 + pow(10, $1 - top) })
+        return log10(Double(max(tests, 1))) + logPairs + min(0, tail)
+    }
 }
 
 /// The local features of every image of a collection, quantised to one byte per value (a
@@ -386,7 +415,15 @@ public struct LocalFeatureStore: Sendable {
                 guard kept.count >= bestKept.count else { break }
                 (bestKept, t) = (kept, refined)
             }
-            found.append(LocalVerification(image: image, inliers: bestKept.count, transform: t, matches: bestKept.map { pairs[$0] }))
+            // the chance that a random match lands within the radius: the radius's disc over the
+            // area the image's features cover
+            var (lx, ly, hx, hy) = (Float.infinity, Float.infinity, -Float.infinity, -Float.infinity)
+            for k in keypoints[ranges[image]] { (lx, ly, hx, hy) = (min(lx, k.x), min(ly, k.y), max(hx, k.x), max(hy, k.y)) }
+            let area = max(Double(hx - lx) * Double(hy - ly), Double(r2))
+            let nfa = LocalVerification.logFalseAlarms(inliers: bestKept.count, candidates: pairs.count, probability: Double.pi * Double(r2) / area,
+                                     tests: ranges.count)
+            found.append(LocalVerification(image: image, inliers: bestKept.count, transform: t, matches: bestKept.map { pairs[$0] },
+                                           candidates: pairs.count, logFalseAlarms: nfa))
         }
         return found.sorted { ($0.inliers, -$0.image) > ($1.inliers, -$1.image) }
     }

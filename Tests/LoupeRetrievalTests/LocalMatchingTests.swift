@@ -37,7 +37,9 @@ import Testing
         #expect(query.count > 50)
         let found = store.verify(query)
         try #require(found.count == 1 && found[0].image == 0)
-        #expect(found[0].inliers >= 20)
+        #expect(found[0].inliers >= 20 && found[0].candidates >= found[0].inliers)
+        // so many inliers are no chance
+        #expect(found[0].logFalseAlarms < -10)
         // canvas → original: scale 1 / 0.6, rotation −30°
         #expect(abs(found[0].transform.scale - 1 / 0.6) < 0.05)
         #expect(abs(found[0].transform.rotation * 180 / .pi + 30) < 2)
@@ -77,6 +79,32 @@ import Testing
         // enlarging past the side the options allow is capped there
         let capped = small.localFeatures(LocalFeatureOptions(maximumCount: 400, maximumSide: 320), enlarged: 8)
         #expect(capped.keypoints.map(\.x) == small.localFeatures(LocalFeatureOptions(maximumCount: 400, maximumSide: 320), enlarged: 2).keypoints.map(\.x))
+    }
+
+    /// The a-contrario score against exact binomial tails (computed with Python's `fractions`).
+    @Test func falseAlarmsMatchExactBinomialTails() throws {
+        for (k, n, p, tests, expected) in [(4, 4, 0.01, 1, -3.221848749616356), (4, 200, 0.001, 806, 5.438988422176228),
+                                           (12, 40, 0.002, 806, -12.538778896651309), (5, 2000, 0.0005, 806, 8.110626035754475)] {
+            let got = LocalVerification.logFalseAlarms(inliers: k, candidates: n, probability: p, tests: tests)
+            #expect(abs(got - expected) < 1e-6, "k \(k) n \(n): \(got)")
+        }
+        // two matches fix a similarity and are no evidence: every test and pair is a false alarm
+        #expect(abs(LocalVerification.logFalseAlarms(inliers: 2, candidates: 30, probability: 0.01, tests: 100) - (2 + log10(435))) < 1e-9)
+    }
+
+    /// Photos that do not show the canvas's photo: whatever RANSAC makes of their chance matches
+    /// scores as chance.
+    @Test func chanceAgreementsScoreAsChance() throws {
+        let (canvas, _) = pasted(try photo(), degrees: 30, scale: 0.6)
+        let folder = sharedData.appendingPathComponent("mask-photos/coco2017-subset/images")
+        var store = LocalFeatureStore(options: .init())
+        for name in try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted()[1..<7] {
+            let other = try Image(contentsOf: folder.appendingPathComponent(name)).resized(longerSide: 320)
+            store.append(other.localFeatures(), side: 320)
+        }
+        let found = store.verify(canvas.localFeatures(), ratio: 0.95, minimumInliers: 3)
+        #expect(!found.isEmpty)
+        for v in found { #expect(v.logFalseAlarms > -1, "image \(v.image): \(v.inliers) of \(v.candidates), \(v.logFalseAlarms)") }
     }
 
     @Test func transformFromTwoPoints() throws {
