@@ -260,6 +260,7 @@ def main():
         assert verified.returncode == 0, verified.stderr
         (donor_hit,) = [r for r in json.loads(verified.stdout)[0]["results"] if r["role"] == "donor"]
         assert os.path.basename(donor_hit["path"]) == "b.jpg" and donor_hit["inliers"] >= 10, donor_hit
+        assert donor_hit["logFalseAlarms"] < -3, donor_hit
         bx0, by0, bx1, by1 = (donor_hit["queryBox"][c] for c in ("x0", "y0", "x1", "y1"))
         assert bx0 >= paste_box[0] - 8 and by0 >= paste_box[1] - 8 and bx1 <= paste_box[2] + 8 and by1 <= paste_box[3] + 8, (donor_hit["queryBox"], paste_box)
         # the host resized and cropped before the paste: found by its local features, warped onto the
@@ -367,6 +368,8 @@ def main():
             (["eval", "splices", bench, "--objects", "--shortlist", "30"], "--shortlist applies to host-guided"),
             (["eval", "splices", bench, "--objects", "--local-features", "--shortlist=-1"], "takes 0 to 1000 images"),
             (["eval", "splices", bench, "--objects", "--part-upsampling", "2"], "--part-upsampling applies to host-guided"),
+            (["eval", "splices", bench, "--objects", "--false-alarms", "-2"], "--false-alarms applies to host-guided"),
+            (["sources", objects_index, os.path.join(imgs, "a.jpg"), "--false-alarms", "nan"], "--false-alarms takes a number"),
             (["eval", "splices", bench, "--objects", "--no-host-guided", "--shaped-parts"], "--shaped-parts applies"),
             (["sources", objects_index, os.path.join(imgs, "a.jpg"), "--part-upsampling", "3,2"], "--part-upsampling takes rising factors"),
             (["sources", objects_index, os.path.join(imgs, "a.jpg"), "--query-grid", "9"], "--query-grid takes"),

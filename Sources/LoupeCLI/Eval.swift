@@ -46,6 +46,9 @@ struct Eval: AsyncParsableCommand {
     @Option(help: "Host-guided splices with local features: parts no image explains are looked at again with their crop enlarged by each of these factors in turn (2 to 4, rising, comma-separated; 1: not at all; default: 2,3).")
     var partUpsampling: String?
 
+    @Option(help: "Host-guided splices with local features: verifications ranked ahead of the parts' embedding search are those whose decimal log of expected false alarms (a-contrario) is below this (default: 0; inf: every verification).")
+    var falseAlarms: Double?
+
     @Flag(help: "Host-guided splices: pool each pasted part over its located pixels only, not the whole box around it (measured, not the default).")
     var shapedParts = false
 
@@ -85,6 +88,9 @@ struct Eval: AsyncParsableCommand {
             throw ValidationError("--part-upsampling applies to host-guided `eval splices` with local features (--local-features, or an --index that keeps them)")
         }
         if let partUpsampling { _ = try parseUpsampling(partUpsampling) }
+        if let falseAlarms, layout != .splices || objectEmbedder == nil || hostGuided == false || !(localFeatures || index != nil) || falseAlarms.isNaN {
+            throw ValidationError("--false-alarms applies to host-guided `eval splices` with local features (--local-features, or an --index that keeps them) and takes a number or inf")
+        }
         if shapedParts && (layout != .splices || objectEmbedder == nil || hostGuided == false) {
             throw ValidationError("--shaped-parts applies to host-guided `eval splices` with --objects or --student")
         }
@@ -153,11 +159,16 @@ struct Eval: AsyncParsableCommand {
     func runSplices(_ folder: URL, embedder: GlobalEmbedder, objectEmbedder: (any RegionEmbedder)?, progress: ProgressBar) throws {
         guard part == nil else { throw ValidationError("--part applies to smvs, labels and revisited; a splices benchmark has its groups") }
         let benchmark = try SpliceBenchmark.load(folder)
-        let factors = try partUpsampling.map(parseUpsampling) ?? SourceFinder.defaultPartUpsampling
+        var settings = SourceSearchSettings()
+        settings.hostGuided = hostGuided ?? true
+        settings.gridLevels = queryGrid ?? 0
+        settings.shortlist = shortlist ?? SourceSearchSettings.defaultShortlist
+        settings.partUpsampling = try partUpsampling.map(parseUpsampling) ?? SourceSearchSettings.defaultPartUpsampling
+        settings.shapedParts = shapedParts
+        settings.maximumLogFalseAlarms = falseAlarms ?? settings.maximumLogFalseAlarms
         let result = if let objectEmbedder {
-            try LoupeEmbedding.evaluateSplices(benchmark, with: objectEmbedder, options: scoring.options, hostGuided: hostGuided ?? true,
-                                               localFeatures: try local.settings(), gridLevels: queryGrid ?? 0, shortlist: shortlist ?? SourceFinder.defaultShortlist,
-                                               partUpsampling: factors, shapedParts: shapedParts,
+            try LoupeEmbedding.evaluateSplices(benchmark, with: objectEmbedder, options: scoring.options, settings: settings,
+                                               localFeatures: try local.settings(),
                                                index: try index.map { try ObjectIndex(contentsOf: URL(fileURLWithPath: $0)) }, onBadFile: badFiles.policy, progress: progress)
         } else {
             try LoupeEmbedding.evaluateSplices(benchmark, with: embedder, onBadFile: badFiles.policy, progress: progress)

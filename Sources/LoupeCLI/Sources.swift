@@ -12,11 +12,13 @@ struct Sources: AsyncParsableCommand {
         differ are the pasted parts. Each part is searched again without the host. When the index \
         keeps local features (`loupe index --objects --local-features`), the parts' features (and \
         their mirror image's) are matched against the whole collection and checked with RANSAC for \
-        one similarity: the photos verified come first, most inliers first, as donors (6 inliers \
-        or more); and a host whose frame differs (resized, cropped or turned) is found by the \
+        one similarity: the photos whose agreement is unlikely to be chance (an a-contrario score \
+        below 0: fewer than one false alarm expected over the collection) come first, most inliers \
+        first, as donors (6 inliers or more); and a host whose frame differs (resized, cropped or turned) is found by the \
         features of the whole composite and warped onto it before the comparison. Results are \
         printed in rank order with their role (host, donor, other), score (cosine of the best \
-        region pair), inliers and the boxes that matched; `region` is the largest pasted part. \
+        region pair), inliers, the decimal log of the verification's expected false alarms \
+        (JSON: logFalseAlarms) and the boxes that matched; `region` is the largest pasted part. \
         Without a host, the plain object search is the answer and no region is located.
 
         Examples:
@@ -43,6 +45,9 @@ struct Sources: AsyncParsableCommand {
     @Option(help: "With an index that keeps local features: pasted parts no image explains are looked at again with their crop enlarged by each of these factors in turn (2 to 4, rising, comma-separated; 1: not at all).")
     var partUpsampling: String = "2,3"
 
+    @Option(help: "With an index that keeps local features: verifications ranked ahead of the parts' embedding search are those whose decimal log of expected false alarms (a-contrario) is below this (inf: every verification).")
+    var falseAlarms: Double = SourceSearchSettings().maximumLogFalseAlarms
+
     @OptionGroup(title: "Index files") var files: IndexFileOptions
 
     @Option(help: "Write a PNG: each composite with its located parts, then its results with rank, role, score and file name.")
@@ -66,6 +71,7 @@ struct Sources: AsyncParsableCommand {
         guard k >= 1 else { throw ValidationError("-k must be at least 1") }
         guard (0...6).contains(queryGrid) else { throw ValidationError("--query-grid takes 0 to 6 levels, got \(queryGrid)") }
         let factors = try parseUpsampling(partUpsampling)
+        guard !falseAlarms.isNaN else { throw ValidationError("--false-alarms takes a number or inf") }
         try OutputCheck.checkQueries(queries, montage: montage, force: force.force)
         let url = URL(fileURLWithPath: index)
         guard ObjectIndex.isObjectIndex(url) || !FileManager.default.fileExists(atPath: url.path) else {
@@ -76,6 +82,7 @@ struct Sources: AsyncParsableCommand {
         var finder = SourceFinder(index: objectIndex, embedder: embedder, hostGuided: hostGuided)
         finder.gridLevels = queryGrid
         finder.partUpsampling = factors
+        finder.maximumLogFalseAlarms = falseAlarms
         let (outputs, failure) = forEachInput(queries) { _, path in
             var clock = StageClock()
             let answer = try finder.sources(of: Image(contentsOf: URL(fileURLWithPath: path)), k: k, clock: &clock)
@@ -89,7 +96,7 @@ struct Sources: AsyncParsableCommand {
                 print(o.query + (o.region.map { " (pasted part at [\($0.map { String(format: "%.0f", $0) }.joined(separator: ", "))])" } ?? " (no pasted part located)"))
                 for (rank, hit) in o.results.enumerated() {
                     print(String(format: "  %2d  %-5@  %.4f  %@", rank + 1, hit.role.rawValue, hit.score, hit.path)
-                          + (hit.inliers.map { "  (\($0) inliers)" } ?? ""))
+                          + (hit.inliers.map { n in "  (\(n) inliers" + (hit.logFalseAlarms.map { String(format: ", false alarms 10^%.1f", $0) } ?? "") + ")" } ?? ""))
                 }
             }
         }

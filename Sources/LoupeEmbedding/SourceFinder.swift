@@ -63,20 +63,19 @@ public struct SourceAnswer: Sendable, Codable {
 /// 4. when the index keeps local features (``ObjectIndex/keepLocalFeatures(_:)``), the parts'
 ///    local features (and those of the parts mirrored) are matched against the whole collection
 ///    and verified with a similarity transform (``LocalFeatureStore/verify(_:excluding:ratio:minimumInliers:tolerance:shortlist:neighbours:withinRatio:)``):
-///    the images verified come first, most inliers first, and the matched features locate each
+///    the images whose agreement is unlikely to be chance (``SourceSearchSettings/maximumLogFalseAlarms``) come first,
+///    most inliers first, and the matched features locate each
 ///    donor's part. A part that no image verifies is looked at again on its crop enlarged
-///    (``partUpsampling``), for parts pasted smaller than they were in their donor.
+///    (``SourceSearchSettings/partUpsampling``), for parts pasted smaller than they were in their donor.
 ///
 /// Without a confirmed host (no candidate shows the same frame) the ranking of step 1 is the answer.
-public struct SourceFinder: Sendable {
-    public var index: ObjectIndex
-    public var embedder: any RegionEmbedder
-    /// How the first search compares regions.
-    public var options: ObjectSearchOptions
+/// The settings of a ``SourceFinder``'s steps (the defaults are those measured best on the dev
+/// half of the splice benchmark).
+public struct SourceSearchSettings: Sendable, Equatable {
     /// Steps 2 and 3 (`false`: the plain object search, the host guessed at rank 1).
-    public var hostGuided: Bool
+    public var hostGuided: Bool = true
     /// Images of the first search tried as the host.
-    public var hostCandidates: Int
+    public var hostCandidates: Int = 3
     /// Class-free query regions for step 1: the squares of an R-MAC grid of this many levels
     /// (``gridRegions(width:height:levels:)``) searched with the detector's boxes; 0: none
     /// (measured on the splice benchmark's dev half: 3 levels move the plain search's host@1 from
@@ -94,7 +93,7 @@ public struct SourceFinder: Sendable {
     /// donor's copy has. Measured on the splice benchmark's dev half (donor@10 / all sources in the
     /// top 2 / ms of features and matching per composite): none 0.893 / 0.855 / 697; `[2]` 0.934 /
     /// 0.91 / 797; `[3]` 0.942 / 0.915 / ≈ 1,040; `[2, 3]` 0.947 / 0.915 / 1,141.
-    public var partUpsampling: [Int] = SourceFinder.defaultPartUpsampling
+    public var partUpsampling: [Int] = SourceSearchSettings.defaultPartUpsampling
     /// The default of ``partUpsampling`` (the CLI's too).
     public static let defaultPartUpsampling = [2, 3]
     /// Step 4, when the index keeps local features.
@@ -121,12 +120,40 @@ public struct SourceFinder: Sendable {
     /// test's matches), with Lowe's ratio `withinImageRatio` against the image's own second
     /// nearest. Measured on the splice benchmark's dev half: 30 images at 0.85 took donor@10 from
     /// 0.774 to 0.802 (0.9: 0.790, 0.8: 0.794).
-    public var shortlist: Int = SourceFinder.defaultShortlist
+    public var shortlist: Int = SourceSearchSettings.defaultShortlist
     public var withinImageRatio: Float = 0.85
 
-    public init(index: ObjectIndex, embedder: any RegionEmbedder, options: ObjectSearchOptions = .init(),
-                hostGuided: Bool = true, hostCandidates: Int = 3) {
-        (self.index, self.embedder, self.options, self.hostGuided, self.hostCandidates) = (index, embedder, options, hostGuided, hostCandidates)
+    public init() {}
+
+}
+
+@dynamicMemberLookup
+public struct SourceFinder: Sendable {
+    public var index: ObjectIndex
+    public var embedder: any RegionEmbedder
+    /// How the first search compares regions.
+    public var options: ObjectSearchOptions
+    /// Every step's settings; each can also be set on the finder itself (`finder.gridLevels = 3`).
+    public var settings: SourceSearchSettings
+    /// The default of ``SourceSearchSettings/partUpsampling`` (the CLI's too).
+    public static let defaultPartUpsampling = SourceSearchSettings.defaultPartUpsampling
+    /// The default of ``SourceSearchSettings/shortlist`` (the CLI's too).
+    public static let defaultShortlist = SourceSearchSettings.defaultShortlist
+
+    public init(index: ObjectIndex, embedder: any RegionEmbedder, options: ObjectSearchOptions = .init(), settings: SourceSearchSettings = .init()) {
+        (self.index, self.embedder, self.options, self.settings) = (index, embedder, options, settings)
+    }
+
+    public init(index: ObjectIndex, embedder: any RegionEmbedder, options: ObjectSearchOptions = .init(), hostGuided: Bool, hostCandidates: Int = 3) {
+        var settings = SourceSearchSettings()
+        (settings.hostGuided, settings.hostCandidates) = (hostGuided, hostCandidates)
+        self.init(index: index, embedder: embedder, options: options, settings: settings)
+    }
+
+    /// One of ``settings``, read or set on the finder.
+    public subscript<Value>(dynamicMember path: WritableKeyPath<SourceSearchSettings, Value>) -> Value {
+        get { settings[keyPath: path] }
+        set { settings[keyPath: path] = newValue }
     }
 
     /// The sources of `image`, at most `k` results.
@@ -136,7 +163,7 @@ public struct SourceFinder: Sendable {
             if case .hardAttention = e.method, e.embedder.scales.count == 1 { return e } else { return nil }
         }
         var cache: ObjectEmbedder.MapCache?
-        let grid = gridLevels > 0 ? gridRegions(width: image.width, height: image.height, levels: gridLevels) : []
+        let grid = settings.gridLevels > 0 ? gridRegions(width: image.width, height: image.height, levels: settings.gridLevels) : []
         var objects = try oneMap.map { try $0.objects(in: image, given: grid, detect: true, cache: &cache, clock: &clock) }
             ?? embedder.objects(in: image, given: grid, detect: true, clock: &clock)
         for r in objects.regions.indices.dropFirst().prefix(grid.count) { objects.regions[r].kind = .grid }
@@ -148,10 +175,10 @@ public struct SourceFinder: Sendable {
         }
         let plain = SourceAnswer(results: first.prefix(k).enumerated().map { i, h in hit(h, i == 0 ? .host : i == 1 ? .donor : .other, objects.regions) },
                                  regions: [])
-        guard hostGuided, !first.isEmpty else { return plain }
+        guard settings.hostGuided, !first.isEmpty else { return plain }
         // the host: the candidate showing the same frame with the fewest changed pixels
         var host: (hit: ObjectHit, difference: DifferenceRegions)?
-        for candidate in first.prefix(hostCandidates) {
+        for candidate in first.prefix(settings.hostCandidates) {
             guard let photo = try? clock.measure("host decode", { () throws(ImageError) in try Image(contentsOf: URL(fileURLWithPath: candidate.path)) }) else { continue }
             let difference = clock.measure("difference") { image.differenceRegions(from: photo) }
             guard difference.aligned, !difference.boxes.isEmpty else { continue }
@@ -159,7 +186,7 @@ public struct SourceFinder: Sendable {
         }
         // no candidate shows the same frame: the photo whose local features agree most with the
         // whole composite (it may be resized, cropped or turned), brought into the composite's frame
-        if host == nil, verifies, let store = index.localFeatures {
+        if host == nil, settings.verifies, let store = index.localFeatures {
             host = clock.measure("host verification") { alignedHost(of: image, store: store, hits: first) }
         }
         guard let host else { return plain }
@@ -169,7 +196,7 @@ public struct SourceFinder: Sendable {
             difference.gridWidth == 0 || difference.marks(x: x, y: y, width: image.width, height: image.height) { Int($0) == part + 1 }
         }
         let parts = try oneMap.map { e throws(EmbedderError) in
-            shapedParts ? try e.objects(in: image, shaped: difference.boxes, inside: inside, cache: &cache, clock: &clock)
+            settings.shapedParts ? try e.objects(in: image, shaped: difference.boxes, inside: inside, cache: &cache, clock: &clock)
                         : try e.objects(in: image, given: difference.boxes, detect: false, cache: &cache, clock: &clock)
         } ?? embedder.objects(in: image, given: difference.boxes, detect: false, clock: &clock)
         var perPart: [[ObjectHit]] = []
@@ -185,14 +212,14 @@ public struct SourceFinder: Sendable {
                 return shifted
             })
         }
-        // verified donors first, most inliers first
+        // verified donors first (those unlikely to be chance), most inliers first
         var verified: [(verification: LocalVerification, box: BoundingBox)] = []
-        if verifies, let store = index.localFeatures {
+        if settings.verifies, let store = index.localFeatures {
             verified = verifiedDonors(in: image, parts: host.difference, store: store, excluding: host.hit.image, clock: &clock)
         }
         var results = [hit(host.hit, .host, objects.regions)]
         var taken: Set<Int> = [host.hit.image]
-        for (v, box) in verified where v.logFalseAlarms < maximumLogFalseAlarms && results.count < min(k, index.count)
+        for (v, box) in verified where v.logFalseAlarms < settings.maximumLogFalseAlarms && results.count < min(k, index.count)
                                         && taken.insert(v.image).inserted {
             // the score of its best region pair from the parts' search, when it had one; the region
             // around its matched features
@@ -201,7 +228,7 @@ public struct SourceFinder: Sendable {
             let matched = ObjectRegion(kind: .matched, box: BoundingBox(x0: points.map(\.x).min() ?? 0, y0: points.map(\.y).min() ?? 0,
                                                                         x1: points.map(\.x).max() ?? 0, y1: points.map(\.y).max() ?? 0))
             results.append(SourceHit(image: v.image, path: index.paths[v.image], score: pair?.score ?? 0,
-                                     role: v.inliers >= donorInliers ? .donor : .other, queryBox: box,
+                                     role: v.inliers >= settings.donorInliers ? .donor : .other, queryBox: box,
                                      databaseRegion: matched, inliers: v.inliers,
                                      logFalseAlarms: (v.logFalseAlarms * 100).rounded() / 100))
         }
@@ -226,14 +253,14 @@ public struct SourceFinder: Sendable {
     }
 
     /// The collection's photo that most of the composite's local features map onto under one
-    /// similarity (at least `hostInliers`), warped into the composite's frame and compared with it
+    /// similarity (at least ``SourceSearchSettings/hostInliers``), warped into the composite's frame and compared with it
     /// pixel by pixel; nil when none agrees or the comparison finds no part.
     func alignedHost(of image: Image, store: LocalFeatureStore, hits: [ObjectHit]) -> (hit: ObjectHit, difference: DifferenceRegions)? {
         // the strong features only: a whole frame has plenty, and they are placed most precisely
         var options = store.options
         options.contrast = max(options.contrast, 0.04 / 3)
         let features = image.localFeatures(options)
-        guard let best = store.verify(features, minimumInliers: hostInliers).first,
+        guard let best = store.verify(features, minimumInliers: settings.hostInliers).first,
               let photo = try? Image(contentsOf: URL(fileURLWithPath: index.paths[best.image])) else { return nil }
         // the transform maps the composite's pixels to the photo's: its inverse places the photo's corners
         let t = best.transform
@@ -259,8 +286,8 @@ public struct SourceFinder: Sendable {
 
     /// The images whose local features agree with the composite's pasted parts (or with the parts
     /// mirrored), most inliers first, each with the box of its matched features in the composite.
-    /// Parts that no image explains with ``donorInliers`` are looked at again enlarged by each
-    /// factor of ``partUpsampling`` in turn, and the best verification of each image is kept.
+    /// Parts that no image explains with ``SourceSearchSettings/donorInliers`` are looked at again enlarged by each
+    /// factor of ``SourceSearchSettings/partUpsampling`` in turn, and the best verification of each image is kept.
     func verifiedDonors(in image: Image, parts difference: DifferenceRegions, store: LocalFeatureStore,
                         excluding host: Int, clock: inout StageClock) -> [(verification: LocalVerification, box: BoundingBox)] {
         let parts = difference.boxes
@@ -271,9 +298,9 @@ public struct SourceFinder: Sendable {
         }
         merge(verified(in: image, parts: Array(parts.indices), of: difference, enlarged: 1, store: store, excluding: host, clock: &clock))
         var previous = 1
-        for factor in partUpsampling where factor > previous {
+        for factor in settings.partUpsampling where factor > previous {
             // a part is explained when the centre of a donor's matched features lies in it
-            let explained = best.values.filter { $0.verification.inliers >= donorInliers }.map(\.box)
+            let explained = best.values.filter { $0.verification.inliers >= settings.donorInliers }.map(\.box)
             let unexplained = parts.indices.filter { k in
                 !explained.contains { m in
                     let (cx, cy) = ((m.x0 + m.x1) / 2, (m.y0 + m.y1) / 2)
@@ -333,7 +360,7 @@ public struct SourceFinder: Sendable {
             return slots.withLock { $0.map { $0! } }
         }
         let found = clock.measure("verification") {
-            store.verify(sets, excluding: host, ratio: matchRatio, shortlist: shortlist, withinRatio: withinImageRatio)
+            store.verify(sets, excluding: host, ratio: settings.matchRatio, shortlist: settings.shortlist, withinRatio: settings.withinImageRatio)
         }
         return found.enumerated().flatMap { s, verifications in
             verifications.map { v in

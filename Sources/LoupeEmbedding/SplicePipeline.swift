@@ -66,17 +66,15 @@ public func evaluateSplices(_ benchmark: SpliceBenchmark, with embedder: GlobalE
 
 /// Evaluates source retrieval with a region embedder (hard attention, crop teacher, student): the
 /// collection is an object index and each composite is answered by a ``SourceFinder``
-/// (`hostGuided`: the host compared pixel by pixel, the parts that differ searched for donors;
+/// (``SourceSearchSettings/hostGuided``: the host compared pixel by pixel, the parts that differ searched for donors;
 /// otherwise the plain object search, whose located region is the query region of the best match
 /// outside the top-ranked image). With `localFeatures` the collection's local features are kept and
 /// the host-guided search verifies donors with them. `index`: the collection indexed before (its
 /// images must be `reference/` photos of the benchmark, in path order — photos left out of it, as
 /// unreadable ones are, are never retrieved; the index decides whether local features are used,
-/// so `localFeatures` must then be nil). `gridLevels`: class-free query regions (``SourceFinder/gridLevels``); `shortlist`: ``SourceFinder/shortlist``;
-/// `partUpsampling`: ``SourceFinder/partUpsampling``; `shapedParts`: ``SourceFinder/shapedParts``.
+/// so `localFeatures` must then be nil). `settings`: the ``SourceFinder``'s steps.
 public func evaluateSplices(_ benchmark: SpliceBenchmark, with embedder: any RegionEmbedder, options: ObjectSearchOptions = .init(),
-                            hostGuided: Bool = true, localFeatures: LocalFeatureOptions? = nil, gridLevels: Int = 0, shortlist: Int = SourceFinder.defaultShortlist,
-                            partUpsampling: [Int] = SourceFinder.defaultPartUpsampling, shapedParts: Bool = false, index prebuilt: ObjectIndex? = nil,
+                            settings: SourceSearchSettings = .init(), localFeatures: LocalFeatureOptions? = nil, index prebuilt: ObjectIndex? = nil,
                             onBadFile policy: BadFilePolicy = .skip, progress: (any ProgressObserver)? = nil) throws -> SpliceReport {
     let start = Date()
     var index: ObjectIndex
@@ -104,11 +102,7 @@ public func evaluateSplices(_ benchmark: SpliceBenchmark, with embedder: any Reg
         kept = keptPositions(benchmark.reference, skipping: built.skipped)
         skippedImages = built.skipped
     }
-    var finder = SourceFinder(index: index, embedder: embedder, options: options, hostGuided: hostGuided)
-    finder.gridLevels = gridLevels
-    finder.shortlist = shortlist
-    finder.partUpsampling = partUpsampling
-    finder.shapedParts = shapedParts
+    let finder = SourceFinder(index: index, embedder: embedder, options: options, settings: settings)
     var clock = StageClock()
     return try scoreSplices(benchmark, recipe: embedder.recipe, databaseImages: index.count, skipped: skippedImages, policy: policy,
                             locates: true, progress: progress, start: start, clock: &clock) { image, clock in
