@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Scripts/fuzz.sh TARGET SECONDS [libFuzzer options…]
+# Fuzzes one of Loupe's parsers with libFuzzer under AddressSanitizer (Swift has no UBSan mode; the C shims are built with the same flags)
+# for SECONDS: image (PNG/JPEG through the C shims, EXIF orientation, pixel budget), safetensors,
+# index (flat, object, IVF-PQ files, both verification modes), whitening, head, recipe; `all` runs
+# each in turn. Builds Fuzz/ (a separate package) into .build-fuzz, writes the seed corpus
+# (Loupe's own writers and real photos) into .cache/fuzz/corpus/TARGET, which the run then grows,
+# and replays Fuzz/Regressions/TARGET (inputs that once failed) first. A finding is written to
+# .cache/fuzz/findings/TARGET/ and the script fails; copy it into Fuzz/Regressions/TARGET once fixed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ $# -ge 2 ] || { echo "usage: Scripts/fuzz.sh TARGET|all SECONDS [libFuzzer options]" >&2; exit 64; }
+target=$1 seconds=$2
+shift 2
+targets=(image safetensors index whitening head recipe)
+if [ "$target" = all ]; then
+    for t in "${targets[@]}"; do "$0" "$t" "$seconds" "$@"; done
+    exit 0
+fi
+printf '%s\n' "${targets[@]}" | grep -qx "$target" || { echo "unknown target $target (one of: ${targets[*]}, all)" >&2; exit 64; }
+Scripts/setup.sh
+mkdir -p .cache/fuzz
+if ! swift build -c release --package-path Fuzz --scratch-path .build-fuzz --sanitize=fuzzer --sanitize=address \
+    -Xswiftc -parse-as-library > .cache/fuzz/build.log 2>&1; then
+    grep -v "Cannot export local symbol" .cache/fuzz/build.log | tail -n 30 >&2
+    echo "the fuzz build failed (.cache/fuzz/build.log)" >&2
+    exit 1
+fi
+binary=.build-fuzz/release/loupe-fuzz
+corpus=.cache/fuzz/corpus/$target findings=.cache/fuzz/findings/$target
+mkdir -p "$corpus" "$findings" "Fuzz/Regressions/$target"
+LOUPE_FUZZ_SEEDS=.cache/fuzz/seeds "$binary"
+if [ "$target" = safetensors ]; then
+    # every Loupe file is a safetensors file: the index, whitening and head seeds
+    cp -n .cache/fuzz/seeds/{index,whitening,head}/* "$corpus"/ 2>/dev/null || true
+else
+    cp -n .cache/fuzz/seeds/"$target"/* "$corpus"/ 2>/dev/null || true
+fi
+if [ "$target" = image ]; then
+    .venv/bin/python Scripts/make_fuzz_corpus.py --darknet .cache/darknet/data --out "$corpus" >&2
+fi
+export LOUPE_FUZZ_TARGET=$target
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
+# regressions first: each must run clean
+if compgen -G "Fuzz/Regressions/$target/*" > /dev/null; then
+    "$binary" -runs=0 "Fuzz/Regressions/$target" >&2
+fi
+max_len=$(find "$corpus" -type f -printf '%s\n' | sort -n | tail -1)
+max_len=$(( max_len > 4096 ? max_len : 4096 ))
+"$binary" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 -max_len="$max_len" -print_final_stats=1 \
+    -artifact_prefix="$findings/" "$@" "$corpus" 2>&1 | tail -n 25
