@@ -368,7 +368,7 @@ def main():
             (["eval", "splices", bench, "--objects", "--shortlist", "30"], "--shortlist applies to host-guided"),
             (["eval", "splices", bench, "--objects", "--local-features", "--shortlist=-1"], "takes 0 to 1000 images"),
             (["eval", "splices", bench, "--objects", "--part-upsampling", "2"], "--part-upsampling applies to host-guided"),
-            (["eval", "splices", bench, "--objects", "--false-alarms", "-2"], "--false-alarms applies to host-guided"),
+            (["eval", "splices", bench, "--objects", "--false-alarms=-2"], "--false-alarms applies to host-guided"),
             (["sources", objects_index, os.path.join(imgs, "a.jpg"), "--false-alarms", "nan"], "--false-alarms takes a number"),
             (["eval", "splices", bench, "--objects", "--no-host-guided", "--shaped-parts"], "--shaped-parts applies"),
             (["sources", objects_index, os.path.join(imgs, "a.jpg"), "--part-upsampling", "3,2"], "--part-upsampling takes rising factors"),
