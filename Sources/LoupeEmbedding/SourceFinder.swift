@@ -121,8 +121,10 @@ public struct SourceSearchSettings: Sendable, Equatable {
     /// nearest. Measured on the splice benchmark's dev half: 30 images at 0.85 took donor@10 from
     /// 0.774 to 0.802 (0.9: 0.790, 0.8: 0.794).
     public var shortlist: Int = SourceSearchSettings.defaultShortlist
+    /// Lowe's ratio within a shortlisted image (against that image's own second nearest feature).
     public var withinImageRatio: Float = 0.85
 
+    /// The measured defaults.
     public init() {}
 
 }

@@ -79,9 +79,18 @@ public struct LocalVerification: Sendable, Hashable {
             (lgamma(Double(trials + 1)) - lgamma(Double(i + 1)) - lgamma(Double(trials - i + 1))) / M_LN10
                 + Double(i) * log10(q) + Double(trials - i) * log10(1 - q)
         }
-        var terms: [Double] = []
-        if needed <= trials { for i in needed...trials { terms.append(logTerm(i)) } }
-        guard let top = terms.max() else { return -.infinity }
+        // past the binomial's mode the terms only fall: stop once they are 17 decades below the top
+        let mode = Int((Double(trials + 1) * q).rounded(.down))
+        var terms: [Double] = [], top = -Double.infinity
+        if needed <= trials {
+            for i in needed...trials {
+                let term = logTerm(i)
+                if i > mode && term < top - 17 { break }
+                terms.append(term)
+                top = max(top, term)
+            }
+        }
+        guard !terms.isEmpty else { return -.infinity }
         let tail = top + log10(terms.reduce(0) { $0 + pow(10, $1 - top) })
         return log10(Double(max(tests, 1))) + logPairs + min(0, tail)
     }
