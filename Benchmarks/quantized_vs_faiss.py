@@ -108,7 +108,6 @@ def main():
     p.add_argument("--kinds", default="ivfflat,pq,ivfpq")
     p.add_argument("--threads", default="1,2")
     p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--scan-variant", type=int, help="pin Loupe's PQ code scan: 0 scalar, 1 AVX2 gathers, 2 AVX-512 gathers")
     p.add_argument("--keep", help="folder for the generated vectors (reused when it holds them)")
     args = p.parse_args()
     try:
@@ -138,7 +137,9 @@ def main():
     queries_all = np.fromfile(os.path.join(folder, "queries.f32"), dtype=np.float32).reshape(args.q, d)
     truth = exact_top(base, queries_all, args.k)
     print(f"\n{what}; {args.q} queries, k = {args.k}, nlist = {args.lists}, M = {args.pq} × 8 bits, nprobe = {args.probe}")
-    print(f"CPU: {cpu_model()}; faiss {faiss.__version__}; medians of {args.rounds} alternating rounds\n")
+    opts = getattr(faiss, "get_compile_options", lambda: "?")()
+    print(f"CPU: {cpu_model()}; Loupe kernels: {os.environ.get('LOUPE_ISA', 'detected level')}; "
+          f"faiss {faiss.__version__} ({opts}); medians of {args.rounds} alternating rounds\n")
     threads = [int(t) for t in args.threads.split(",")]
     head = "| index | side | Recall@10 | bytes/vector | train s | add s | " + " | ".join(f"queries/s ({t} thr)" for t in threads) + " |"
     print(head)
@@ -154,8 +155,6 @@ def main():
         faiss.omp_set_num_threads(max(threads))
         loupe = subprocess.Popen([binary, folder, factory], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         built = json.loads(loupe.stdout.readline())
-        if args.scan_variant is not None:  # pin Loupe's code-scan loop (0 scalar, 1 AVX2, 2 AVX-512)
-            loupe.stdin.write(f"variant {args.scan_variant}\n"); loupe.stdin.flush(); loupe.stdout.readline()
         if kind == "ivfflat":
             index = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, args.lists, faiss.METRIC_INNER_PRODUCT)
         elif kind == "pq":

@@ -103,7 +103,7 @@ struct Eval: AsyncParsableCommand {
         try quantization.validate()
         let quantizedGiven = quantization.type != .flat
         if quantizedGiven && (objectEmbedder == nil || layout == .splices) {
-            throw ValidationError("--index-type, --lists, --pq, --probe and --refine apply to `eval` of a retrieval set with --objects or --student")
+            throw ValidationError("--index-type, --lists, --pq, --pca, --probe and --refine apply to `eval` of a retrieval set with --objects or --student")
         }
         if [.ivfflat, .ivfpq].contains(quantization.type) && quantization.lists == nil {
             throw ValidationError("eval builds its index as it goes: give --lists with --index-type \(quantization.type.rawValue)")
@@ -116,7 +116,7 @@ struct Eval: AsyncParsableCommand {
             if let objectEmbedder {
                 var options = scoring.options
                 options.quantized = quantization.search
-                return try evaluate(set, with: objectEmbedder, options: options, quantization: kind, onBadFile: badFiles.policy, progress: progress)
+                return try evaluate(set, with: objectEmbedder, options: options, quantization: kind, reducingTo: quantization.pca, onBadFile: badFiles.policy, progress: progress)
             }
             return try evaluate(set, with: embedder, onBadFile: badFiles.policy, progress: progress)
         }

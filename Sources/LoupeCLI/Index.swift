@@ -92,20 +92,20 @@ struct IndexBuild: AsyncParsableCommand {
             report = try index.add(files, with: regionEmbedder, onBadFile: badFiles.policy, progress: progress)
             if let kind = try quantization.kind(vectors: index.regionCount, dimension: index.dimension), index.count > 0 {
                 var clock = report.clock
-                try clock.measure("quantizer") { try index.quantize(kind, defaultSearch: quantization.search) }
+                try clock.measure("quantizer") { try index.quantize(kind, reducingTo: quantization.pca, defaultSearch: quantization.search) }
                 report.clock = clock
             }
-            write = { try index.write(to: URL(fileURLWithPath: output)); return "\(index.count) images, \(index.regionCount) regions" + (index.localFeatures.map { ", \($0.featureCount) local features" } ?? "") + " → \(output) (\(index.recipe))" + (index.quantized.map { ", \($0.kind)" } ?? "") }
+            write = { try index.write(to: URL(fileURLWithPath: output)); return "\(index.count) images, \(index.regionCount) regions" + (index.localFeatures.map { ", \($0.featureCount) local features" } ?? "") + " → \(output) (\(index.recipe))" + (index.quantized.map { ", \($0)" } ?? "") }
         } else {
             var index = FlatIndex(for: embedder)
             index.root = root
             report = try index.add(files, with: embedder, onBadFile: badFiles.policy, progress: progress)
             if let kind = try quantization.kind(vectors: index.count, dimension: index.dimension), index.count > 0 {
                 var clock = report.clock
-                try clock.measure("quantizer") { try index.quantize(kind, defaultSearch: quantization.search) }
+                try clock.measure("quantizer") { try index.quantize(kind, reducingTo: quantization.pca, defaultSearch: quantization.search) }
                 report.clock = clock
             }
-            write = { try index.write(to: URL(fileURLWithPath: output)); return "\(index.count) images → \(output) (\(index.recipe))" + (index.quantized.map { ", \($0.kind)" } ?? "") }
+            write = { try index.write(to: URL(fileURLWithPath: output)); return "\(index.count) images → \(output) (\(index.recipe))" + (index.quantized.map { ", \($0)" } ?? "") }
         }
         try badFiles.report(report.skipped)
         guard report.indexed > 0 else { throw CLIError.data("none of the \(files.count) images could be embedded (each is named above); nothing written") }
@@ -127,7 +127,7 @@ extension IndexBuild {
                      ("--max-objects", objects.maxObjects != nil), ("--object-threshold", objects.objectThreshold != nil),
                      ("--object-nms", objects.objectNms != nil), ("--detector-size", objects.detectorSize != nil),
                      ("--local-features", local.localFeatures), ("--index-type", quantization.type != .flat), ("--lists", quantization.lists != nil),
-                     ("--pq", quantization.pq != nil), ("--probe", quantization.probe != nil), ("--refine", quantization.refine != nil)]
+                     ("--pq", quantization.pq != nil), ("--pca", quantization.pca != nil), ("--probe", quantization.probe != nil), ("--refine", quantization.refine != nil)]
             .filter(\.1).map(\.0)
         if !given.isEmpty {
             throw ValidationError("--update uses the recipe the index \(output) records; \(given.joined(separator: ", ")) cannot change it (build a new index instead)")

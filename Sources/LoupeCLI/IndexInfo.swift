@@ -48,7 +48,7 @@ struct IndexInfo: AsyncParsableCommand {
         func make(images: Int, vectors: Int, recipe: EmbeddingRecipe, quantized: QuantizedIndex?, local: Int?) -> Output {
             Output(file: url.path, format: file.metadata["format"] ?? "?", version: file.metadata["version"] ?? "?", bytes: file.byteCount,
                    images: images, vectors: vectors, dimension: recipe.dimension, recipe: recipe.description,
-                   quantized: quantized?.kind.description, probe: quantized?.defaultSearch.probe, refine: quantized?.defaultSearch.refine,
+                   quantized: quantized?.description, probe: quantized?.defaultSearch.probe, refine: quantized?.defaultSearch.refine,
                    lists: quantized.map(\.listSizes), bytesPerVector: quantized?.bytesPerVector ?? recipe.dimension * 4,
                    localFeatures: local, checksums: file.hasChecksums)
         }

@@ -17,6 +17,9 @@ struct QuantizedIndexOptions: ParsableArguments {
     @Option(help: "Sub-quantizers M of the product quantizer, bytes per vector (pq, ivfpq; must divide the dimension; default: dimension / 16).")
     var pq: Int?
 
+    @Option(help: "Project the vectors onto their N leading principal directions before quantizing (faiss's PCA N; --pq then divides N; re-scoring uses the whole vectors).")
+    var pca: Int?
+
     @Option(help: "Lists scanned per query vector, recorded as the index's default (ivfflat, ivfpq).")
     var probe: Int?
 
@@ -25,13 +28,14 @@ struct QuantizedIndexOptions: ParsableArguments {
 
     /// Refuses what is wrong whatever the vectors turn out to be (before any image is embedded).
     func validate() throws {
-        let given = [lists.map { _ in "--lists" }, pq.map { _ in "--pq" }, probe.map { _ in "--probe" }, refine.map { _ in "--refine" }].compactMap { $0 }
+        let given = [lists.map { _ in "--lists" }, pq.map { _ in "--pq" }, pca.map { _ in "--pca" }, probe.map { _ in "--probe" }, refine.map { _ in "--refine" }].compactMap { $0 }
         if type == .flat {
             guard given.isEmpty else { throw ValidationError("\(given.joined(separator: ", ")) need --index-type ivfflat, pq or ivfpq") }
             return
         }
         if let lists, lists < 1 { throw ValidationError("--lists must be at least 1, got \(lists)") }
         if let pq, pq < 1 { throw ValidationError("--pq must be at least 1, got \(pq)") }
+        if let pca, pca < 1 { throw ValidationError("--pca must be at least 1, got \(pca)") }
         if let probe, probe < 1 { throw ValidationError("--probe must be at least 1, got \(probe)") }
         if let refine, refine < 0 { throw ValidationError("--refine must be 0 or more, got \(refine)") }
         if type == .pq, lists != nil { throw ValidationError("--lists applies to ivfflat and ivfpq") }
@@ -42,7 +46,9 @@ struct QuantizedIndexOptions: ParsableArguments {
     func kind(vectors: Int, dimension: Int) throws -> QuantizedIndex.Kind? {
         try validate()
         guard type != .flat else { return nil }
-        if let pq, dimension % pq != 0 { throw ValidationError("--pq must divide the dimension \(dimension), got \(pq)") }
+        if let pca, pca >= dimension { throw ValidationError("--pca must be less than the dimension \(dimension), got \(pca)") }
+        let dimension = pca ?? dimension
+        if let pq, dimension % pq != 0 { throw ValidationError("--pq must divide the \(pca == nil ? "dimension" : "--pca dimension") \(dimension), got \(pq)") }
         if let lists, lists > vectors { throw ValidationError("--lists \(lists) is more than the \(vectors) vectors to train on") }
         let defaultLists = max(1, Int(pow(2, (log2(4 * Double(vectors).squareRoot())).rounded())))
         let n = lists ?? min(defaultLists, vectors)

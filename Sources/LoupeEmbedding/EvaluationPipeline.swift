@@ -107,16 +107,17 @@ func keptPositions(_ files: [URL], skipping skipped: [SkippedFile]) -> [Int] {
 /// `ObjectIndex`; each query's regions are searched with `options` (leave-one-out queries reuse
 /// their own regions and never see their own image). Files that cannot be read or embedded are
 /// handled by `policy` as in ``evaluate(_:with:onBadFile:progress:)``. With `quantization`, the
-/// index gets an approximate part of that kind once it is built, and is searched through it
+/// index gets an approximate part of that kind once it is built (after a projection to
+/// `reducedDimension` principal directions, when given), and is searched through it
 /// (`options.quantized`): what that costs in mAP.
 public func evaluate(_ dataset: RetrievalDataset, with embedder: any RegionEmbedder, options: ObjectSearchOptions = .init(),
-                     quantization: QuantizedIndex.Kind? = nil,
+                     quantization: QuantizedIndex.Kind? = nil, reducingTo reducedDimension: Int? = nil,
                      onBadFile policy: BadFilePolicy = .skip, progress: (any ProgressObserver)? = nil) throws -> EvaluationReport {
     let start = Date()
     var index = ObjectIndex(for: embedder)
     let built = try index.add(dataset.database, with: embedder, onBadFile: policy, progress: progress)
     if !built.complete, let first = built.skipped.last { throw first }
-    if let quantization { try index.quantize(quantization, defaultSearch: options.quantized) }
+    if let quantization { try index.quantize(quantization, reducingTo: reducedDimension, defaultSearch: options.quantized) }
     var skipped = built.skipped
     let kept = keptPositions(dataset.database, skipping: skipped)
     let local = Dictionary(uniqueKeysWithValues: kept.enumerated().map { ($1, $0) })

@@ -131,7 +131,7 @@ public struct FlatIndex: Sendable {
     public let recipe: EmbeddingRecipe
     /// The whitening named by `recipe.whitening`, when it is known.
     public let whitening: Whitening?
-    /// The approximate index over the same vectors, when ``quantize(_:seed:)`` made one: searches
+    /// The approximate index over the same vectors, when ``quantize(_:reducingTo:seed:defaultSearch:)`` made one: searches
     /// then scan it and re-score its candidates exactly (``QuantizedSearch``).
     public internal(set) var quantized: QuantizedIndex?
 
@@ -203,9 +203,13 @@ public struct FlatIndex: Sendable {
 
     /// Trains an approximate index of `kind` on (a seeded sample of) the vectors held now and
     /// adds them all; vectors added later go into it too.
-    public mutating func quantize(_ kind: QuantizedIndex.Kind, seed: UInt64 = 1, defaultSearch: QuantizedSearch = .init()) throws(IndexError) {
+    ///
+    /// - Parameter reducedDimension: project the vectors onto their `N` leading principal
+    ///   directions first (``QuantizedIndex/projection``), e.g. 256 of 1280.
+    public mutating func quantize(_ kind: QuantizedIndex.Kind, reducingTo reducedDimension: Int? = nil, seed: UInt64 = 1,
+                                  defaultSearch: QuantizedSearch = .init()) throws(IndexError) {
         try defaultSearch.validate()
-        quantized = try QuantizedIndex.built(kind, from: vectors, seed: seed)
+        quantized = try QuantizedIndex.built(kind, reducedDimension: reducedDimension, from: vectors, seed: seed)
         quantized!.defaultSearch = defaultSearch
     }
 

@@ -44,7 +44,7 @@ private func assembledQuantizer(_ kept: QuantizedIndex?, _ new: QuantizedIndex?,
 extension QuantizedIndex {
     /// An empty index with this one's trained parts and default search.
     func emptyCopy() throws(IndexError) -> QuantizedIndex {
-        var copy = try QuantizedIndex(kind: kind, coarse: coarse, productQuantizer: productQuantizer)
+        var copy = try QuantizedIndex(kind: kind, coarse: coarse, productQuantizer: productQuantizer, projection: projection)
         copy.defaultSearch = defaultSearch
         return copy
     }

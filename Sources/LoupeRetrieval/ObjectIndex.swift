@@ -130,7 +130,7 @@ public struct ObjectIndex: Sendable {
     public let recipe: EmbeddingRecipe
     /// The whitening named by `recipe.whitening`, when it is known.
     public let whitening: Whitening?
-    /// The approximate index over the region vectors, when ``quantize(_:seed:)`` made one.
+    /// The approximate index over the region vectors, when ``quantize(_:reducingTo:seed:defaultSearch:)`` made one.
     public internal(set) var quantized: QuantizedIndex?
     /// Where the student head was when the index was made (a hint for finding it again; the
     /// recipe's checksum decides whether a file is the head).
@@ -205,9 +205,13 @@ public struct ObjectIndex: Sendable {
 
     /// Trains an approximate index of `kind` on (a seeded sample of) the region vectors held now
     /// and adds them all; regions added later go into it too.
-    public mutating func quantize(_ kind: QuantizedIndex.Kind, seed: UInt64 = 1, defaultSearch: QuantizedSearch = .init()) throws(IndexError) {
+    ///
+    /// - Parameter reducedDimension: project the vectors onto their `N` leading principal
+    ///   directions first (``QuantizedIndex/projection``), e.g. 256 of 1280.
+    public mutating func quantize(_ kind: QuantizedIndex.Kind, reducingTo reducedDimension: Int? = nil, seed: UInt64 = 1,
+                                  defaultSearch: QuantizedSearch = .init()) throws(IndexError) {
         try defaultSearch.validate()
-        quantized = try QuantizedIndex.built(kind, from: vectors, seed: seed)
+        quantized = try QuantizedIndex.built(kind, reducedDimension: reducedDimension, from: vectors, seed: seed)
         quantized!.defaultSearch = defaultSearch
     }
 

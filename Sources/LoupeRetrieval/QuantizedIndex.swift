@@ -12,9 +12,15 @@ internal import Synchronization
 /// quantizer's table of `q` serves every cell, because the residuals share one codebook). Cells
 /// are probed by Euclidean distance to their centre, the rule they were made by.
 ///
+/// Optionally the vectors are first projected to fewer dimensions (``projection``: the leading
+/// principal directions of the training vectors), so that the coarse quantizer and the codes work
+/// on `N < D` numbers per vector (faiss's `PCA256,IVF1024,PQ32`); scores are then inner products
+/// of the projections, and re-scoring with the stored vectors (``QuantizedSearch/refine``)
+/// restores exact ones.
+///
 /// Ids are the order of ``add(_:)``: `0 ..< count`. Trained parts come *out of* training as
 /// values: an index is made from training vectors, then filled.
-public struct QuantizedIndex: Sendable {
+public struct QuantizedIndex: Sendable, CustomStringConvertible {
     /// What the index stores and how it is searched; written as faiss's factory strings
     /// (`IVF1024,Flat`, `PQ64`, `IVF1024,PQ64`).
     public enum Kind: Sendable, Hashable, Codable, CustomStringConvertible {
@@ -76,16 +82,22 @@ public struct QuantizedIndex: Sendable {
         }
     }
 
-    /// One cell: the ids of its vectors and their codes (PQ) or rows (Flat).
+    /// One cell: the ids of its vectors and their codes (PQ, in blocks of 64 for the scan) or rows (Flat).
     struct List: Sendable {
         var ids: [Int64] = []
-        var codes: [UInt8] = []
+        var codes: BlockedCodes
         var rows: RowStore
     }
 
     public let kind: Kind
+    /// `D`, the dimension of the vectors added and searched.
     public let dimension: Int
-    /// The cells' centres `[lists, D]` (`nil` for plain PQ).
+    /// `[N, D]` with orthonormal rows: what each vector `x` is quantized as, `projection · x`
+    /// (`nil`: the vectors themselves). The rows are the leading eigenvectors of the training
+    /// vectors' second moments `E[x xᵀ]` (not centred: scores are inner products, and the
+    /// uncentred subspace is the one that keeps `q · x` best).
+    public let projection: Tensor?
+    /// The cells' centres `[lists, N]` (`nil` for plain PQ).
     public let coarse: KMeans?
     /// The product quantizer of the vectors (PQ) or of their residuals (IVF-PQ).
     public let productQuantizer: ProductQuantizer?
@@ -103,11 +115,19 @@ public struct QuantizedIndex: Sendable {
     ///     cells need not be optimal, only balanced enough, and each iteration is a pass of
     ///     `N × lists × D` multiply-adds).
     ///   - iterations: Lloyd iterations of each sub-quantizer (faiss's 25).
-    public init(kind: Kind, training: Tensor, coarseIterations: Int = 10, iterations: Int = 25, seed: UInt64 = 1) throws(IndexError) {
-        guard training.rank == 2, training.shape[1] >= 1 else { throw .invalidTraining("training vectors must be [N, D], got \(training.shape)") }
-        let problems = kind.problems(dimension: training.shape[1], training: training.shape[0])
+    ///   - reducedDimension: `N`: project the vectors onto the `N` leading principal directions of
+    ///     `training` before quantizing (``projection``); `nil` keeps all `D`.
+    public init(kind: Kind, training original: Tensor, reducedDimension: Int? = nil, coarseIterations: Int = 10, iterations: Int = 25,
+                seed: UInt64 = 1) throws(IndexError) {
+        guard original.rank == 2, original.shape[1] >= 1 else { throw .invalidTraining("training vectors must be [N, D], got \(original.shape)") }
+        if let n = reducedDimension, n < 1 || n >= original.shape[1] {
+            throw .invalidTraining("a projection to \(n) dimensions must keep fewer than the vectors' \(original.shape[1]) and at least 1")
+        }
+        let problems = kind.problems(dimension: reducedDimension ?? original.shape[1], training: original.shape[0])
         guard problems.isEmpty else { throw .invalidTraining(problems.joined(separator: "; ")) }
-        guard training.withUnsafeBufferPointer({ $0.allSatisfy(\.isFinite) }) else { throw .notFinite }
+        guard original.withUnsafeBufferPointer({ $0.allSatisfy(\.isFinite) }) else { throw .notFinite }
+        let projection = try reducedDimension.map { n throws(IndexError) in try Self.principalDirections(original, count: n) }
+        let training = projection.map { matmul(original, $0, transposingB: true) } ?? original
         var coarse: KMeans?
         var residuals = training
         if kind.lists > 1 || kind.subquantizers == nil {
@@ -118,18 +138,45 @@ public struct QuantizedIndex: Sendable {
         let pq = try kind.subquantizers.map { m throws(IndexError) in
             try ProductQuantizer(training: residuals, subquantizers: m, iterations: iterations, seed: seed &+ 1000)
         }
-        try self.init(kind: kind, coarse: coarse, productQuantizer: pq)
+        try self.init(kind: kind, coarse: coarse, productQuantizer: pq, projection: projection)
     }
 
     /// An empty index from parts trained before (as stored in a file).
-    public init(kind: Kind, coarse: KMeans?, productQuantizer: ProductQuantizer?) throws(IndexError) {
+    public init(kind: Kind, coarse: KMeans?, productQuantizer: ProductQuantizer?, projection: Tensor? = nil) throws(IndexError) {
         let d = coarse?.centroids.shape[1] ?? productQuantizer?.dimension ?? 0
         guard d >= 1 else { throw .invalidTraining("an index needs a coarse quantizer or a product quantizer") }
         guard (coarse == nil) == (kind.lists == 1 && kind.subquantizers != nil), coarse.map({ $0.centroids.shape[0] == kind.lists }) ?? true,
               productQuantizer?.subquantizers == kind.subquantizers, productQuantizer.map({ $0.dimension == d }) ?? true
         else { throw .invalidTraining("the trained parts do not make a \(kind) index") }
-        (self.kind, dimension, self.coarse, self.productQuantizer) = (kind, d, coarse, productQuantizer)
-        lists = (0..<kind.lists).map { _ in List(rows: RowStore(dimension: kind.subquantizers == nil ? d : 1, chunkRows: 256)) }
+        if let projection {
+            guard projection.rank == 2, projection.shape[0] == d, projection.shape[1] > d,
+                  projection.withUnsafeBufferPointer({ $0.allSatisfy(\.isFinite) })
+            else { throw .invalidTraining("a projection \(projection.shape) does not feed \(d)-d quantizers") }
+        }
+        (self.kind, dimension, self.coarse, self.productQuantizer, self.projection) = (kind, projection?.shape[1] ?? d, coarse, productQuantizer, projection)
+        lists = (0..<kind.lists).map { _ in
+            List(codes: BlockedCodes(subquantizers: kind.subquantizers ?? 1), rows: RowStore(dimension: kind.subquantizers == nil ? d : 1, chunkRows: 256))
+        }
+    }
+
+    /// What the quantizers work on: `N` with a ``projection``, else `D`.
+    public var codedDimension: Int { projection?.shape[0] ?? dimension }
+
+    /// faiss's factory spelling of the whole index: `PCA256,IVF1024,PQ32`, or ``kind`` alone.
+    public var description: String { (projection.map { "PCA\($0.shape[0])," } ?? "") + kind.description }
+
+    /// The rows of `vectors` `[n, D]` as the quantizers see them (`[n, N]` with a projection).
+    func coded(_ vectors: Tensor) -> Tensor { projection.map { matmul(vectors, $0, transposingB: true) } ?? vectors }
+
+    /// The `count` leading eigenvectors `[count, D]` of `x`'s second moments `xᵀx / n`, from at
+    /// most 65,536 rows.
+    static func principalDirections(_ x: Tensor, count: Int) throws(IndexError) -> Tensor {
+        let rows = ProductQuantizer.sample(x, rows: 65_536, seed: 7)
+        let moments = matmul(rows.permuted([1, 0]), rows) * (1 / Float(rows.shape[0]))  // [D, D]
+        do {
+            let (_, vectors) = try moments.symmetricEigendecomposition()
+            return vectors.sliced(along: 0, 0..<count)
+        } catch { throw .invalidTraining("the principal directions of the training vectors: \(error)") }
     }
 
     static func residuals(_ rows: Tensor, centroids: Tensor, assignment: [Int]) -> Tensor {
@@ -140,7 +187,7 @@ public struct QuantizedIndex: Sendable {
     }
 
     /// Bytes each vector takes in memory: its code (or row) and its id.
-    public var bytesPerVector: Int { (kind.subquantizers ?? dimension * 4) + 8 }
+    public var bytesPerVector: Int { (kind.subquantizers ?? codedDimension * 4) + 8 }
 
     /// Vectors in each list.
     public var listSizes: [Int] { lists.map(\.ids.count) }
@@ -152,9 +199,10 @@ public struct QuantizedIndex: Sendable {
         let m = kind.subquantizers ?? 0
         var codes = [UInt8](repeating: 0, count: count * m)
         for (l, list) in lists.enumerated() {
+            let rows = m > 0 ? list.codes.allRows : []
             for (i, id) in list.ids.enumerated() {
                 listOf[Int(id)] = l
-                for j in 0..<m { codes[Int(id) * m + j] = list.codes[i * m + j] }
+                for j in 0..<m { codes[Int(id) * m + j] = rows[i * m + j] }
             }
         }
         return (listOf, codes)
@@ -168,26 +216,23 @@ public struct QuantizedIndex: Sendable {
         guard listOf.count == n, codes.count == n * m, listOf.allSatisfy({ $0 >= 0 && $0 < lists.count }) else {
             throw .invalidTraining("\(listOf.count) list numbers and \(codes.count) code bytes do not fit \(n) vectors of a \(kind) index")
         }
-        place(vectors, lists: listOf, codes: codes)
+        place(m > 0 ? vectors : coded(vectors), lists: listOf, codes: codes)
     }
 
     /// Puts the rows of `vectors` into their lists (codes, `M` bytes each, or the rows themselves
-    /// for IVF-Flat) as ids `count ..< count + n`.
+    /// for IVF-Flat, already ``coded(_:)``) as ids `count ..< count + n`.
     private mutating func place(_ vectors: Tensor, lists listOf: [Int], codes: [UInt8]) {
         let first = Int64(count), m = kind.subquantizers ?? 0
         if m > 0 {
             // grouped by list first, so that each list grows once
             var members = Array(repeating: [Int32](), count: lists.count)
             for (i, l) in listOf.enumerated() { members[l].append(Int32(i)) }
-            codes.withUnsafeBufferPointer { c in
-                for (l, rows) in members.enumerated() where !rows.isEmpty {
-                    lists[l].ids.reserveCapacity(lists[l].ids.count + rows.count)
-                    lists[l].codes.reserveCapacity(lists[l].codes.count + rows.count * m)
-                    for i in rows.lazy.map(Int.init) {
-                        lists[l].ids.append(first + Int64(i))
-                        lists[l].codes.append(contentsOf: UnsafeBufferPointer(rebasing: c[(i * m)..<((i + 1) * m)]))
-                    }
-                }
+            for (l, rows) in members.enumerated() where !rows.isEmpty {
+                var gathered = [UInt8]()
+                gathered.reserveCapacity(rows.count * m)
+                for i in rows.lazy.map(Int.init) { gathered += codes[(i * m)..<((i + 1) * m)] }
+                lists[l].ids += rows.map { first + Int64($0) }
+                lists[l].codes.append(rows: gathered)
             }
         } else {
             append(vectors, lists: listOf, first: first)
@@ -199,7 +244,7 @@ public struct QuantizedIndex: Sendable {
     private mutating func append(_ vectors: Tensor, lists listOf: [Int], first: Int64) {
         var members = Array(repeating: [Int](), count: lists.count)
         for (i, a) in listOf.enumerated() { members[a].append(i) }
-        let x = vectors.scalars, d = dimension
+        let x = vectors.scalars, d = codedDimension
         for (a, rows) in members.enumerated() where !rows.isEmpty {
             lists[a].ids += rows.map { first + Int64($0) }
             lists[a].rows.append(Tensor(shape: [rows.count, d], scalars: rows.flatMap { x[($0 * d)..<(($0 + 1) * d)] }))
@@ -224,9 +269,9 @@ public struct QuantizedIndex: Sendable {
             guard kept.count != lists[l].ids.count || kept.contains(where: { lists[l].ids[$0.0] != $0.1 }) else { continue }
             let m = kind.subquantizers ?? 0
             if m > 0 {
-                lists[l].codes = kept.flatMap { lists[l].codes[($0.0 * m)..<(($0.0 + 1) * m)] }
+                lists[l].codes = lists[l].codes.selecting(kept.map(\.0))
             } else if kept.count != lists[l].ids.count {
-                var rows = RowStore(dimension: dimension, chunkRows: 256)
+                var rows = RowStore(dimension: codedDimension, chunkRows: 256)
                 if !kept.isEmpty { rows.append(Tensor.concatenated(kept.map { lists[l].rows.rows($0.0..<($0.0 + 1)) }, along: 0)) }
                 lists[l].rows = rows
             }
@@ -243,11 +288,12 @@ public struct QuantizedIndex: Sendable {
         guard vectors.withUnsafeBufferPointer({ $0.allSatisfy(\.isFinite) }) else { throw .notFinite }
         let n = vectors.shape[0]
         guard n > 0 else { return }
-        let assignment = coarse?.assign(vectors) ?? Array(repeating: 0, count: n)
+        let x = coded(vectors)
+        let assignment = coarse?.assign(x) ?? Array(repeating: 0, count: n)
         let codes = productQuantizer.map { pq in
-            pq.encode(coarse == nil ? vectors : Self.residuals(vectors, centroids: coarse!.centroids, assignment: assignment))
+            pq.encode(coarse == nil ? x : Self.residuals(x, centroids: coarse!.centroids, assignment: assignment))
         } ?? []
-        place(vectors, lists: assignment, codes: codes)
+        place(x, lists: assignment, codes: codes)
     }
 
     /// The `k` best ids of each query `[Q, D]` by (approximate) inner product, scanning the
@@ -262,6 +308,7 @@ public struct QuantizedIndex: Sendable {
         guard queries.withUnsafeBufferPointer({ $0.allSatisfy(\.isFinite) }) else { throw .notFinite }
         let nq = queries.shape[0], probe = min(probe, lists.count)
         guard nq > 0 else { return RunningTopK(queries: 0, k: k).result }
+        let queries = coded(queries)
         // per query: the lists to scan and, for IVF-PQ, q·c of each
         var probed = Array(repeating: 0, count: nq * probe), bias = Array(repeating: Float(0), count: nq * probe)
         if let coarse {
@@ -280,10 +327,10 @@ public struct QuantizedIndex: Sendable {
                     let b1 = min(range.upperBound, b0 + 32)
                     let tables = pq.innerProductTables(queries.sliced(along: 0, b0..<b1))
                     for q in b0..<b1 {
+                        let table = CodeTable(tables, row: q - b0)
                         for p in 0..<probe {
                             let l = probed[q * probe + p]
-                            top.mergeCodes(lists[l].codes, count: lists[l].ids.count, subquantizers: pq.subquantizers, ids: lists[l].ids,
-                                           tables: tables, tableRow: q - b0, bias: bias[q * probe + p], intoQuery: q - range.lowerBound)
+                            top.mergeCodes(lists[l].codes, ids: lists[l].ids, table: table, bias: bias[q * probe + p], intoQuery: q - range.lowerBound)
                         }
                     }
                 }
@@ -341,9 +388,11 @@ extension QuantizedIndex {
     /// cap), and no fewer than 65,536 when there are that many, for the product quantizer.
     static func trainingRows(for kind: Kind) -> Int { max(256 * kind.lists, 65_536) }
 
-    /// Trains `kind` on (a seeded sample of) `vectors` and adds them all.
-    static func built(_ kind: Kind, from vectors: Tensor, seed: UInt64) throws(IndexError) -> QuantizedIndex {
-        var index = try QuantizedIndex(kind: kind, training: ProductQuantizer.sample(vectors, rows: trainingRows(for: kind), seed: seed), seed: seed)
+    /// Trains `kind` (after a projection to `reducedDimension`, when given) on (a seeded sample
+    /// of) `vectors` and adds them all.
+    static func built(_ kind: Kind, reducedDimension: Int?, from vectors: Tensor, seed: UInt64) throws(IndexError) -> QuantizedIndex {
+        var index = try QuantizedIndex(kind: kind, training: ProductQuantizer.sample(vectors, rows: trainingRows(for: kind), seed: seed),
+                                       reducedDimension: reducedDimension, seed: seed)
         for start in stride(from: 0, to: vectors.shape[0], by: 65_536) {
             try index.add(vectors.sliced(along: 0, start..<min(vectors.shape[0], start + 65_536)))
         }
@@ -356,6 +405,7 @@ extension QuantizedIndex {
         metadata["quantized-probe"] = String(defaultSearch.probe)
         metadata["quantized-refine"] = String(defaultSearch.refine)
         if let coarse { tensors["quantized.coarse"] = coarse.centroids }
+        if let projection { tensors["quantized.projection"] = projection }
         if let productQuantizer { tensors["quantized.pq"] = productQuantizer.centroids }
         if let m = kind.subquantizers {
             // codes (and their ids) list after list, as they lie in memory: reading them back is
@@ -365,7 +415,7 @@ extension QuantizedIndex {
             codes.reserveCapacity(m * liveCount)
             for list in lists {
                 for id in list.ids { withUnsafeBytes(of: id.littleEndian) { ids += $0 } }
-                codes += list.codes
+                codes += list.codes.allRows
             }
             tensors["quantized.list-sizes"] = Tensor(shape: [lists.count], scalars: lists.map { Float($0.ids.count) })
             bytes["quantized.ids"] = SafetensorsFile.ByteTensor(shape: [liveCount, 8], values: ids)
@@ -391,7 +441,7 @@ extension QuantizedIndex {
                 seen[Int(id)] = true
             }
             lists[l].ids += listIDs
-            lists[l].codes += UnsafeRawBufferPointer(rebasing: codes[(start * m)..<((start + size) * m)])
+            lists[l].codes.append(rows: UnsafeRawBufferPointer(rebasing: codes[(start * m)..<((start + size) * m)]))
             start += size
         }
         count = total
@@ -412,11 +462,16 @@ extension QuantizedIndex {
         do {
             let coarse = try file.entries["quantized.coarse"].map { _ in KMeans(centroids: try file.tensor(named: "quantized.coarse")) }
             let pq = try file.entries["quantized.pq"].map { _ in try ProductQuantizer(centroids: try file.tensor(named: "quantized.pq")) }
-            guard coarse.map({ $0.centroids.shape[1] == vectors.shape[1] && $0.centroids.scalars.allSatisfy(\.isFinite) }) ?? true else {
-                throw IndexError.malformed(url, "the quantized index's coarse centres do not fit vectors of dimension \(vectors.shape[1])")
+            let projection = try file.entries["quantized.projection"].map { _ in try file.tensor(named: "quantized.projection") }
+            guard projection.map({ $0.rank == 2 && $0.shape[1] == vectors.shape[1] }) ?? true else {
+                throw IndexError.malformed(url, "the quantized index's projection \(projection!.shape) does not fit vectors of dimension \(vectors.shape[1])")
+            }
+            let coded = projection?.shape[0] ?? vectors.shape[1]
+            guard coarse.map({ $0.centroids.shape[1] == coded && $0.centroids.scalars.allSatisfy(\.isFinite) }) ?? true else {
+                throw IndexError.malformed(url, "the quantized index's coarse centres do not fit vectors of dimension \(coded)")
             }
             if kind.subquantizers != nil, file.entries["quantized.ids"] != nil {
-                var index = try QuantizedIndex(kind: kind, coarse: coarse, productQuantizer: pq)
+                var index = try QuantizedIndex(kind: kind, coarse: coarse, productQuantizer: pq, projection: projection)
                 let sizes = try file.tensor(named: "quantized.list-sizes").scalars
                 guard sizes.allSatisfy({ $0 >= 0 && $0 == $0.rounded() && $0 <= Float(vectors.shape[0]) }) else {
                     throw IndexError.malformed(url, "the quantized index's list sizes do not fit \(vectors.shape[0]) vectors")
@@ -432,10 +487,9 @@ extension QuantizedIndex {
             let lists = try file.tensor(named: "quantized.lists")
             let codes = try kind.subquantizers.map { _ in try file.byteTensor(named: "quantized.codes") }
             guard lists.shape == [vectors.shape[0]], codes.map({ $0.shape == [vectors.shape[0], kind.subquantizers!] }) ?? true,
-                  coarse.map({ $0.centroids.shape[1] == vectors.shape[1] && $0.centroids.scalars.allSatisfy(\.isFinite) }) ?? true,
                   lists.scalars.allSatisfy({ $0 >= 0 && $0 < Float(kind.lists) && $0 == $0.rounded() })
             else { throw IndexError.malformed(url, "the quantized index's lists \(lists.shape) and codes \(codes?.shape ?? []) do not fit \(vectors.shape[0]) vectors") }
-            var index = try QuantizedIndex(kind: kind, coarse: coarse, productQuantizer: pq)
+            var index = try QuantizedIndex(kind: kind, coarse: coarse, productQuantizer: pq, projection: projection)
             try index.restore(vectors, lists: lists.scalars.map { Int($0) }, codes: codes?.values ?? [])
             try index.readSearchDefaults(file)
             return index

@@ -70,6 +70,14 @@ public struct RunningTopK: Sendable {
         }
     }
 
+    /// The `k` scores and ids of `query`'s list, for a C scan to merge into.
+    mutating func withBestLists<R>(query: Int, _ body: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Int64>) -> R) -> R {
+        let k = self.k
+        return scores.withUnsafeMutableBufferPointer { best in
+            ids.withUnsafeMutableBufferPointer { bestIDs in body(best.baseAddress! + query * k, bestIDs.baseAddress! + query * k) }
+        }
+    }
+
     /// Merges another set of lists over the same queries and `k` (e.g. one per thread).
     public mutating func merge(_ other: RunningTopK) {
         check(other.queries == queries && other.k == k, "RunningTopK.merge: \(other.queries) × \(other.k) into \(queries) × \(k)")
@@ -98,13 +106,9 @@ public struct RunningTopK: Sendable {
     public var result: TopK {
         TopK(scores: Tensor(shape: [queries, k], scalars: scores), indices: ids.map { Int($0) })
     }
-
-    /// Pins the loop of the code scans (`0`: scalar, `1`: AVX2 gathers; `nil`: the default), for
-    /// tests and benchmarks. Levels the CPU lacks fall back to scalar.
-    public static func pinCodeScan(_ variant: Int?) { lk_pq_set_scan_variant(Int32(variant ?? -1)) }
 }
 
-private func withOptionalPointer<R>(_ array: [Int64]?, _ body: (UnsafePointer<Int64>?) -> R) -> R {
+func withOptionalPointer<R>(_ array: [Int64]?, _ body: (UnsafePointer<Int64>?) -> R) -> R {
     guard let array else { return body(nil) }
     return array.withUnsafeBufferPointer { body($0.baseAddress) }
 }

@@ -63,9 +63,7 @@ import Testing
         }
     }
 
-    @Test(arguments: [0, 1, 2]) func codeScansEqualSortingTheSums(variant: Int) {
-        RunningTopK.pinCodeScan(variant)
-        defer { RunningTopK.pinCodeScan(nil) }
+    @Test func codeScansEqualSortingTheSums() {
         for (m, n) in [(8, 1000), (12, 37), (3, 50), (16, 7), (64, 301), (32, 2)] {
             let tables = Tensor(randomUniform: [2, m, 256], seed: UInt64(m))
             var generator = SplitMix(seed: UInt64(n))
@@ -88,6 +86,48 @@ import Testing
                 }
                 for j in want..<k { #expect(top.ids[j] == -1 && top.scores[j] == -.infinity) }
             }
+        }
+    }
+
+    /// The blocked scan (byte look-ups in registers with AVX-512 VBMI, else scalar code) returns
+    /// the row scan's scores, ids and order bit for bit: random tables, tables with many ties,
+    /// fine differences under one large entry, a large bias, 300 sub-quantizers (fewer byte
+    /// levels), k from 1 to more than the codes, lists that end inside a block, and codes
+    /// appended in pieces.
+    @Test(arguments: KernelDispatch.available)
+    func blockedCodeScansEqualTheRowScan(level: KernelDispatch.Level) {
+        KernelDispatch.withLevel(level) {
+            if level == .avx512 { print("blocked code scan at avx512: byte look-ups \(CodeTable.usesByteLookups ? "on (VBMI)" : "off (no VBMI)")") }
+            // tables: 0 random, 1 few distinct values (ties), 2 fine differences under one big entry per
+            // sub-table (every other entry rounds to the same byte, so only the float re-score orders them)
+            for (m, n, shape, bias) in [(8, 1000, 0, Float(0.5)), (64, 3001, 0, 0), (64, 777, 1, 0), (16, 63, 0, 0), (1, 200, 1, 0),
+                                         (80, 1500, 0, 1000), (300, 300, 0, -2), (32, 65, 1, 0.25), (64, 2000, 2, 0), (16, 5000, 2, 3)] {
+                let random = Tensor(randomUniform: [2, m, 256], seed: UInt64(m * 31 + n)).scalars
+                let values: [Float] = switch shape {
+                case 1: random.map { ($0 * 4).rounded() / 4 }
+                case 2: random.enumerated().map { $0.offset % 256 == 255 ? 10 : 0.001 * $0.element }
+                default: random
+                }
+                let tables = Tensor(shape: [2, m, 256], scalars: values)
+                var generator = SplitMix(seed: UInt64(n + m))
+                let rows = (0..<(n * m)).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
+                var blocked = BlockedCodes(subquantizers: m)
+                blocked.append(rows: Array(rows[0..<(n / 3 * m)]))
+                blocked.append(rows: Array(rows[(n / 3 * m)...]))
+                #expect(blocked.count == n && blocked.allRows == rows && blocked.rows(5..<9) == Array(rows[(5 * m)..<(9 * m)]))
+                let ids = (0..<n).map { Int64(7 * $0 + 2) }
+                let table = CodeTable(tables, row: 1)
+                for k in [1, 10, 100, n + 5] {
+                    var rowScan = RunningTopK(queries: 1, k: k), blockScan = RunningTopK(queries: 1, k: k)
+                    rowScan.mergeCodes(rows, count: n, subquantizers: m, ids: ids, tables: tables, tableRow: 1, bias: bias, intoQuery: 0)
+                    blockScan.mergeCodes(blocked, ids: ids, table: table, bias: bias, intoQuery: 0)
+                    #expect(blockScan.scores == rowScan.scores && blockScan.ids == rowScan.ids, "m \(m), n \(n), k \(k), tables \(shape)")
+                }
+            }
+            // a selection keeps the chosen codes in order
+            let rows = (0..<(130 * 4)).map { UInt8($0 % 251) }
+            let picked = rows.withUnsafeBytes { BlockedCodes(subquantizers: 4, rows: $0) }.selecting([129, 0, 64])
+            #expect(picked.allRows == Array(rows[(129 * 4)..<(130 * 4)] + rows[0..<4] + rows[(64 * 4)..<(65 * 4)]))
         }
     }
 
@@ -251,6 +291,49 @@ import Testing
             == index.search(x.sliced(along: 0, 0..<25), k: 10, quantizedSearch: QuantizedSearch(probe: 2, refine: 30)))
         #expect(throws: IndexError.invalidProbe(0)) { try read.search(x.sliced(along: 0, 0..<1), k: 1, quantizedSearch: QuantizedSearch(probe: 0)) }
         #expect(throws: IndexError.invalidRefine(-1)) { try read.search(x.sliced(along: 0, 0..<1), k: 1, quantizedSearch: QuantizedSearch(refine: -1)) }
+    }
+
+    /// A projection to the leading principal directions: orthonormal, spanning the subspace the
+    /// vectors live in (so inner products survive it), probed everywhere equal to exact search
+    /// of the projections, re-scored equal to exact search, and kept by the file.
+    @Test func projectionBeforeQuantizingKeepsTheVectorsSubspace() throws {
+        // 40-d vectors in a 6-d subspace (a random orthonormal basis), plus noise 1e-3
+        let basis = Tensor(randomUniform: [40, 6], seed: 31)
+        let latent = Tensor(randomUniform: [800, 6], seed: 32)
+        let noise = Tensor(randomUniform: [800, 40], seed: 33) * 1e-3
+        let x = (matmul(latent, basis, transposingB: true) + noise).l2NormalizedRows()
+        let quantizer = try QuantizedIndex(kind: .ivfFlat(lists: 5), training: x, reducedDimension: 8)
+        let p = try #require(quantizer.projection)
+        #expect(p.shape == [8, 40] && quantizer.codedDimension == 8 && quantizer.dimension == 40 && quantizer.description == "PCA8,IVF5,Flat")
+        let gram = matmul(p, p, transposingB: true).scalars
+        for i in 0..<8 { for j in 0..<8 { #expect(abs(gram[i * 8 + j] - (i == j ? 1 : 0)) < 1e-4) } }
+        let px = matmul(x, p, transposingB: true)
+        let q = x.sliced(along: 0, 0..<20), pq = px.sliced(along: 0, 0..<20)
+        let kept = matmul(pq, px, transposingB: true).scalars, whole = matmul(q, x, transposingB: true).scalars
+        #expect(zip(kept, whole).allSatisfy { abs($0 - $1) < 1e-3 }, "inner products of the projections")
+        var index = quantizer
+        try index.add(x)
+        let everywhere = try index.search(q, k: 10, probe: 5), projected = nearestNeighbors(of: pq, in: px, k: 10)
+        #expect(everywhere.indices == projected.indices)
+        // through a flat index: IVF-PQ on the projections, re-scored with the whole vectors
+        var flat = try FlatIndex(recipe: recipe(40))
+        try flat.add(x, paths: (0..<800).map { "/img/\($0).jpg" })
+        try flat.quantize(.ivfPQ(lists: 4, subquantizers: 4), reducingTo: 8)
+        #expect(flat.quantized?.description == "PCA8,IVF4,PQ4" && flat.quantized?.bytesPerVector == 12)
+        let search = QuantizedSearch(probe: 4, refine: 800)
+        let exact = try flat.search(q, k: 10), approximate = try flat.search(q, k: 10, quantizedSearch: search)
+        #expect(approximate.map { $0.map(\.image) } == exact.map { $0.map(\.image) })
+        let url = temporaryFile("pca.index")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try flat.write(to: url)
+        let read = try FlatIndex(contentsOf: url)
+        #expect(read.quantized?.description == "PCA8,IVF4,PQ4" && read.quantized?.projection == flat.quantized?.projection)
+        #expect(try read.search(q, k: 10, quantizedSearch: QuantizedSearch(probe: 2, refine: 0)) == flat.search(q, k: 10, quantizedSearch: QuantizedSearch(probe: 2, refine: 0)))
+        for bad in [0, 40, 41] {
+            #expect(throws: IndexError.self) { try QuantizedIndex(kind: .ivfFlat(lists: 4), training: x, reducedDimension: bad) }
+        }
+        // --pq must divide the projected dimension
+        #expect(throws: IndexError.self) { try QuantizedIndex(kind: .pq(subquantizers: 3), training: x, reducedDimension: 8) }
     }
 
     @Test func objectIndexQuantizedFindsTheSameImagesAndRefusesDamagedLists() throws {

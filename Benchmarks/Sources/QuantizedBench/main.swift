@@ -5,7 +5,6 @@
 //   threads N                 set ComputeThreads.count
 //   search PROBE K RUNS       search DATA/queries.f32 RUNS times; writes the ids of the last run
 //                             to DATA/loupe-ids.i64 and prints {"median_s": …, "min_s": …}
-//   variant V                 pin the code-scan loop (0 scalar, 1 AVX2 gathers, 2 AVX-512 gathers)
 //   quit
 //
 //   loupe-quantized-bench DATA KIND [--seed S]     (KIND: IVF1024,Flat | PQ64 | IVF1024,PQ64)
@@ -64,7 +63,6 @@ while let line = readLine() {
         let ids = last!.indices.map { Int64($0) }
         try ids.withUnsafeBytes { Data($0) }.write(to: folder.appendingPathComponent("loupe-ids.i64"))
         say("{\"median_s\": \(times[times.count / 2]), \"min_s\": \(times[0])}")
-    case "variant": RunningTopK.pinCodeScan(Int(words[1])); say("{}")
     case "quit": exit(0)
     default: say("{\"error\": \"unknown command\"}")
     }

@@ -206,12 +206,37 @@ uint32_t lk_crc32c(uint32_t crc, const uint8_t *data, size_t n);
 /// against a query's look-up table table[m][256] (table[j][c]: the query's j-th sub-vector with
 /// centre c), score = bias + sum_j table[j][codes[i][j]], and merges them into the running top-k
 /// best[k] / best_ids[k] as lk_topk_update does (id of code i: ids[i], or base + i when ids is NULL).
+/// Scalar code, eight codes at a time: the reference of lk_pq_scan_blocked_topk.
 void lk_pq_scan_topk(const float *table, int m, const uint8_t *codes, size_t n, const int64_t *ids, int64_t base,
                      float bias, int k, float *best, int64_t *best_ids);
-/// Which lk_pq_scan_topk loop runs: 0 eight codes at a time in scalar code, 1 AVX2 gathers (only
-/// when lk_simd_level() >= 1), 2 AVX-512 16-lane gathers (only when lk_simd_level() >= 2; m a
-/// multiple of 16, else the tail loop). Benchmarks and tests pin one; -1 restores the default.
-void lk_pq_set_scan_variant(int variant);
+/// Codes per block of the blocked code layout: block b holds codes 64b ..< 64b + 64 as [m][64]
+/// bytes (byte j of its 64 codes side by side); a list of n codes takes lk_pq_blocked_bytes(n, m)
+/// bytes, the last block padded.
+#define LK_PQ_BLOCK 64
+size_t lk_pq_blocked_bytes(size_t n, int m);
+/// Writes codes rows[n][m] as codes at ..< at + n of a blocked array (sized for at least at + n).
+void lk_pq_put_codes(uint8_t *blocked, size_t at, const uint8_t *rows, size_t n, int m);
+/// Reads codes at ..< at + n of a blocked array into rows[n][m].
+void lk_pq_get_codes(const uint8_t *blocked, size_t at, size_t n, int m, uint8_t *rows);
+/// A query's look-up table table[m][256] with a byte copy for the blocked scan (bytes[m][256]:
+/// each entry less its sub-table's minimum, in steps of `step`; `offset` the sum of the minima,
+/// `magnitude` the sum of each sub-table's largest |entry|). Points into the caller's storage.
+typedef struct {
+    const float *table;
+    const uint8_t *bytes;
+    int m;
+    float step, offset, magnitude;
+} lk_pq_table;
+/// Fills bytes[m][256] (the caller's, alive as long as *out is used) and *out from table[m][256].
+void lk_pq_quantize_table(const float *table, int m, uint8_t *bytes, lk_pq_table *out);
+/// lk_pq_scan_topk over n codes in the blocked layout (codes holds lk_pq_blocked_bytes(n, m)
+/// bytes): the same scores, ids and order bit for bit. With AVX-512 VBMI the byte table is
+/// looked up 64 codes at a time and only codes whose byte sum could beat the running k-th are
+/// scored with the float table; else scalar code over the float table, eight codes at a time.
+void lk_pq_scan_blocked_topk(const lk_pq_table *table, const uint8_t *codes, size_t n, const int64_t *ids, int64_t base,
+                             float bias, int k, float *best, int64_t *best_ids);
+/// 1 when lk_pq_scan_blocked_topk uses byte look-ups (AVX-512 VBMI and the dispatch level allows AVX-512).
+int lk_pq_has_byte_lookups(void);
 /// For each column i of s[k][b]: the row r with the largest s[r][i] - bias[r] (the first on
 /// ties; NaN never wins) into at[i], and that value into best[i] (-INFINITY when none won).
 void lk_column_argmax(const float *s, int k, int b, const float *bias, float *best, int32_t *at);
