@@ -67,6 +67,16 @@ def main():
         assert info.returncode == 0, info.stderr
         described = json.loads(info.stdout)
         assert described["quantized"] == "IVF1,Flat" and described["images"] == 2 and described["checksums"], described
+        # projected to 2 principal directions first (the two vectors' span: inner products kept)
+        projected = os.path.join(tmp, "p.idx")
+        made = run(binary, "index", imgs, "-o", projected, "--index-type", "ivfflat", "--lists", "1", "--pca", "2", "--quiet")
+        assert made.returncode == 0 and "PCA2,IVF1,Flat" in made.stderr, made.stderr
+        found = run(binary, "search", projected, os.path.join(imgs, "b.jpg"), "--json", "--probe", "1", "--refine", "0")
+        assert found.returncode == 0, found.stderr
+        got = json.loads(found.stdout)[0]["results"]
+        assert [h["path"] for h in got] == [h["path"] for h in hits] and abs(got[1]["score"] - hits[1]["score"]) < 1e-3, (got, hits)
+        info = run(binary, "index", "info", projected, "--json")
+        assert info.returncode == 0 and json.loads(info.stdout)["quantized"] == "PCA2,IVF1,Flat", info.stdout
         exported = os.path.join(tmp, "q.npy")
         made = run(binary, "index", "export", quantized, "-o", exported)
         assert made.returncode == 0, made.stderr
@@ -412,6 +422,9 @@ def main():
             (["index", imgs, "-o", os.path.join(tmp, "q.idx"), "--index-type", "ivfflat", "--pq", "8"], "--pq applies to pq and ivfpq"),
             (["index", imgs, "-o", os.path.join(tmp, "q.idx"), "--index-type", "pq", "--pq", "7"], "must divide the dimension 1280"),
             (["index", imgs, "-o", os.path.join(tmp, "q.idx"), "--index-type", "ivfflat", "--lists", "5"], "is more than the 2 vectors"),
+            (["index", imgs, "-o", os.path.join(tmp, "q.idx"), "--pca", "8"], "need --index-type"),
+            (["index", imgs, "-o", os.path.join(tmp, "q.idx"), "--index-type", "ivfflat", "--pca", "1280"], "--pca must be less than the dimension 1280"),
+            (["index", imgs, "-o", os.path.join(tmp, "q.idx"), "--index-type", "pq", "--pca", "100", "--pq", "64"], "must divide the --pca dimension 100"),
             (["index", imgs, "-o", os.path.join(tmp, "q.idx"), "--index-type", "pq"], "at least 256 training vectors"),
             (["search", index, os.path.join(imgs, "a.jpg"), "--probe", "4"], "apply to a quantized index"),
             (["index", "export", index, "-o", os.path.join(tmp, "v.csv")], "must end in .npy or .fvecs"),

@@ -48,30 +48,79 @@ void lk_pq_get_codes(const uint8_t *blocked, size_t at, size_t n, int m, uint8_t
     }
 }
 
+// Minimum and maximum of each sub-table into lo[j] / hi[j]; the quantized entries of one
+// sub-table: (t - lo) / step rounded to nearest, capped at `top` (within half a step and a few
+// ulps of the entry). Scalar and AVX-512 versions of both (the byte table serves only VBMI scans).
+static void ranges_scalar(const float *table, int m, float *lo, float *hi) {
+    for (int j = 0; j < m; j++) {
+        const float *tj = table + (size_t)j * 256;
+        float l = tj[0], h = tj[0];
+        for (int c = 1; c < 256; c++) {
+            l = tj[c] < l ? tj[c] : l;
+            h = tj[c] > h ? tj[c] : h;
+        }
+        lo[j] = l;
+        hi[j] = h;
+    }
+}
+
+static void quantize_scalar(const float *tj, float lo, float inverse, float top, uint8_t *bj) {
+    for (int c = 0; c < 256; c++) {
+        float q = (tj[c] - lo) * inverse + 0.5f;
+        q = q > top ? top : q;
+        bj[c] = (uint8_t)(int)q;
+    }
+}
+
+LK_AVX512 static void ranges_avx512(const float *table, int m, float *lo, float *hi) {
+    for (int j = 0; j < m; j++) {
+        const float *tj = table + (size_t)j * 256;
+        __m512 l = _mm512_loadu_ps(tj), h = l;
+        for (int c = 16; c < 256; c += 16) {
+            const __m512 v = _mm512_loadu_ps(tj + c);
+            l = _mm512_min_ps(l, v);
+            h = _mm512_max_ps(h, v);
+        }
+        lo[j] = _mm512_reduce_min_ps(l);
+        hi[j] = _mm512_reduce_max_ps(h);
+    }
+}
+
+LK_AVX512 static void quantize_avx512(const float *tj, float lo, float inverse, float top, uint8_t *bj) {
+    const __m512 l = _mm512_set1_ps(lo), s = _mm512_set1_ps(inverse), half = _mm512_set1_ps(0.5f), t = _mm512_set1_ps(top);
+    for (int c = 0; c < 256; c += 16) {
+        const __m512i q = _mm512_cvttps_epi32(_mm512_min_ps(_mm512_fmadd_ps(_mm512_sub_ps(_mm512_loadu_ps(tj + c), l), s, half), t));
+        _mm_storeu_si128((__m128i *)(bj + c), _mm512_cvtepi32_epi8(q));
+    }
+}
+
 void lk_pq_quantize_table(const float *table, int m, uint8_t *bytes, lk_pq_table *out) {
     // one step for every sub-table (the byte sums must add up), as fine as 16-bit sums of m bytes allow
     const int levels = m * 255 <= 65535 ? 255 : 65535 / m;
-    float range = 0, offset = 0, magnitude = 0;
-    for (int j = 0; j < m; j++) {
-        const float *tj = table + (size_t)j * 256;
-        float lo = tj[0], hi = lo, big = fabsf(lo);
-        for (int c = 1; c < 256; c++) {
-            lo = tj[c] < lo ? tj[c] : lo;
-            hi = tj[c] > hi ? tj[c] : hi;
-            big = fabsf(tj[c]) > big ? fabsf(tj[c]) : big;
+    const int level = lk_simd_level();
+    float lo[256], hi[256], range = 0, offset = 0, magnitude = 0;
+    for (int j0 = 0; j0 < m; j0 += 256) {
+        const int mj = m - j0 < 256 ? m - j0 : 256;
+        if (level >= 2) ranges_avx512(table + (size_t)j0 * 256, mj, lo, hi);
+        else ranges_scalar(table + (size_t)j0 * 256, mj, lo, hi);
+        for (int j = 0; j < mj; j++) {
+            offset += lo[j];
+            magnitude += -lo[j] > hi[j] ? -lo[j] : hi[j];
+            range = hi[j] - lo[j] > range ? hi[j] - lo[j] : range;
         }
-        offset += lo;
-        magnitude += big;
-        range = hi - lo > range ? hi - lo : range;
     }
-    const float step = range > 0 ? range / (float)levels : 1.0f;
-    for (int j = 0; j < m; j++) {
-        const float *tj = table + (size_t)j * 256;
-        float lo = tj[0];
-        for (int c = 1; c < 256; c++) lo = tj[c] < lo ? tj[c] : lo;
-        for (int c = 0; c < 256; c++) {
-            const float q = nearbyintf((tj[c] - lo) / step);
-            bytes[(size_t)j * 256 + c] = (uint8_t)(q < 0 ? 0 : q > (float)levels ? levels : q);
+    const float step = range > 0 ? range / (float)levels : 1.0f, inverse = 1.0f / step, top = (float)levels;
+    for (int j0 = 0; j0 < m; j0 += 256) {
+        const int mj = m - j0 < 256 ? m - j0 : 256;
+        if (j0 > 0 || m > 256) {  // the minima of this stretch again (more than 256 sub-tables)
+            if (level >= 2) ranges_avx512(table + (size_t)j0 * 256, mj, lo, hi);
+            else ranges_scalar(table + (size_t)j0 * 256, mj, lo, hi);
+        }
+        for (int j = 0; j < mj; j++) {
+            const float *tj = table + (size_t)(j0 + j) * 256;
+            uint8_t *bj = bytes + (size_t)(j0 + j) * 256;
+            if (level >= 2) quantize_avx512(tj, lo[j], inverse, top, bj);
+            else quantize_scalar(tj, lo[j], inverse, top, bj);
         }
     }
     out->table = table;
@@ -177,6 +226,6 @@ int lk_pq_has_byte_lookups(void) {
 void lk_pq_scan_blocked_topk(const lk_pq_table *table, const uint8_t *codes, size_t n, const int64_t *ids, int64_t base,
                              float bias, int k, float *best, int64_t *best_ids) {
     if (k <= 0 || n == 0) return;
-    if (lk_pq_has_byte_lookups()) scan_blocked_vbmi(table, codes, n, ids, base, bias, k, best, best_ids);
+    if (table->bytes && lk_pq_has_byte_lookups()) scan_blocked_vbmi(table, codes, n, ids, base, bias, k, best, best_ids);
     else scan_blocked_scalar(table, codes, n, ids, base, bias, k, best, best_ids);
 }

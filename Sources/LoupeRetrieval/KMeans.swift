@@ -101,7 +101,13 @@ public struct KMeans: Sendable {
     }
 
     /// The `count` nearest centres of each row (row-major `N × count`, nearest first).
-    public func nearest(_ rows: Tensor, count: Int) -> [Int] {
+    public func nearest(_ rows: Tensor, count: Int) -> [Int] { probe(rows, count: count).nearest }
+
+    /// The `count` nearest centres of each row of `rows` `[n, D]` (nearest first) with the row's
+    /// inner product with each of them `[n * count]`, from one product: an inverted file probes
+    /// those lists, and IVF-PQ adds `q · c` to the codes' scores. Each row's answer does not
+    /// depend on the other rows given with it.
+    public func probe(_ rows: Tensor, count: Int) -> (nearest: [Int], dots: [Float]) {
         let (n, d) = (rows.shape[0], rows.shape[1])
         // rows as [x, 1]: the largest inner product with [2c, −‖c‖²] is the nearest centre
         let query = Tensor(uninitializedShape: [n, d + 1]) { q in
@@ -112,7 +118,11 @@ public struct KMeans: Sendable {
                 }
             }
         }
-        return nearestNeighbors(of: query, in: probeCentres, k: min(count, centroids.shape[0])).indices
+        let top = nearestNeighbors(of: query, in: probeCentres, k: min(count, centroids.shape[0]))
+        let scores = top.scores.scalars
+        // 2 x·c − ‖c‖², so x·c = (score + ‖c‖²) / 2 (‖c‖² is the augmented column, negated)
+        let dots = top.indices.enumerated().map { i, c in (scores[i] - probeCentres[c, d]) / 2 }
+        return (top.indices, dots)
     }
 
     /// Centres as `[2c, −‖c‖²]`.

@@ -312,11 +312,8 @@ public struct QuantizedIndex: Sendable, CustomStringConvertible {
         // per query: the lists to scan and, for IVF-PQ, q·c of each
         var probed = Array(repeating: 0, count: nq * probe), bias = Array(repeating: Float(0), count: nq * probe)
         if let coarse {
-            probed = coarse.nearest(queries, count: probe)
-            if productQuantizer != nil {
-                let dots = matmul(queries, coarse.centroids, transposingB: true).scalars  // [Q, lists]
-                for q in 0..<nq { for p in 0..<probe { bias[q * probe + p] = dots[q * lists.count + probed[q * probe + p]] } }
-            }
+            // the lists and, for IVF-PQ, q·c of each, from one product
+            (probed, bias) = coarse.probe(queries, count: probe)
         }
         let results = Mutex([(Range<Int>, RunningTopK)]())
         if let pq = productQuantizer {

@@ -69,8 +69,8 @@ public struct BlockedCodes: Sendable, Equatable {
 
 /// A query's product-quantization look-up table `[m, 256]` made ready for scans of
 /// ``BlockedCodes``: the float entries and a byte copy of them (each entry less its
-/// sub-table's minimum, in one step for all), which the scan looks up in registers where the
-/// CPU has AVX-512 VBMI.
+/// sub-table's minimum, in one step for all; made only where the CPU has AVX-512 VBMI), which the
+/// scan looks up in registers.
 public struct CodeTable: Sendable {
     let floats: [Float]
     let bytes: [UInt8]
@@ -78,14 +78,20 @@ public struct CodeTable: Sendable {
     let step: Float, offset: Float, magnitude: Float
 
     /// Row `row` of `tables` `[Q, m, 256]` (``innerProductTables(_:centroids:)``).
-    public init(_ tables: Tensor, row: Int) {
+    ///
+    /// - Parameter byteLookups: make the byte copy (default: where the CPU can use it); `false`
+    ///   makes scans use the float table alone, as on a CPU without VBMI.
+    public init(_ tables: Tensor, row: Int, byteLookups: Bool = CodeTable.usesByteLookups) {
         check(tables.rank == 3 && tables.shape[2] == 256 && row >= 0 && row < tables.shape[0], "CodeTable: row \(row) of tables \(tables.shape)")
         let m = tables.shape[1]
         let floats = tables.withUnsafeBufferPointer { Array($0[(row * m * 256)..<((row + 1) * m * 256)]) }
-        var bytes = [UInt8](repeating: 0, count: m * 256)
+        // the byte copy only where a scan can use it
+        var bytes = [UInt8](repeating: 0, count: byteLookups ? m * 256 : 0)
         var t = lk_pq_table()
-        floats.withUnsafeBufferPointer { f in
-            bytes.withUnsafeMutableBufferPointer { b in lk_pq_quantize_table(f.baseAddress!, Int32(m), b.baseAddress!, &t) }
+        if !bytes.isEmpty {
+            floats.withUnsafeBufferPointer { f in
+                bytes.withUnsafeMutableBufferPointer { b in lk_pq_quantize_table(f.baseAddress!, Int32(m), b.baseAddress!, &t) }
+            }
         }
         (self.floats, self.bytes, subquantizers, step, offset, magnitude) = (floats, bytes, m, t.step, t.offset, t.magnitude)
     }
@@ -108,7 +114,7 @@ extension RunningTopK {
         let k = self.k
         table.floats.withUnsafeBufferPointer { f in
             table.bytes.withUnsafeBufferPointer { b in
-                var t = lk_pq_table(table: f.baseAddress!, bytes: b.baseAddress!, m: Int32(table.subquantizers), step: table.step,
+                var t = lk_pq_table(table: f.baseAddress!, bytes: table.bytes.isEmpty ? nil : b.baseAddress, m: Int32(table.subquantizers), step: table.step,
                                     offset: table.offset, magnitude: table.magnitude)
                 codes.storage.withUnsafeBufferPointer { c in
                     withBestLists(query: query) { best, bestIDs in

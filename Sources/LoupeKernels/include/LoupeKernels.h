@@ -220,7 +220,8 @@ void lk_pq_put_codes(uint8_t *blocked, size_t at, const uint8_t *rows, size_t n,
 void lk_pq_get_codes(const uint8_t *blocked, size_t at, size_t n, int m, uint8_t *rows);
 /// A query's look-up table table[m][256] with a byte copy for the blocked scan (bytes[m][256]:
 /// each entry less its sub-table's minimum, in steps of `step`; `offset` the sum of the minima,
-/// `magnitude` the sum of each sub-table's largest |entry|). Points into the caller's storage.
+/// `magnitude` the sum of each sub-table's largest |entry|). Points into the caller's storage;
+/// bytes NULL (no byte copy made: lk_pq_has_byte_lookups() was 0) scans the float table.
 typedef struct {
     const float *table;
     const uint8_t *bytes;
