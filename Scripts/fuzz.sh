@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Scripts/fuzz.sh TARGET SECONDS [libFuzzer options…]
-# Fuzzes one of Loupe's parsers with libFuzzer under AddressSanitizer (Swift has no UBSan mode; the C shims are built with the same flags)
-# for SECONDS: image (PNG/JPEG through the C shims, EXIF orientation, pixel budget), safetensors,
-# index (flat, object, IVF-PQ files, both verification modes), whitening, head, recipe; `all` runs
-# each in turn. Builds Fuzz/ (a separate package) into .build-fuzz, writes the seed corpus
+# Fuzzes one of Loupe's parsers with libFuzzer under AddressSanitizer for SECONDS: image (PNG/JPEG
+# through Loupe's Swift decoder: C shims, EXIF orientation, pixel budget), image-c (the C shims
+# alone, built by clang with -fsanitize=fuzzer,address,undefined: Swift has no UBSan mode, and
+# SwiftPM's fuzzer flag does not instrument C targets; each decoded image must also survive a PNG
+# round trip), safetensors, index (flat, object, IVF-PQ files, both verification modes),
+# whitening, head, recipe; `all` runs each in turn. Builds Fuzz/ (a separate package) into .build-fuzz, writes the seed corpus
 # (Loupe's own writers and real photos) into .cache/fuzz/corpus/TARGET, which the run then grows,
 # and replays Fuzz/Regressions/TARGET (inputs that once failed) first. A finding is written to
 # .cache/fuzz/findings/TARGET/ and the script fails; copy it into Fuzz/Regressions/TARGET once fixed.
@@ -12,7 +14,7 @@ cd "$(dirname "$0")/.."
 [ $# -ge 2 ] || { echo "usage: Scripts/fuzz.sh TARGET|all SECONDS [libFuzzer options]" >&2; exit 64; }
 target=$1 seconds=$2
 shift 2
-targets=(image safetensors index whitening head recipe)
+targets=(image image-c safetensors index whitening head recipe)
 if [ "$target" = all ]; then
     for t in "${targets[@]}"; do "$0" "$t" "$seconds" "$@"; done
     exit 0
@@ -27,16 +29,25 @@ if ! swift build -c release --package-path Fuzz --scratch-path .build-fuzz --san
     exit 1
 fi
 binary=.build-fuzz/release/loupe-fuzz
+LOUPE_FUZZ_SEEDS=.cache/fuzz/seeds "$binary"   # writes the seeds and exits
+if [ "$target" = image-c ]; then
+    rm -f .build-fuzz/loupe-fuzz-image-c
+    # the C shims with UBSan too; libpng and libjpeg-turbo are the system's (not instrumented)
+    clang -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+        -ISources/LoupeKernels/include -ISources/LoupeKernels Fuzz/C/fuzz_image.c Sources/LoupeKernels/lk_image.c \
+        -lpng16 -ljpeg -o .build-fuzz/loupe-fuzz-image-c 2>&1 | grep -v "Cannot export local symbol" >&2 || true
+    [ -x .build-fuzz/loupe-fuzz-image-c ] || { echo "the C fuzz target did not build" >&2; exit 1; }
+    binary=.build-fuzz/loupe-fuzz-image-c
+fi
 corpus=.cache/fuzz/corpus/$target findings=.cache/fuzz/findings/$target
 mkdir -p "$corpus" "$findings" "Fuzz/Regressions/$target"
-LOUPE_FUZZ_SEEDS=.cache/fuzz/seeds "$binary"
 if [ "$target" = safetensors ]; then
     # every Loupe file is a safetensors file: the index, whitening and head seeds
     cp -n .cache/fuzz/seeds/{index,whitening,head}/* "$corpus"/ 2>/dev/null || true
 else
-    cp -n .cache/fuzz/seeds/"$target"/* "$corpus"/ 2>/dev/null || true
+    cp -n .cache/fuzz/seeds/"${target%-c}"/* "$corpus"/ 2>/dev/null || true
 fi
-if [ "$target" = image ]; then
+if [ "$target" = image ] || [ "$target" = image-c ]; then
     .venv/bin/python Scripts/make_fuzz_corpus.py --darknet .cache/darknet/data --out "$corpus" >&2
 fi
 export LOUPE_FUZZ_TARGET=$target

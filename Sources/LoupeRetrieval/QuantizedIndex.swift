@@ -430,16 +430,28 @@ extension QuantizedIndex {
         guard m > 0, sizes.count == lists.count, sizes.allSatisfy({ $0 >= 0 }), ids.count == 8 * live, codes.count == m * live, live <= total else {
             throw .invalidTraining("list sizes, ids and codes do not fit a \(kind) index of \(total) vectors")
         }
-        var start = 0, seen = [Bool](repeating: false, count: total)
-        for (l, size) in sizes.enumerated() where size > 0 {
-            let listIDs = (start..<(start + size)).map { Int64(littleEndian: ids.loadUnaligned(fromByteOffset: 8 * $0, as: Int64.self)) }
+        // each list's ids read and codes put in blocks on the compute threads; ids checked after
+        var starts = [Int](repeating: 0, count: sizes.count)
+        for l in sizes.indices.dropFirst() { starts[l] = starts[l - 1] + sizes[l - 1] }
+        let built = Mutex([(list: Int, ids: [Int64], codes: BlockedCodes)]())
+        ComputeThreads.forEachChunk(of: sizes.count) { range in
+            var made: [(list: Int, ids: [Int64], codes: BlockedCodes)] = []
+            for l in range where sizes[l] > 0 {
+                let (start, size) = (starts[l], sizes[l])
+                let listIDs = (start..<(start + size)).map { Int64(littleEndian: ids.loadUnaligned(fromByteOffset: 8 * $0, as: Int64.self)) }
+                made.append((l, listIDs, BlockedCodes(subquantizers: m, rows: UnsafeRawBufferPointer(rebasing: codes[(start * m)..<((start + size) * m)]))))
+            }
+            built.withLock { $0 += made }
+        }
+        var seen = [Bool](repeating: false, count: total)
+        for (l, listIDs, listCodes) in built.withLock({ $0 }).sorted(by: { $0.list < $1.list }) {
             for id in listIDs {
                 guard id >= 0 && id < Int64(total) && !seen[Int(id)] else { throw .invalidTraining("list \(l) holds id \(id): out of range or held twice") }
                 seen[Int(id)] = true
             }
-            lists[l].ids += listIDs
-            lists[l].codes.append(rows: UnsafeRawBufferPointer(rebasing: codes[(start * m)..<((start + size) * m)]))
-            start += size
+            guard lists[l].ids.isEmpty else { throw .invalidTraining("list \(l) is restored into an index that holds vectors") }
+            lists[l].ids = listIDs
+            lists[l].codes = listCodes
         }
         count = total
     }

@@ -58,9 +58,13 @@ public struct BlockedCodes: Sendable, Equatable {
 
     /// The codes at `indices`, in that order.
     public func selecting(_ indices: [Int]) -> BlockedCodes {
+        let all = allRows, m = subquantizers
         var rows = [UInt8]()
-        rows.reserveCapacity(indices.count * subquantizers)
-        for i in indices { rows += self.rows(i..<(i + 1)) }
+        rows.reserveCapacity(indices.count * m)
+        for i in indices {
+            check(i >= 0 && i < count, "BlockedCodes.selecting: code \(i) of \(count)")
+            rows += all[(i * m)..<((i + 1) * m)]
+        }
         var out = BlockedCodes(subquantizers: subquantizers)
         out.append(rows: rows)
         return out

@@ -451,6 +451,21 @@ import Testing
     @Test func crc32cIsTheStandardOne() {
         #expect(SafetensorsFile.crc32c("123456789") == 0xE306_9283)
         #expect(SafetensorsFile.crc32c("") == 0)
+        // the three-chain path (12,288 bytes and up) against a bitwise loop, around its threshold and beyond
+        func bitwise(_ bytes: [UInt8]) -> UInt32 {
+            var crc: UInt32 = 0xFFFF_FFFF
+            for byte in bytes {
+                crc ^= UInt32(byte)
+                for _ in 0..<8 { crc = (crc >> 1) ^ (0x82F6_3B78 & (0 &- (crc & 1))) }
+            }
+            return ~crc
+        }
+        var generator = SplitMix(seed: 5)
+        let data = (0..<1_000_003).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
+        for n in [12_287, 12_288, 12_289, 12_296, 65_541, 1_000_003] {
+            let part = Array(data[0..<n])
+            #expect(part.withUnsafeBytes { SafetensorsFile.crc32c(of: $0) } == bitwise(part), "\(n) bytes")
+        }
         // the scalar fallback gives the same values
         #expect(KernelDispatch.withLevel(.scalar) { SafetensorsFile.crc32c("123456789") } == 0xE306_9283)
     }
