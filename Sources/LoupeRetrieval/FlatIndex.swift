@@ -458,18 +458,25 @@ enum IndexFile {
             }
             return stored
         }
-        guard file.entries["paths"] != nil else { throw .malformed(url, "missing paths") }
-        let bytes: SafetensorsFile.ByteTensor
-        do { bytes = try file.byteTensor(named: "paths") } catch { throw .unreadable(url, error) }
-        guard bytes.shape.count == 1, bytes.values.last ?? 0 == 0 else { throw .malformed(url, "the paths section does not end a path") }
-        var stored: [String] = [], start = 0
-        bytes.values.withUnsafeBufferPointer { b in
-            for i in 0..<b.count where b[i] == 0 {
-                stored.append(String(decoding: UnsafeBufferPointer(rebasing: b[start..<i]), as: UTF8.self))
-                start = i + 1
+        guard let entry = file.entries["paths"] else { throw .malformed(url, "missing paths") }
+        guard entry.shape.count == 1 else { throw .malformed(url, "the paths section is not one run of bytes") }
+        let decoded: [String]?
+        do {
+            // read in place, each path's end found by memchr (a byte loop here cost more than the strings)
+            decoded = try file.withBytes(named: "paths") { raw -> [String]? in
+                let b = raw.bindMemory(to: UInt8.self)
+                guard b.last ?? 0 == 0, let base = b.baseAddress else { return b.isEmpty ? [] : nil }
+                var made: [String] = [], start = 0
+                while start < b.count {
+                    let end = UnsafePointer(memchr(base + start, 0, b.count - start)!.assumingMemoryBound(to: UInt8.self)) - base
+                    made.append(String(decoding: UnsafeBufferPointer(start: base + start, count: end - start), as: UTF8.self))
+                    start = end + 1
+                }
+                return made
             }
-        }
-        return stored
+        } catch { throw .unreadable(url, error as? SafetensorsError ?? .malformedEntry(name: "paths", reason: "\(error)")) }
+        guard let decoded else { throw .malformed(url, "the paths section does not end a path") }
+        return decoded
     }
 
     /// The paths of `file`, made absolute against its root: `root` when given, else the recorded
