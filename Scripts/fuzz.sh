@@ -29,7 +29,7 @@ if ! swift build -c release --package-path Fuzz --scratch-path .build-fuzz --san
     exit 1
 fi
 binary=.build-fuzz/release/loupe-fuzz
-LOUPE_FUZZ_SEEDS=.cache/fuzz/seeds "$binary"   # writes the seeds and exits
+ASAN_OPTIONS=detect_leaks=0 LOUPE_FUZZ_SEEDS=.cache/fuzz/seeds "$binary"   # writes the seeds and exits (the runtime's own environment copy is no leak of ours)
 if [ "$target" = image-c ]; then
     rm -f .build-fuzz/loupe-fuzz-image-c
     # the C shims with UBSan too; libpng and libjpeg-turbo are the system's (not instrumented)

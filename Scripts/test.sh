@@ -22,3 +22,7 @@ swift build -c release
 # the analysis grid (Benchmarks/ loupe-analysis) end to end on a few real images
 swift build -c release --package-path Benchmarks --product loupe-analysis
 .venv/bin/python Scripts/check_analysis.py Benchmarks/.build/release/loupe-analysis ../shared/data
+# every fuzz target for a few seconds (a fixed seed) over its seeds and kept regression inputs, so
+# that a parser change that crashes, leaks or trips a sanitizer fails here; the long runs are
+# `Scripts/fuzz.sh TARGET SECONDS`, not part of the tests
+Scripts/fuzz.sh all 5 -seed=1
