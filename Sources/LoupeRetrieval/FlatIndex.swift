@@ -312,6 +312,7 @@ extension FlatIndex {
         quantized?.write(to: &tensors, bytes: &bytes, metadata: &metadata)
         IndexFile.add(removed: removed, to: &metadata)
         bytes[IndexFile.rowChecksums] = IndexFile.rowChecksums(of: store)
+        IndexFile.add(unitLengthOf: store, to: &metadata)
         do { try SafetensorsFile.write(tensors, bytes: bytes, metadata: metadata, checksums: true, to: url) } catch { throw .unwritable(url, error) }
     }
 
@@ -341,16 +342,14 @@ extension FlatIndex {
         guard vectors.shape[0] == paths.count else { throw .countMismatch(vectors: vectors.shape[0], paths: paths.count) }
         self.recipe = recipe
         whitening = try IndexFile.whitening(file, url, recipe: recipe)
-        if rowChecksums == nil {
-            guard vectors.withUnsafeBufferPointer({ $0.allSatisfy(\.isFinite) }) else { throw .malformed(url, "vectors hold NaN or infinity") }
-        }
+        if rowChecksums == nil { try IndexFile.checkRows(vectors, file, url) }
         quantized = try QuantizedIndex.read(file, url, vectors: vectors)
         removed = try IndexFile.removed(file, url, images: paths.count)
         quantized?.remove(ids: removed)
         store = RowStore(vectors)
         store.verifier = try rowChecksums.map { checksums throws(IndexError) in
             guard checksums.count == vectors.shape[0] else { throw .damaged(url, section: IndexFile.rowChecksums) }
-            return RowVerifier(url: url, checksums: checksums)
+            return RowVerifier(url: url, checksums: checksums, unitLength: file.metadata[IndexFile.unitLength] == "1")
         }
         self.paths = paths
         stamps = try IndexFile.stamps(file, url, images: paths.count)
@@ -361,6 +360,52 @@ extension FlatIndex {
 enum IndexFile {
     /// The section of per-row CRC-32Cs of the vectors (4 bytes each, little-endian).
     static let rowChecksums = "vectors.crc32c"
+    /// Metadata saying that every vector has unit length, as embedders write them (`"1"`);
+    /// reading such a file checks each row's length too, so that an edited row whose checksums
+    /// were made again to match is still refused. Files of other vectors do not say it.
+    static let unitLength = "unit-length"
+
+    /// Whether `row` has length 1 (its squared length within 2·10⁻³ of 1).
+    static func hasUnitLength(_ row: UnsafeBufferPointer<Float>) -> Bool {
+        var s: Float = 0
+        for x in row { s += x * x }
+        return abs(s - 1) <= 2e-3
+    }
+
+    /// Records ``unitLength`` when every row of `store` has unit length.
+    static func add(unitLengthOf store: RowStore, to metadata: inout [String: String]) {
+        var all = store.count > 0
+        store.forEachBlock { _, rows in
+            guard all else { return }
+            let d = store.dimension
+            all = rows.withUnsafeBufferPointer { b in (0..<rows.shape[0]).allSatisfy { hasUnitLength(UnsafeBufferPointer(rebasing: b[($0 * d)..<(($0 + 1) * d)])) } }
+        }
+        if all { metadata[unitLength] = "1" }
+    }
+
+    /// Checks that `vectors` are finite and, where the file says so, of unit length: one pass of
+    /// squared lengths (a NaN or infinity makes its row's sum one).
+    static func checkRows(_ vectors: Tensor, _ file: SafetensorsFile, _ url: URL) throws(IndexError) {
+        let unit = file.metadata[unitLength] == "1", d = vectors.shape[1]
+        let problem: String? = vectors.withUnsafeBufferPointer { b in
+            for r in 0..<vectors.shape[0] {
+                let row = UnsafeBufferPointer(rebasing: b[(r * d)..<((r + 1) * d)])
+                var s = SIMD8<Float>()
+                var j = 0
+                while j + 8 <= d {
+                    let x = SIMD8<Float>(row[j..<(j + 8)])
+                    s += x * x
+                    j += 8
+                }
+                var sum = s.sum()
+                while j < d { sum += row[j] * row[j]; j += 1 }
+                if !sum.isFinite && !row.allSatisfy(\.isFinite) { return "vectors hold NaN or infinity" }
+                if unit && abs(sum - 1) > 2e-3 { return "vector row \(r) does not have unit length, which the file records for every row" }
+            }
+            return nil
+        }
+        if let problem { throw .malformed(url, problem) }
+    }
 
     static func rowChecksums(of store: RowStore) -> SafetensorsFile.ByteTensor {
         var bytes = [UInt8](repeating: 0, count: 4 * store.count)

@@ -424,6 +424,7 @@ extension ObjectIndex {
         quantized?.write(to: &tensors, bytes: &bytes, metadata: &metadata)
         IndexFile.add(removed: removed, to: &metadata)
         bytes[IndexFile.rowChecksums] = IndexFile.rowChecksums(of: store)
+        IndexFile.add(unitLengthOf: store, to: &metadata)
         do { try SafetensorsFile.write(tensors, bytes: bytes, metadata: metadata, checksums: true, to: url) } catch { throw .unwritable(url, error) }
     }
 
@@ -463,9 +464,7 @@ extension ObjectIndex {
         guard vectors.rank == 2, vectors.shape == [r, recipe.dimension], boxes.shape == [r, 4], images.shape == [r] else {
             throw .malformed(url, "vectors \(vectors.shape), boxes \(boxes.shape), images \(images.shape) do not fit \(r) regions of dimension \(recipe.dimension)")
         }
-        if rowChecksums == nil {
-            guard vectors.withUnsafeBufferPointer({ $0.allSatisfy(\.isFinite) }) else { throw .malformed(url, "vectors hold NaN or infinity") }
-        }
+        if rowChecksums == nil { try IndexFile.checkRows(vectors, file, url) }
         // rows must be grouped by image, images numbered 0..<paths.count in order, each with a region
         let ids = images.scalars
         var ranges: [Range<Int>] = []
@@ -488,7 +487,7 @@ extension ObjectIndex {
         store = RowStore(vectors)
         store.verifier = try rowChecksums.map { checksums throws(IndexError) in
             guard checksums.count == r else { throw .damaged(url, section: IndexFile.rowChecksums) }
-            return RowVerifier(url: url, checksums: checksums)
+            return RowVerifier(url: url, checksums: checksums, unitLength: file.metadata[IndexFile.unitLength] == "1")
         }
         self.paths = paths
         stamps = try IndexFile.stamps(file, url, images: paths.count)

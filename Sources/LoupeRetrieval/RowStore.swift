@@ -134,16 +134,18 @@ struct RowStore: Sendable {
 
 /// The per-row checks of vectors mapped from a file opened with
 /// ``IndexVerification/onAccess``: each row's CRC-32C (a section of its own, itself checked when
-/// the file is opened) and finiteness, checked the first time a search reads the row — so that a
+/// the file is opened), finiteness and, where the file records unit vectors, length, checked the
+/// first time a search reads the row — so that a
 /// large index opens without reading its vectors, and a damaged row is still never searched.
 final class RowVerifier: Sendable {
     let url: URL
     let rows: Int
+    let unitLength: Bool
     private let checksums: [UInt32]
     private let verified: Mutex<(bits: [UInt64], left: Int)>
 
-    init(url: URL, checksums: [UInt32]) {
-        (self.url, self.checksums, rows) = (url, checksums, checksums.count)
+    init(url: URL, checksums: [UInt32], unitLength: Bool) {
+        (self.url, self.checksums, rows, self.unitLength) = (url, checksums, checksums.count, unitLength)
         verified = Mutex((Array(repeating: 0, count: (checksums.count + 63) / 64), checksums.count))
     }
 
@@ -161,6 +163,7 @@ final class RowVerifier: Sendable {
                 let d = all.count / max(1, block.shape[0])
                 let row = UnsafeBufferPointer(rebasing: all[(offset * d)..<((offset + 1) * d)])
                 return row.allSatisfy(\.isFinite) && SafetensorsFile.crc32c(of: UnsafeRawBufferPointer(row)) == checksums[id]
+                    && (!unitLength || IndexFile.hasUnitLength(row))
             }
             guard good else { throw .damaged(url, section: "vectors (row \(id))") }
         }

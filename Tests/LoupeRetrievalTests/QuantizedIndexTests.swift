@@ -446,6 +446,32 @@ import Testing
         }
         #expect(throws: IndexError.damaged(url, section: "vectors (row 7)")) { try poisoned.write(to: other) }
         #expect(!FileManager.default.fileExists(atPath: other.path))
+
+        // unit vectors are recorded as such: row 9 made 1.5 times longer (checksums made to match
+        // again) is refused in full at once, and checked as read by the search that reads it
+        try index.write(to: url)
+        #expect(try SafetensorsFile(contentsOf: url).metadata["unit-length"] == "1")
+        let again = try SafetensorsFile(contentsOf: url)
+        var (longer, longerBytes) = try again.sections()
+        var w = longer["vectors"]!.scalars
+        for j in 0..<16 { w[9 * 16 + j] *= 1.5 }
+        longer["vectors"] = Tensor(shape: [300, 16], scalars: w)
+        let crc9 = w[(9 * 16)..<(10 * 16)].withUnsafeBytes { SafetensorsFile.crc32c(of: $0) }
+        for b in 0..<4 { longerBytes["vectors.crc32c"]!.values[36 + b] = UInt8(truncatingIfNeeded: crc9 >> (8 * UInt32(b))) }
+        var meta = again.metadata
+        meta[SafetensorsFile.checksumKey] = nil
+        try SafetensorsFile.write(longer, bytes: longerBytes, metadata: meta, checksums: true, to: url)
+        #expect(throws: IndexError.malformed(url, "vector row 9 does not have unit length, which the file records for every row")) { try FlatIndex(contentsOf: url) }
+        let stretched = try FlatIndex(contentsOf: url, verification: .onAccess)
+        #expect(throws: IndexError.damaged(url, section: "vectors (row 9)")) {
+            try stretched.search(x.sliced(along: 0, 9..<10), k: 5, quantizedSearch: QuantizedSearch(probe: 4, refine: 300))
+        }
+        // vectors that were never unit length are not recorded as such, and open as they are
+        var raw = try FlatIndex(recipe: recipe(16))
+        try raw.add(x * 3, paths: (0..<300).map { "/v/\($0)" })
+        try raw.write(to: other)
+        #expect(try SafetensorsFile(contentsOf: other).metadata["unit-length"] == nil)
+        #expect(try FlatIndex(contentsOf: other).search(q, k: 5) == raw.search(q, k: 5))
     }
 
     @Test func crc32cIsTheStandardOne() {
