@@ -59,5 +59,11 @@ if compgen -G "Fuzz/Regressions/$target/*" > /dev/null; then
 fi
 max_len=$(find "$corpus" -type f -printf '%s\n' | sort -n | tail -1)
 max_len=$(( max_len > 4096 ? max_len : 4096 ))
+# the whole log in .cache/fuzz/TARGET.log; here the coverage reached, the corpus and the final stats
+log=.cache/fuzz/$target.log
+status=0
 "$binary" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 -max_len="$max_len" -print_final_stats=1 \
-    -artifact_prefix="$findings/" "$@" "$corpus" 2>&1 | tail -n 25
+    -artifact_prefix="$findings/" "$@" "$corpus" > "$log" 2>&1 || status=$?
+grep -E "ERROR|SUMMARY|DONE|^stat::|^Done" "$log" | grep -v "^Done.*seeds" || true
+if [ "$status" -ne 0 ]; then tail -n 40 "$log" >&2; echo "fuzz target $target failed: the input is in $findings" >&2; fi
+exit "$status"
