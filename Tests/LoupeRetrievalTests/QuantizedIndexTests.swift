@@ -409,6 +409,22 @@ import Testing
         } catch { return error }
     }
 
+    /// Rewrites row `row` of the index file at `url` through `change`, with its row checksum and
+    /// every section checksum made again to match: damage that only the value checks can find.
+    static func rewrite(row: Int, of url: URL, dimension d: Int, _ change: (Float) -> Float) throws {
+        let file = try SafetensorsFile(contentsOf: url)
+        var (tensors, bytes) = try file.sections()
+        let shape = tensors["vectors"]!.shape
+        var v = tensors["vectors"]!.scalars
+        for j in 0..<d { v[row * d + j] = change(v[row * d + j]) }
+        tensors["vectors"] = Tensor(shape: shape, scalars: v)
+        let crc = v[(row * d)..<((row + 1) * d)].withUnsafeBytes { SafetensorsFile.crc32c(of: $0) }
+        for b in 0..<4 { bytes["vectors.crc32c"]!.values[4 * row + b] = UInt8(truncatingIfNeeded: crc >> (8 * UInt32(b))) }
+        var metadata = file.metadata
+        metadata[SafetensorsFile.checksumKey] = nil
+        try SafetensorsFile.write(tensors, bytes: bytes, metadata: metadata, checksums: true, to: url)
+    }
+
     /// Opened with the vectors checked as they are read: the same results as opened in full; a
     /// NaN row whose checksums were made again to match is still refused by the search that reads
     /// it, and a damaged index is never written out again as if whole.
@@ -429,16 +445,7 @@ import Testing
         #expect(lazy.vectors.scalars == x.scalars)
 
         // row 7 made NaN, its row checksum and the section checksums recomputed
-        let file = try SafetensorsFile(contentsOf: url)
-        var (tensors, bytes) = try file.sections()
-        var v = tensors["vectors"]!.scalars
-        for j in 0..<16 { v[7 * 16 + j] = .nan }
-        tensors["vectors"] = Tensor(shape: [300, 16], scalars: v)
-        let crc = v[(7 * 16)..<(8 * 16)].withUnsafeBytes { SafetensorsFile.crc32c(of: $0) }
-        for b in 0..<4 { bytes["vectors.crc32c"]!.values[28 + b] = UInt8(truncatingIfNeeded: crc >> (8 * UInt32(b))) }
-        var metadata = file.metadata
-        metadata[SafetensorsFile.checksumKey] = nil
-        try SafetensorsFile.write(tensors, bytes: bytes, metadata: metadata, checksums: true, to: url)
+        try Self.rewrite(row: 7, of: url, dimension: 16) { _ in .nan }
         #expect(throws: IndexError.malformed(url, "vectors hold NaN or infinity")) { try FlatIndex(contentsOf: url) }
         let poisoned = try FlatIndex(contentsOf: url, verification: .onAccess)
         #expect(throws: IndexError.damaged(url, section: "vectors (row 7)")) {
@@ -451,16 +458,7 @@ import Testing
         // again) is refused in full at once, and checked as read by the search that reads it
         try index.write(to: url)
         #expect(try SafetensorsFile(contentsOf: url).metadata["unit-length"] == "1")
-        let again = try SafetensorsFile(contentsOf: url)
-        var (longer, longerBytes) = try again.sections()
-        var w = longer["vectors"]!.scalars
-        for j in 0..<16 { w[9 * 16 + j] *= 1.5 }
-        longer["vectors"] = Tensor(shape: [300, 16], scalars: w)
-        let crc9 = w[(9 * 16)..<(10 * 16)].withUnsafeBytes { SafetensorsFile.crc32c(of: $0) }
-        for b in 0..<4 { longerBytes["vectors.crc32c"]!.values[36 + b] = UInt8(truncatingIfNeeded: crc9 >> (8 * UInt32(b))) }
-        var meta = again.metadata
-        meta[SafetensorsFile.checksumKey] = nil
-        try SafetensorsFile.write(longer, bytes: longerBytes, metadata: meta, checksums: true, to: url)
+        try Self.rewrite(row: 9, of: url, dimension: 16) { $0 * 1.5 }
         #expect(throws: IndexError.malformed(url, "vector row 9 does not have unit length, which the file records for every row")) { try FlatIndex(contentsOf: url) }
         let stretched = try FlatIndex(contentsOf: url, verification: .onAccess)
         #expect(throws: IndexError.damaged(url, section: "vectors (row 9)")) {
