@@ -126,6 +126,52 @@ def main():
         shutil.rmtree(folder)
         for f in (updated, fresh):
             os.remove(f)
+        # kept as a segment folder: an update writes one small segment of the change; a writer
+        # killed while writing the segment or the manifest, or failing on a full disk, leaves the
+        # previous index; compact merges the segments into one
+        folder, seg = os.path.join(tmp, "sfold"), os.path.join(tmp, "s.idx")
+        shutil.copytree(imgs, folder)
+        made = run(binary, "index", folder, "-o", seg, "--max-size", "256", "--layout", "segments", "--quiet")
+        assert made.returncode == 0 and os.path.isfile(os.path.join(seg, "manifest.json")), made.stderr
+        shutil.copy(os.path.join(refs, sorted(os.listdir(refs))[5]), os.path.join(folder, "c.jpg"))
+        again = run(binary, "index", folder, "-o", seg, "--update", "--quiet")
+        assert again.returncode == 0 and "1 added, 0 changed, 0 removed, 2 unchanged" in again.stderr, again.stderr
+        described = json.loads(run(binary, "index", "info", seg, "--json").stdout)
+        assert described["layout"] == "segments" and [x["images"] for x in described["segments"]] == [2, 1], described
+        fresh = os.path.join(tmp, "sf.idx")
+        assert run(binary, "index", folder, "-o", fresh, "--max-size", "256", "--quiet").returncode == 0
+        for query in ("a.jpg", "c.jpg"):
+            got, want = (json.loads(run(binary, "search", i, os.path.join(folder, query), "--json").stdout)[0]["results"] for i in (seg, fresh))
+            assert [(h["path"], round(h["score"], 5)) for h in got] == [(h["path"], round(h["score"], 5)) for h in want], (got, want)
+        before = {n: digest(os.path.join(seg, n)) for n in os.listdir(seg) if not n.startswith(".")}
+        os.remove(os.path.join(folder, "a.jpg"))
+        for fault in ({"LOUPE_FAULT_KILL_AFTER_BYTES": "512", "LOUPE_FAULT_FILE": "segment-"},
+                      {"LOUPE_FAULT_KILL_AFTER_BYTES": "100", "LOUPE_FAULT_FILE": "manifest.json"}):
+            killed = run_env(fault, binary, "index", folder, "-o", seg, "--update", "--quiet")
+            assert killed.returncode == -9, (fault, killed.returncode, killed.stderr)
+            assert digest(os.path.join(seg, "manifest.json")) == before["manifest.json"], fault
+            assert json.loads(run(binary, "index", "info", seg, "--json").stdout)["images"] == 3, fault
+        full = run_env({"LOUPE_FAULT_FAIL_AFTER_BYTES": "100", "LOUPE_FAULT_FILE": "manifest.json"}, binary, "index", folder, "-o", seg, "--update", "--quiet")
+        assert full.returncode != 0 and "No space left on device" in full.stderr, full.stderr
+        assert {n: digest(os.path.join(seg, n)) for n in before} == before
+        done = run(binary, "index", folder, "-o", seg, "--update", "--quiet")
+        assert done.returncode == 0 and "0 added, 0 changed, 1 removed, 2 unchanged" in done.stderr, done.stderr
+        described = json.loads(run(binary, "index", "info", seg, "--json").stdout)
+        assert [(x["images"], x["removes"]) for x in described["segments"]] == [(2, 0), (1, 0), (0, 1)] and described["images"] == 2, described
+        assert sorted(n for n in os.listdir(seg) if n != ".lock") == ["manifest.json", "segment-1.safetensors", "segment-2.safetensors", "segment-3.safetensors"], os.listdir(seg)
+        left = json.loads(run(binary, "search", seg, os.path.join(imgs, "a.jpg"), "--json").stdout)[0]["results"]
+        assert sorted(h["path"].split("/")[-1] for h in left) == ["b.jpg", "c.jpg"], left
+        compacted = run(binary, "index", "compact", seg)
+        assert compacted.returncode == 0, compacted.stderr
+        described = json.loads(run(binary, "index", "info", seg, "--json").stdout)
+        assert [x["images"] for x in described["segments"]] == [2] and described["removed"] == 0, described
+        assert sorted(n for n in os.listdir(seg) if n != ".lock") == ["manifest.json", "segment-4.safetensors"], os.listdir(seg)
+        # a file index is not turned into a folder by --update, and -o of a folder without a manifest is refused
+        other = run(binary, "index", folder, "-o", fresh, "--update", "--layout", "segments", "--quiet")
+        assert other.returncode == 64 and "--layout cannot change it" in other.stderr, other.stderr
+        shutil.rmtree(folder)
+        shutil.rmtree(seg)
+        os.remove(fresh)
         # a folder with a truncated JPEG among good ones: indexed without it, and it says so
         partial = run(binary, "index", mixed, "-o", os.path.join(tmp, "m.idx"), "--quiet")
         assert partial.returncode == 0 and "truncated.jpg" in partial.stderr and "1 skipped" in partial.stderr, partial.stderr

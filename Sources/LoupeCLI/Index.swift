@@ -38,11 +38,18 @@ struct IndexBuild: AsyncParsableCommand {
         recipe is used: a recipe option given with --update (--model, --pooling, --objects, …) is \
         refused. Without an index at -o, --update builds one.
 
+        With --layout segments, -o is a folder: a manifest and segment files. An update (or \
+        `index remove`) then writes one small segment with the new images and the removals, and \
+        replaces the manifest atomically, instead of rewriting every vector; `index compact` \
+        merges the segments into one. A writer killed at any point leaves the previous index \
+        readable.
+
         Examples:
           loupe index ../shared/data/smvs-dvd/reference -o dvd.index --max-size 512
           loupe index photos/ -o photos.objects --objects --max-size 512
           loupe index photos/ -o photos.objects --objects --index-type ivfpq --lists 256 --pq 80
           loupe index photos/ -o photos.objects --update
+          loupe index photos/ -o photos.index --layout segments
         """)
 
     @Argument(help: "Folder of images (searched recursively).")
@@ -59,6 +66,9 @@ struct IndexBuild: AsyncParsableCommand {
     @OptionGroup var badFiles: BadFileOptions
     @OptionGroup var force: ForceOption
     @OptionGroup var compute: ComputeOptions
+
+    @Option(help: "How the index is kept: file (one file, rewritten whole by every change) or segments (a folder: --update and `index remove` write only what changed, as a new segment). Default: file, or what is at -o.")
+    var layout: IndexLayout?
 
     @Flag(help: "Update the index at -o from FOLDER: embed only new and changed files, drop deleted ones, keep the rest (with the index's recipe).")
     var update = false
@@ -95,7 +105,7 @@ struct IndexBuild: AsyncParsableCommand {
                 try clock.measure("quantizer") { try index.quantize(kind, reducingTo: quantization.pca, defaultSearch: quantization.search) }
                 report.clock = clock
             }
-            write = { try index.write(to: URL(fileURLWithPath: output)); return "\(index.count) images, \(index.regionCount) regions" + (index.localFeatures.map { ", \($0.featureCount) local features" } ?? "") + " → \(output) (\(index.recipe))" + (index.quantized.map { ", \($0)" } ?? "") }
+            write = { try index.write(to: URL(fileURLWithPath: output), layout: layout); return "\(index.count) images, \(index.regionCount) regions" + (index.localFeatures.map { ", \($0.featureCount) local features" } ?? "") + " → \(output) (\(index.recipe))" + (index.quantized.map { ", \($0)" } ?? "") }
         } else {
             var index = FlatIndex(for: embedder)
             index.root = root
@@ -105,7 +115,7 @@ struct IndexBuild: AsyncParsableCommand {
                 try clock.measure("quantizer") { try index.quantize(kind, reducingTo: quantization.pca, defaultSearch: quantization.search) }
                 report.clock = clock
             }
-            write = { try index.write(to: URL(fileURLWithPath: output)); return "\(index.count) images → \(output) (\(index.recipe))" + (index.quantized.map { ", \($0)" } ?? "") }
+            write = { try index.write(to: URL(fileURLWithPath: output), layout: layout); return "\(index.count) images → \(output) (\(index.recipe))" + (index.quantized.map { ", \($0)" } ?? "") }
         }
         try badFiles.report(report.skipped)
         guard report.indexed > 0 else { throw CLIError.data("none of the \(files.count) images could be embedded (each is named above); nothing written") }
@@ -121,14 +131,16 @@ extension IndexBuild {
     /// `--update` of an existing index: the changes embedded with the index's own recipe.
     func runUpdate(_ files: [URL], root: URL?) throws {
         // the index's recipe is the one used: a recipe option given with it is refused, not ignored
-        let given = [("--model", pipeline.model != "mobilenet_v2"), ("--layer", pipeline.layer != nil), ("--pooling", pipeline.pooling != "gem"),
+        let changesLayout: Bool = layout != nil && layout != IndexLayout(at: URL(fileURLWithPath: output))
+        let options: [(String, Bool)] = [("--model", pipeline.model != "mobilenet_v2"), ("--layer", pipeline.layer != nil), ("--pooling", pipeline.pooling != "gem"),
                      ("--scales", pipeline.scales != "1"), ("--max-size", pipeline.maxSize != 1024), ("--whitening", pipeline.whitening != nil),
                      ("--objects", objects.objects), ("--student", objects.student != nil), ("--object-method", objects.objectMethod != "roialign"),
                      ("--max-objects", objects.maxObjects != nil), ("--object-threshold", objects.objectThreshold != nil),
                      ("--object-nms", objects.objectNms != nil), ("--detector-size", objects.detectorSize != nil),
                      ("--local-features", local.localFeatures), ("--index-type", quantization.type != .flat), ("--lists", quantization.lists != nil),
-                     ("--pq", quantization.pq != nil), ("--pca", quantization.pca != nil), ("--probe", quantization.probe != nil), ("--refine", quantization.refine != nil)]
-            .filter(\.1).map(\.0)
+                     ("--pq", quantization.pq != nil), ("--pca", quantization.pca != nil), ("--probe", quantization.probe != nil), ("--refine", quantization.refine != nil),
+                     ("--layout", changesLayout)]
+        let given = options.filter(\.1).map(\.0)
         if !given.isEmpty {
             throw ValidationError("--update uses the recipe the index \(output) records; \(given.joined(separator: ", ")) cannot change it (build a new index instead)")
         }
@@ -142,14 +154,14 @@ extension IndexBuild {
             let embedder = try index.makeEmbedder(weights: store)
             let report = try index.update(to: files, with: embedder, onBadFile: badFiles.policy, progress: progress)
             index.root = root
-            updated = (report, "\(index.count) images, \(index.regionCount) regions", { try index.write(to: url) })
+            updated = (report, "\(index.count - index.removed.count) images" + (index.removed.isEmpty ? "" : " (\(index.removed.count) removed ones kept until `loupe index compact`)") + ", \(index.regionCount) regions", { try index.write(to: url) })
         } else {
             var index = try FlatIndex(contentsOf: url)
             if let weights = pipeline.weights { store.paths[index.recipe.model.name] = URL(fileURLWithPath: weights) }
             let embedder = try index.makeEmbedder(weights: store)
             let report = try index.update(to: files, with: embedder, onBadFile: badFiles.policy, progress: progress)
             index.root = root
-            updated = (report, "\(index.count) images", { try index.write(to: url) })
+            updated = (report, "\(index.count - index.removed.count) images" + (index.removed.isEmpty ? "" : " (\(index.removed.count) removed ones kept until `loupe index compact`)"), { try index.write(to: url) })
         }
         let (report, summary, write) = updated
         try badFiles.report(report.indexing.skipped)

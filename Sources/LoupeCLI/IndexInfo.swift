@@ -24,7 +24,9 @@ struct IndexInfo: AsyncParsableCommand {
         var format: String
         var version: String
         var bytes: Int
+        /// Images searched (removed ones not counted).
         var images: Int
+        /// Vectors stored (removed images' included, until compaction).
         var vectors: Int
         var dimension: Int
         var recipe: String
@@ -35,6 +37,10 @@ struct IndexInfo: AsyncParsableCommand {
         var bytesPerVector: Int
         var localFeatures: Int?
         var checksums: Bool
+        var layout: String
+        /// Images taken out (tombstones) and not compacted away yet.
+        var removed: Int
+        var segments: [IndexSegment]?
     }
 
     func run() async throws {
@@ -42,23 +48,32 @@ struct IndexInfo: AsyncParsableCommand {
         // the index is opened first: its errors name the file (a raw safetensors error would not)
         let objectIndex = ObjectIndex.isObjectIndex(url) ? try ObjectIndex(contentsOf: url) : nil
         let flatIndex = objectIndex == nil ? try FlatIndex(contentsOf: url) : nil
+        // a segment folder: the first segment holds the format and version, the bytes are all segments'
+        let segments = IndexLayout(at: url) == .segments ? try IndexLayout.segments(of: url) : nil
+        let first = segments.map { url.appendingPathComponent($0[0].file) } ?? url
         let file: SafetensorsFile
-        do { file = try SafetensorsFile(contentsOf: url) } catch { throw IndexError.unreadable(url, error) }
+        do { file = try SafetensorsFile(contentsOf: first) } catch { throw IndexError.unreadable(first, error) }
         let output: Output
-        func make(images: Int, vectors: Int, recipe: EmbeddingRecipe, quantized: QuantizedIndex?, local: Int?) -> Output {
-            Output(file: url.path, format: file.metadata["format"] ?? "?", version: file.metadata["version"] ?? "?", bytes: file.byteCount,
+        func make(images: Int, vectors: Int, recipe: EmbeddingRecipe, quantized: QuantizedIndex?, local: Int?, removed: Int) -> Output {
+            Output(file: url.path, format: file.metadata["format"] ?? "?", version: file.metadata["version"] ?? "?",
+                   bytes: segments.map { $0.reduce(0) { $0 + $1.bytes } } ?? file.byteCount,
                    images: images, vectors: vectors, dimension: recipe.dimension, recipe: recipe.description,
                    quantized: quantized?.description, probe: quantized?.defaultSearch.probe, refine: quantized?.defaultSearch.refine,
                    lists: quantized.map(\.listSizes), bytesPerVector: quantized?.bytesPerVector ?? recipe.dimension * 4,
-                   localFeatures: local, checksums: file.hasChecksums)
+                   localFeatures: local, checksums: file.hasChecksums, layout: (segments == nil ? IndexLayout.file : .segments).rawValue,
+                   removed: removed, segments: segments)
         }
         if let i = objectIndex {
-            output = make(images: i.count, vectors: i.regionCount, recipe: i.recipe, quantized: i.quantized, local: i.localFeatures?.featureCount)
+            output = make(images: i.count - i.removed.count, vectors: i.regionCount, recipe: i.recipe, quantized: i.quantized, local: i.localFeatures?.featureCount, removed: i.removed.count)
         } else if let i = flatIndex {
-            output = make(images: i.count, vectors: i.count, recipe: i.recipe, quantized: i.quantized, local: nil)
+            output = make(images: i.count - i.removed.count, vectors: i.count, recipe: i.recipe, quantized: i.quantized, local: nil, removed: i.removed.count)
         } else { return }
         if json { try printJSON(output); return }
         print("\(output.file): \(output.format) version \(output.version), \(output.bytes) bytes\(output.checksums ? ", every section checksummed and checked" : "")")
+        if let segments {
+            print("  segments: \(segments.count) (\(segments.map { "\($0.file): \($0.images) images" + ($0.removes > 0 ? ", removes \($0.removes)" : "") }.joined(separator: "; ")))")
+        }
+        if output.removed > 0 { print("  removed: \(output.removed) images (their vectors stay until `loupe index compact`)") }
         print("  \(output.images) images, \(output.vectors) vectors of \(output.dimension) dimensions")
         print("  recipe: \(output.recipe)")
         if let q = output.quantized, let lists = output.lists {

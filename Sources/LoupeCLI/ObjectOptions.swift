@@ -112,6 +112,7 @@ struct ObjectScoringOptions: ParsableArguments {
 }
 
 extension RegionSelection: ExpressibleByArgument {}
+extension IndexLayout: ExpressibleByArgument {}
 extension ObjectScoring: ExpressibleByArgument {}
 
 /// `--local-features` and its settings, shared by `index` and `eval splices`.

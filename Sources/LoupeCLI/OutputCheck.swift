@@ -48,6 +48,12 @@ enum OutputCheck {
             throw ValidationError("\(option) \(path) is one of the input images; refusing to overwrite it")
         }
         if FileManager.default.fileExists(atPath: url.path) {
+            let segmented = IndexLayout(at: url) == .segments
+            if segmented, case let .loupe(formats, what) = kind {
+                // a segmented index folder is replaced (or added to) by an index only
+                guard formats.contains("loupe-flat-index") else { throw ValidationError("\(option) \(path) is an index folder, not a \(what)") }
+                return
+            }
             guard !isFolder(url) else { throw ValidationError("\(option) \(path) is a folder; give a file name") }
             switch kind {
             case let .loupe(formats, what) where !force:

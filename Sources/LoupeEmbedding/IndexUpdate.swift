@@ -29,6 +29,14 @@ private func picks(for files: [URL], changes: FolderChanges, oldStamps: [FileSta
     }
 }
 
+/// The images an update takes out of an index kept as segments: those whose file is gone or
+/// changed (their new embeddings are appended).
+private func replaced(_ changes: FolderChanges, paths: [String], removed: Set<Int>) -> [Int] {
+    func key(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.path }
+    let changed = Set(changes.changed.map { key($0.path) })
+    return changes.removed + paths.indices.filter { !removed.contains($0) && changed.contains(key(paths[$0])) }
+}
+
 /// The files of `files` that must be embedded: the added and changed ones, in `files` order.
 private func toEmbed(_ files: [URL], _ changes: FolderChanges) -> [URL] {
     let wanted = Set((changes.added + changes.changed).map(\.path))
@@ -44,6 +52,11 @@ extension FlatIndex {
     /// Images taken out with ``remove(images:)`` count as absent: their files, when still in
     /// `files`, are embedded again.
     ///
+    /// An index read from a segment folder (``IndexLayout/segments``) is updated so that its next
+    /// write adds a small segment. The images whose file is gone or changed are removed, and the
+    /// newly embedded ones are appended at the end. It holds the same images, vectors and paths
+    /// as a fresh build, in another order, until ``compact()``.
+    ///
     /// When `policy` is ``BadFilePolicy/stop`` and a file fails, the index is left as it was (the
     /// report says where it stopped); otherwise a file that fails is left out and reported.
     @discardableResult
@@ -52,7 +65,9 @@ extension FlatIndex {
         let changes = changes(comparedWith: files)
         var fresh = try emptyCopy()
         let report = try fresh.add(toEmbed(files, changes), with: embedder, onBadFile: policy, progress: progress)
-        if report.complete {
+        if report.complete && readFromSegments {
+            try replace(replaced(changes, paths: paths, removed: removed), with: fresh)
+        } else if report.complete {
             self = try assembled(picks(for: files, changes: changes, oldStamps: stamps, newPaths: fresh.paths, newStamps: fresh.stamps), new: fresh)
         }
         return UpdateReport(changes: changes, indexing: report)
@@ -69,7 +84,9 @@ extension ObjectIndex {
         let changes = changes(comparedWith: files)
         var fresh = try emptyCopy()
         let report = try fresh.add(toEmbed(files, changes), with: embedder, onBadFile: policy, progress: progress)
-        if report.complete {
+        if report.complete && readFromSegments {
+            try replace(replaced(changes, paths: paths, removed: removed), with: fresh)
+        } else if report.complete {
             self = try assembled(picks(for: files, changes: changes, oldStamps: stamps, newPaths: fresh.paths, newStamps: fresh.stamps), new: fresh)
         }
         return UpdateReport(changes: changes, indexing: report)

@@ -36,6 +36,8 @@ public enum IndexError: Error, Equatable, CustomStringConvertible {
     case damaged(URL, section: String)
     /// The index keeps local features and an image came without them (or the reverse).
     case localFeaturesMismatch(String)
+    /// Another process is writing this segmented index folder (its `.lock` is held).
+    case busy(URL)
 
     public var description: String {
         switch self {
@@ -63,6 +65,7 @@ public enum IndexError: Error, Equatable, CustomStringConvertible {
         case let .recipe(url, error): "\(url.path): \(error)"
         case let .malformed(url, why): "\(url.path): \(why)"
         case let .localFeaturesMismatch(why): why
+        case let .busy(url): "another process is writing the index \(url.path); try again when it is done"
         case let .damaged(url, section): "\(url.path) is damaged: its section '\(section)' does not match the checksum written with it; rebuild the index"
         }
     }
@@ -134,6 +137,8 @@ public struct FlatIndex: Sendable {
     /// The approximate index over the same vectors, when ``quantize(_:reducingTo:seed:defaultSearch:)`` made one: searches
     /// then scan it and re-score its candidates exactly (``QuantizedSearch``).
     public internal(set) var quantized: QuantizedIndex?
+    /// What of the index a segment folder holds, when it was read from one (``IndexLayout/segments``).
+    var origin: SegmentOrigin?
 
     public var dimension: Int { recipe.dimension }
     public var count: Int { store.count }
@@ -199,6 +204,7 @@ public struct FlatIndex: Sendable {
         paths = kept.map { paths[$0] }
         stamps = kept.map { stamps[$0] }
         removed = []
+        origin = nil
     }
 
     /// Trains an approximate index of `kind` on (a seeded sample of) the vectors held now and
@@ -211,10 +217,14 @@ public struct FlatIndex: Sendable {
         try defaultSearch.validate()
         quantized = try QuantizedIndex.built(kind, reducedDimension: reducedDimension, from: vectors, seed: seed)
         quantized!.defaultSearch = defaultSearch
+        origin = nil
     }
 
     /// Drops the approximate index: searches are exact again.
-    public mutating func removeQuantization() { quantized = nil }
+    public mutating func removeQuantization() {
+        quantized = nil
+        origin = nil
+    }
 
     /// The `k` nearest rows of each query `[Q, D]`, optionally with query expansion. The queries
     /// must come from a compatible recipe (pass it to have it checked). With a quantized part,
@@ -298,10 +308,24 @@ extension FlatIndex {
     /// version 2 holds the typed recipe and the whitening; versions 1 to 3 are still read.
     public static let formatVersion = "4"
 
-    /// Saves as safetensors (`vectors`, and `whitening.mean` / `whitening.projection` when there is
-    /// one) with the recipe and paths in the metadata, atomically (a temporary file renamed into
-    /// place: an interrupted save leaves the old index intact).
-    public func write(to url: URL) throws(IndexError) {
+    /// Saves the index, atomically: an interrupted save leaves the old index intact.
+    ///
+    /// As a file (``IndexLayout/file``), it is safetensors: `vectors`, and `whitening.mean` /
+    /// `whitening.projection` when there is one, with the recipe and paths in the metadata. It is
+    /// written to a temporary file and renamed into place. In a segment folder
+    /// (``IndexLayout/segments``), only what changed since the index was read from that folder is
+    /// written, as a new segment.
+    ///
+    /// - Parameter layout: `nil` (the default) keeps what is at `url`: a segment folder stays one,
+    ///   and anything else is written as a file.
+    public func write(to url: URL, layout: IndexLayout? = nil) throws(IndexError) {
+        switch try IndexFile.layout(layout, at: url) {
+        case .file: try writeFile(to: url, adding: [:])
+        case .segments: try SegmentFolder.write(self, to: url)
+        }
+    }
+
+    func writeFile(to url: URL, adding extra: [String: String]) throws(IndexError) {
         try store.verifyAll()
         var tensors = ["vectors": vectors]
         var metadata = ["format": "loupe-flat-index", "version": Self.formatVersion, "recipe": recipe.json]
@@ -313,6 +337,7 @@ extension FlatIndex {
         IndexFile.add(removed: removed, to: &metadata)
         bytes[IndexFile.rowChecksums] = IndexFile.rowChecksums(of: store)
         IndexFile.add(unitLengthOf: store, to: &metadata)
+        metadata.merge(extra) { _, new in new }
         do { try SafetensorsFile.write(tensors, bytes: bytes, metadata: metadata, checksums: true, to: url) } catch { throw .unwritable(url, error) }
     }
 
@@ -329,6 +354,14 @@ extension FlatIndex {
     ///   - verification: check the whole file now (the default), or the vectors as they are
     ///     read (``IndexVerification/onAccess``: a large quantized index opens at once).
     public init(contentsOf url: URL, root: URL? = nil, verification: IndexVerification = .full) throws(IndexError) {
+        if SegmentFolder.holdsIndex(url) {
+            self = try SegmentFolder.open(url, root: root, verification: verification)
+        } else {
+            try self.init(file: url, root: root, verification: verification)
+        }
+    }
+
+    init(file url: URL, root: URL?, verification: IndexVerification) throws(IndexError) {
         let (file, rowChecksums) = try IndexFile.open(url, format: "loupe-flat-index", verification: verification)
         let recipe = try IndexFile.recipe(file, url)
         guard case .global = recipe.mode else { throw .malformed(url, "a flat index holds a global recipe, this one is \(recipe.mode)") }
@@ -356,8 +389,47 @@ extension FlatIndex {
     }
 }
 
+extension FlatIndex: SegmentedIndex {
+    static var fileFormat: String { "loupe-flat-index" }
+
+    func slice(_ images: Range<Int>) throws(IndexError) -> FlatIndex {
+        var part = try FlatIndex(recipe: recipe, whitening: whitening)
+        part.root = root
+        // the rows are checked as they are read, not the whole store (a delta of a large mapped index)
+        part.store.append(try store.gather(Array(images)))
+        part.paths = Array(paths[images])
+        part.stamps = Array(stamps[images])
+        return part
+    }
+
+    mutating func append(segment: FlatIndex) throws(IndexError) {
+        try add(segment.vectors, paths: segment.paths, stamps: segment.stamps)
+    }
+}
+
 /// What the two index formats share on disk: the format check, the recipe, the whitening.
 enum IndexFile {
+    /// The layout a write to `url` uses: `asked`, else a segment folder when one is at `url`,
+    /// else a file. A file is not replaced by a folder, nor a folder by a file.
+    static func layout(_ asked: IndexLayout?, at url: URL) throws(IndexError) -> IndexLayout {
+        let folder = SegmentFolder.isFolder(url)
+        switch asked {
+        case nil: return folder ? .segments : .file
+        case .file?:
+            if folder { throw .unwritable(url, .io(path: url.path, reason: "a folder is there; a file index cannot replace it")) }
+            return .file
+        case .segments?:
+            if FileManager.default.fileExists(atPath: url.path) && !folder {
+                throw .unwritable(url, .io(path: url.path, reason: "a file is there; a segmented index is a folder"))
+            }
+            if folder, !SegmentFolder.holdsIndex(url), let entries = try? FileManager.default.contentsOfDirectory(atPath: url.path),
+               entries.contains(where: { $0 != ".lock" }) {
+                throw .unwritable(url, .io(path: url.path, reason: "the folder holds other files and no index manifest"))
+            }
+            return .segments
+        }
+    }
+
     /// The section of per-row CRC-32Cs of the vectors (4 bytes each, little-endian).
     static let rowChecksums = "vectors.crc32c"
     /// Metadata saying that every vector has unit length, as embedders write them (`"1"`);

@@ -51,6 +51,16 @@ extension QuantizedIndex {
 }
 
 extension FlatIndex {
+    /// Whether the index was read from a segment folder and has not been renumbered since (its
+    /// next write there adds a segment of the changes).
+    package var readFromSegments: Bool { origin != nil }
+
+    /// Takes `gone` out (tombstones) and appends `fresh`'s images after the others.
+    package mutating func replace(_ gone: [Int], with fresh: Self) throws(IndexError) {
+        try remove(images: gone)
+        try append(segment: fresh)
+    }
+
     /// How `files` (a folder's listing, e.g. ``ImageCollection``'s) differ from the images held:
     /// added, changed (by ``FileStamp``) and deleted files.
     public func changes(comparedWith files: [URL]) -> FolderChanges {
@@ -83,6 +93,16 @@ extension FlatIndex {
 }
 
 extension ObjectIndex {
+    /// Whether the index was read from a segment folder and has not been renumbered since (its
+    /// next write there adds a segment of the changes).
+    package var readFromSegments: Bool { origin != nil }
+
+    /// Takes `gone` out (tombstones) and appends `fresh`'s images after the others.
+    package mutating func replace(_ gone: [Int], with fresh: Self) throws(IndexError) {
+        try remove(images: gone)
+        try append(segment: fresh)
+    }
+
     /// How `files` (a folder's listing) differ from the images held: added, changed (by
     /// ``FileStamp``) and deleted files.
     public func changes(comparedWith files: [URL]) -> FolderChanges {

@@ -138,6 +138,8 @@ public struct ObjectIndex: Sendable {
     /// The images' local features, when the index keeps them (``keepLocalFeatures(_:)``): what
     /// source search verifies donors with.
     public internal(set) var localFeatures: LocalFeatureStore?
+    /// What of the index a segment folder holds, when it was read from one (``IndexLayout/segments``).
+    var origin: SegmentOrigin?
 
     public var dimension: Int { recipe.dimension }
     /// Images.
@@ -213,10 +215,14 @@ public struct ObjectIndex: Sendable {
         try defaultSearch.validate()
         quantized = try QuantizedIndex.built(kind, reducedDimension: reducedDimension, from: vectors, seed: seed)
         quantized!.defaultSearch = defaultSearch
+        origin = nil
     }
 
     /// Drops the approximate index: searches are exact again.
-    public mutating func removeQuantization() { quantized = nil }
+    public mutating func removeQuantization() {
+        quantized = nil
+        origin = nil
+    }
 
     /// The region vectors of image `image` `[r, D]`.
     public func vectors(ofImage image: Int) -> Tensor { store.rows(rowRanges[image]) }
@@ -232,7 +238,7 @@ public struct ObjectIndex: Sendable {
         try add(images, stamps: Array(repeating: nil, count: images.count), checkingLocal: true)
     }
 
-    private mutating func add(_ images: [(vectors: Tensor, regions: [ObjectRegion], path: String)], stamps newStamps: [FileStamp?],
+    mutating func add(_ images: [(vectors: Tensor, regions: [ObjectRegion], path: String)], stamps newStamps: [FileStamp?],
                               checkingLocal: Bool) throws(IndexError) {
         if checkingLocal && localFeatures != nil && !images.isEmpty {
             throw .localFeaturesMismatch("this index keeps local features: add each image with its features")
@@ -392,10 +398,20 @@ extension ObjectIndex {
     /// settings dictionary) are read and converted.
     public static let formatVersion = "4"
 
-    /// Saves as safetensors (`vectors` `[R, D]`, `boxes` `[R, 4]`, `images` `[R]`, and the
-    /// whitening's tensors) with recipe, regions' kinds, scores and labels and paths in the
-    /// metadata, atomically.
-    public func write(to url: URL) throws(IndexError) {
+    /// Saves the index, atomically, as ``FlatIndex/write(to:layout:)`` does: as a file, or as a
+    /// new segment of what changed in a segment folder.
+    ///
+    /// The file is safetensors: `vectors` `[R, D]`, `boxes` `[R, 4]`, `images` `[R]`, and the
+    /// whitening's tensors, with the recipe, the regions' kinds, scores and labels, and the paths
+    /// in the metadata.
+    public func write(to url: URL, layout: IndexLayout? = nil) throws(IndexError) {
+        switch try IndexFile.layout(layout, at: url) {
+        case .file: try writeFile(to: url, adding: [:])
+        case .segments: try SegmentFolder.write(self, to: url)
+        }
+    }
+
+    func writeFile(to url: URL, adding extra: [String: String]) throws(IndexError) {
         try store.verifyAll()
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
@@ -425,12 +441,15 @@ extension ObjectIndex {
         IndexFile.add(removed: removed, to: &metadata)
         bytes[IndexFile.rowChecksums] = IndexFile.rowChecksums(of: store)
         IndexFile.add(unitLengthOf: store, to: &metadata)
+        metadata.merge(extra) { _, new in new }
         do { try SafetensorsFile.write(tensors, bytes: bytes, metadata: metadata, checksums: true, to: url) } catch { throw .unwritable(url, error) }
     }
 
-    /// Whether a file is an object index (as opposed to a ``FlatIndex``), from its header alone.
+    /// Whether a file (or segment folder) is an object index (as opposed to a ``FlatIndex``),
+    /// from its header (or manifest) alone.
     public static func isObjectIndex(_ url: URL) -> Bool {
-        (try? SafetensorsFile(contentsOf: url))?.metadata["format"] == "loupe-object-index"
+        if SegmentFolder.holdsIndex(url) { return (try? SegmentFolder.manifest(url))?.index == fileFormat }
+        return (try? SafetensorsFile(contentsOf: url))?.metadata["format"] == fileFormat
     }
 
     /// Loads an index written by ``write(to:)`` (or by version 1, converting its recipe and
@@ -441,6 +460,14 @@ extension ObjectIndex {
     ///   - verification: check the whole file now (the default), or the region vectors as
     ///     they are read (``IndexVerification/onAccess``).
     public init(contentsOf url: URL, root: URL? = nil, verification: IndexVerification = .full) throws(IndexError) {
+        if SegmentFolder.holdsIndex(url) {
+            self = try SegmentFolder.open(url, root: root, verification: verification)
+        } else {
+            try self.init(file: url, root: root, verification: verification)
+        }
+    }
+
+    init(file url: URL, root: URL?, verification: IndexVerification) throws(IndexError) {
         let (file, rowChecksums) = try IndexFile.open(url, format: "loupe-object-index", verification: verification)
         let meta = file.metadata
         func decode<T: Decodable>(_ key: String, as: T.Type) throws(IndexError) -> T {
@@ -586,5 +613,40 @@ extension ObjectIndex {
             details.append(RegionDetails(kind: kinds[Int(kind.values[i])], score: scores[i].isNaN ? nil : scores[i], label: numbers[i] < 0 ? nil : labels[Int(numbers[i])]))
         }
         return details
+    }
+}
+
+extension ObjectIndex: SegmentedIndex {
+    static var fileFormat: String { "loupe-object-index" }
+
+    func slice(_ images: Range<Int>) throws(IndexError) -> ObjectIndex {
+        var part = try ObjectIndex(recipe: recipe, whitening: whitening)
+        part.root = root
+        part.studentHeadLocation = studentHeadLocation
+        if let localFeatures { part.localFeatures = LocalFeatureStore(options: localFeatures.options) }
+        for image in images {
+            // the rows are checked as they are read, not the whole store
+            let rows = rowRanges[image]
+            try part.add([(try store.gather(Array(rows)), Array(regions[rows]), paths[image])], stamps: [stamps[image]], checkingLocal: false)
+            if let local = localFeatures {
+                let (features, side) = local.features(ofImage: image)
+                part.localFeatures!.append(features, side: side)
+            }
+        }
+        return part
+    }
+
+    mutating func append(segment: ObjectIndex) throws(IndexError) {
+        guard (segment.localFeatures == nil) == (localFeatures == nil) else {
+            throw .localFeaturesMismatch("a segment keeps local features and another does not")
+        }
+        for image in 0..<segment.count {
+            let rows = segment.rowRanges[image]
+            try add([(segment.store.rows(rows), Array(segment.regions[rows]), segment.paths[image])], stamps: [segment.stamps[image]], checkingLocal: false)
+            if let local = segment.localFeatures {
+                let (features, side) = local.features(ofImage: image)
+                localFeatures!.append(features, side: side)
+            }
+        }
     }
 }

@@ -23,14 +23,20 @@ package final class AtomicFile {
     /// Fault injection for tests of what an interrupted write leaves (read once from the
     /// environment): `LOUPE_FAULT_KILL_AFTER_BYTES=N` makes the process kill itself (SIGKILL)
     /// once a file being written has N bytes; `LOUPE_FAULT_FAIL_AFTER_BYTES=N` makes the write
-    /// that would pass N bytes fail as a full disk does (ENOSPC).
-    private static let faults: (kill: Int?, fail: Int?) = {
+    /// that would pass N bytes fail as a full disk does (ENOSPC). `LOUPE_FAULT_FILE=NAME` limits
+    /// both to files whose name contains NAME (e.g. `manifest.json`).
+    private static let faults: (kill: Int?, fail: Int?, only: String?) = {
         let env = ProcessInfo.processInfo.environment
-        return (env["LOUPE_FAULT_KILL_AFTER_BYTES"].flatMap { Int($0) }, env["LOUPE_FAULT_FAIL_AFTER_BYTES"].flatMap { Int($0) })
+        return (env["LOUPE_FAULT_KILL_AFTER_BYTES"].flatMap { Int($0) }, env["LOUPE_FAULT_FAIL_AFTER_BYTES"].flatMap { Int($0) }, env["LOUPE_FAULT_FILE"])
     }()
+
+    /// The faults that apply to this file.
+    private let faults: (kill: Int?, fail: Int?)
 
     package init(_ url: URL) throws(FileWriteError) {
         self.url = url
+        let injected = Self.faults
+        faults = injected.only.map { url.lastPathComponent.contains($0) } ?? true ? (injected.kill, injected.fail) : (nil, nil)
         // the writer's process id in the name: a later commit can tell a killed writer's leftover
         temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(getpid()).\(UUID().uuidString).tmp").path
         descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
@@ -50,8 +56,8 @@ package final class AtomicFile {
         var left = bytes.count
         while left > 0 {
             var chunk = min(left, 1 << 30)
-            if let kill = Self.faults.kill, written < kill { chunk = min(chunk, kill - written) }
-            if let fail = Self.faults.fail, written + chunk > fail {
+            if let kill = faults.kill, written < kill { chunk = min(chunk, kill - written) }
+            if let fail = faults.fail, written + chunk > fail {
                 throw FileWriteError(path: url.path, reason: "write failed: \(String(cString: strerror(ENOSPC))) (injected by LOUPE_FAULT_FAIL_AFTER_BYTES)")
             }
             let n = Foundation.write(descriptor, next, chunk)
@@ -62,7 +68,7 @@ package final class AtomicFile {
             next += n
             left -= n
             written += n
-            if let kill = Self.faults.kill, written >= kill { Foundation.kill(getpid(), SIGKILL) }
+            if let kill = faults.kill, written >= kill { Foundation.kill(getpid(), SIGKILL) }
         }
     }
 
