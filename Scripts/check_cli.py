@@ -245,7 +245,7 @@ def main():
         for option in ("--max-objects", "--object-threshold", "--object-nms", "--detector-size"):
             line = index_help[index_help.index("  " + option + " <"):].split("\n  -")[0]
             assert "default:" in line, f"index --help shows no default for {option}"
-        assert "image" in hits[0] and "id" not in hits[0], hits[0]
+        assert "image" in hits[0] and hits[0]["id"] == hits[0]["image"], hits[0]  # a fresh index: ids are the positions
 
         # labelled pictures: the montage has a caption strip under every tile and the query in red;
         # detect --draw writes each box's label on a filled box of the box's colour

@@ -96,7 +96,7 @@ struct IndexExport: AsyncParsableCommand {
         discussion: """
         The format follows the output's extension: .npy (float32, [N, D], NumPy's format) or .fvecs \
         (each row its dimension as int32, then its floats: the format of the classic ANN \
-        benchmarks and faiss's loaders). Beside it, OUTPUT.json lists each row: id, image, path, \
+        benchmarks and faiss's loaders). Beside it, OUTPUT.json lists each row: id (the row), image, imageID (kept through compactions), path, \
         and for an object index the region's kind, box, score and label. Both are written to \
         temporary names and renamed into place.
 
@@ -114,8 +114,11 @@ struct IndexExport: AsyncParsableCommand {
     @OptionGroup var force: ForceOption
 
     struct Row: Codable {
+        /// The row.
         var id: Int
+        /// The image's position and its id (kept through compactions).
         var image: Int
+        var imageID: Int
         var path: String
         var region: ObjectRegion?
     }
@@ -134,12 +137,12 @@ struct IndexExport: AsyncParsableCommand {
             vectors = i.vectors
             rows = i.regions.enumerated().map { r, region in
                 let image = Int(i.imageOfRow[r])
-                return Row(id: r, image: image, path: i.paths[image], region: region)
+                return Row(id: r, image: image, imageID: i.ids[image], path: i.paths[image], region: region)
             }
         } else {
             let i = try FlatIndex(contentsOf: url)
             vectors = i.vectors
-            rows = i.paths.enumerated().map { Row(id: $0, image: $0, path: $1, region: nil) }
+            rows = i.paths.enumerated().map { Row(id: $0, image: $0, imageID: i.ids[$0], path: $1, region: nil) }
         }
         let (n, d) = (vectors.shape[0], vectors.shape[1])
         var data = Data()

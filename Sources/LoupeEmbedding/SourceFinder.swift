@@ -15,6 +15,8 @@ public enum SourceRole: String, Sendable, Codable {
 public struct SourceHit: Sendable, Codable {
     /// Its position in the index, its path and its score (cosine of the best region pair).
     public var image: Int
+    /// Its id in the index (``ObjectIndex/ids``), kept through compactions and updates.
+    public var id: Int = 0
     public var path: String
     public var score: Float
     public var role: SourceRole
@@ -173,7 +175,7 @@ public struct SourceFinder: Sendable {
             try index.search(objects.vectors, regions: objects.regions, k: index.count, options: options, recipe: embedder.recipe)
         }
         func hit(_ h: ObjectHit, _ role: SourceRole, _ regions: [ObjectRegion]) -> SourceHit {
-            SourceHit(image: h.image, path: h.path, score: h.score, role: role, queryBox: regions[h.queryRegion].box, databaseRegion: h.databaseRegion)
+            SourceHit(image: h.image, id: h.id, path: h.path, score: h.score, role: role, queryBox: regions[h.queryRegion].box, databaseRegion: h.databaseRegion)
         }
         let plain = SourceAnswer(results: first.prefix(k).enumerated().map { i, h in hit(h, i == 0 ? .host : i == 1 ? .donor : .other, objects.regions) },
                                  regions: [])
@@ -229,7 +231,7 @@ public struct SourceFinder: Sendable {
             let points = v.matches.compactMap { m in index.localFeatures.map { $0.keypoints[$0.ranges[v.image].lowerBound + m.database] } }
             let matched = ObjectRegion(kind: .matched, box: BoundingBox(x0: points.map(\.x).min() ?? 0, y0: points.map(\.y).min() ?? 0,
                                                                         x1: points.map(\.x).max() ?? 0, y1: points.map(\.y).max() ?? 0))
-            results.append(SourceHit(image: v.image, path: index.paths[v.image], score: pair?.score ?? 0,
+            results.append(SourceHit(image: v.image, id: index.ids[v.image], path: index.paths[v.image], score: pair?.score ?? 0,
                                      role: v.inliers >= settings.donorInliers ? .donor : .other, queryBox: box,
                                      databaseRegion: matched, inliers: v.inliers,
                                      logFalseAlarms: (v.logFalseAlarms * 100).rounded() / 100))
@@ -282,7 +284,8 @@ public struct SourceFinder: Sendable {
         let whole = ObjectRegion(kind: .image, box: BoundingBox(x0: 0, y0: 0, x1: w, y1: h))
         let hit = hits.first { $0.image == best.image }
             ?? ObjectHit(image: best.image, path: index.paths[best.image], score: 0, queryRegion: 0,
-                         queryBox: BoundingBox(x0: 0, y0: 0, x1: Float(image.width), y1: Float(image.height)), databaseRegion: whole)
+                         queryBox: BoundingBox(x0: 0, y0: 0, x1: Float(image.width), y1: Float(image.height)), databaseRegion: whole,
+                         id: index.ids[best.image])
         return (hit, difference)
     }
 

@@ -15,6 +15,8 @@ public enum IndexError: Error, Equatable, CustomStringConvertible {
     case invalidRefine(Int)
     /// An image number outside the index.
     case unknownImage(Int, count: Int)
+    /// An id that no image of the index has (``FlatIndex/ids``).
+    case unknownID(Int)
     /// A quantizer cannot be trained as asked (why).
     case invalidTraining(String)
     /// The recipe, or the whitening given with it, cannot make an index of this kind.
@@ -49,6 +51,7 @@ public enum IndexError: Error, Equatable, CustomStringConvertible {
         case let .invalidProbe(p): "lists to probe must be at least 1, got \(p)"
         case let .invalidRefine(r): "candidates to re-score must be 0 or more, got \(r)"
         case let .unknownImage(i, count): "image \(i) is not in the index (it holds \(count))"
+        case let .unknownID(id): "no image of the index has id \(id)"
         case let .invalidTraining(why): why
         case let .invalidRecipe(why): why
         case let .unreadable(url, error): "cannot read index \(url.path): \(error)"
@@ -73,18 +76,20 @@ public enum IndexError: Error, Equatable, CustomStringConvertible {
 
 /// One search result.
 public struct SearchHit: Sendable, Equatable, Codable {
-    /// The image's position in the index (its row); named as in ``ObjectHit/image``.
+    /// The image's position in the index (its row); named as in ``ObjectHit/image``. Compaction
+    /// renumbers positions.
     public var image: Int
     /// Inner product (cosine similarity for normalised vectors).
     public var score: Float
     /// The indexed image.
     public var path: String
+    /// The image's id (``FlatIndex/ids``): given when it was added and kept through removals,
+    /// compactions and updates, so that it can be stored elsewhere.
+    public var id: Int
 
-    public init(image: Int, score: Float, path: String) { (self.image, self.score, self.path) = (image, score, path) }
-
-    /// The row in the index.
-    @available(*, deprecated, renamed: "image")
-    public var id: Int { image }
+    public init(image: Int, score: Float, path: String, id: Int? = nil) {
+        (self.image, self.score, self.path, self.id) = (image, score, path, id ?? image)
+    }
 }
 
 /// Query expansion: re-query with the query averaged with its top results.
@@ -123,6 +128,13 @@ public struct FlatIndex: Sendable {
     var store: RowStore
     /// One per row.
     public internal(set) var paths: [String]
+    /// One per row: the image's id, given when it was added (``nextID``, counting up) and kept
+    /// through ``remove(images:)``, ``compact()`` and updates (a changed file is a new image, with
+    /// a new id). Hits carry it (``SearchHit/id``).
+    public internal(set) var ids: [Int] = []
+    /// The id the next image added gets: one more than any id ever given, so that an id is never
+    /// given twice.
+    public internal(set) var nextID = 0
     /// One per row: what its image file was when it was embedded (`nil` for vectors added
     /// without one); ``changes(comparedWith:)`` compares them with a folder.
     public internal(set) var stamps: [FileStamp?]
@@ -176,6 +188,8 @@ public struct FlatIndex: Sendable {
         store.append(new)
         paths += newPaths
         stamps += newStamps ?? Array(repeating: nil, count: newPaths.count)
+        ids += nextID..<(nextID + newPaths.count)
+        nextID += newPaths.count
     }
 
     /// Images taken out by ``remove(images:)``: no search returns them; ``compact()`` drops them.
@@ -189,8 +203,8 @@ public struct FlatIndex: Sendable {
         quantized?.remove(ids: gone)
     }
 
-    /// Drops the removed images for good: the others keep their order and are numbered
-    /// `0 ..< count` again (the quantized part keeps its training and codes, renumbered).
+    /// Drops the removed images for good: the others keep their order and their ``ids`` and are
+    /// numbered `0 ..< count` again (the quantized part keeps its training and codes, renumbered).
     public mutating func compact() throws(IndexError) {
         guard !removed.isEmpty else { return }
         try store.verifyAll()
@@ -203,6 +217,7 @@ public struct FlatIndex: Sendable {
         store = rows
         paths = kept.map { paths[$0] }
         stamps = kept.map { stamps[$0] }
+        ids = kept.map { ids[$0] }
         removed = []
         origin = nil
     }
@@ -245,7 +260,7 @@ public struct FlatIndex: Sendable {
         case let .average(n): q = try expand(queries, n: n, alpha: 0, quantizedSearch: quantizedSearch)
         case let .alpha(n, alpha): q = try expand(queries, n: n, alpha: alpha, quantizedSearch: quantizedSearch)
         }
-        return try nearest(q, k: min(k, count), quantizedSearch: quantizedSearch).map { $0.map { SearchHit(image: $0.index, score: $0.score, path: paths[$0.index]) } }
+        return try nearest(q, k: min(k, count), quantizedSearch: quantizedSearch).map { $0.map { SearchHit(image: $0.index, score: $0.score, path: paths[$0.index], id: ids[$0.index]) } }
     }
 
     /// The `k` best rows of each query: exact, or from the quantized part's candidates.
@@ -332,6 +347,7 @@ extension FlatIndex {
         var bytes: [String: SafetensorsFile.ByteTensor] = [:]
         IndexFile.add(paths: paths, root: root, file: url, to: &metadata, bytes: &bytes)
         IndexFile.add(stamps: stamps, to: &bytes)
+        IndexFile.add(ids: ids, next: nextID, to: &bytes, metadata: &metadata)
         IndexFile.add(whitening, to: &tensors, metadata: &metadata)
         quantized?.write(to: &tensors, bytes: &bytes, metadata: &metadata)
         IndexFile.add(removed: removed, to: &metadata)
@@ -386,6 +402,7 @@ extension FlatIndex {
         }
         self.paths = paths
         stamps = try IndexFile.stamps(file, url, images: paths.count)
+        (ids, nextID) = try IndexFile.ids(file, url, images: paths.count)
     }
 }
 
@@ -399,16 +416,87 @@ extension FlatIndex: SegmentedIndex {
         part.store.append(try store.gather(Array(images)))
         part.paths = Array(paths[images])
         part.stamps = Array(stamps[images])
+        (part.ids, part.nextID) = (Array(ids[images]), nextID)
         return part
     }
 
     mutating func append(segment: FlatIndex) throws(IndexError) {
         try add(segment.vectors, paths: segment.paths, stamps: segment.stamps)
+        try IndexFile.take(ids: segment.ids, next: segment.nextID, into: &ids, next: &nextID)
+    }
+
+    /// The image of each id (`nil` where no image has it); removed images still have theirs
+    /// until compaction.
+    public func images(withIDs wanted: some Sequence<Int>) -> [Int?] { IndexFile.images(withIDs: wanted, ids: ids) }
+
+    /// Takes the images of `ids` out of every search, as ``remove(images:)`` does.
+    public mutating func remove(ids gone: some Sequence<Int>) throws(IndexError) {
+        try remove(images: IndexFile.images(ofIDs: gone, ids: ids))
     }
 }
 
 /// What the two index formats share on disk: the format check, the recipe, the whitening.
 enum IndexFile {
+    /// The ids as the section `ids` `[N, 8]` (little-endian 64-bit) with `next-id` in the
+    /// metadata, when they are not `0 ..< N` with `N` next (an index never compacted or updated
+    /// stores none, and reads as such).
+    static func add(ids: [Int], next: Int, to bytes: inout [String: SafetensorsFile.ByteTensor], metadata: inout [String: String]) {
+        guard next != ids.count || ids.enumerated().contains(where: { $0.offset != $0.element }) else { return }
+        var out = [UInt8](repeating: 0, count: 8 * ids.count)
+        out.withUnsafeMutableBytes { raw in
+            for (i, id) in ids.enumerated() { raw.storeBytes(of: UInt64(id).littleEndian, toByteOffset: 8 * i, as: UInt64.self) }
+        }
+        bytes["ids"] = SafetensorsFile.ByteTensor(shape: [ids.count, 8], values: out)
+        metadata["next-id"] = String(next)
+    }
+
+    /// The ids a file records (`0 ..< images` when it records none), each below `next-id` and
+    /// none twice.
+    static func ids(_ file: SafetensorsFile, _ url: URL, images: Int) throws(IndexError) -> (ids: [Int], next: Int) {
+        guard file.entries["ids"] != nil else { return (Array(0..<images), images) }
+        guard let text = file.metadata["next-id"], let next = Int(text), next >= images, next < 1 << 40 else {
+            throw .malformed(url, "the ids section comes without a valid next-id")
+        }
+        let bytes: SafetensorsFile.ByteTensor
+        do { bytes = try file.byteTensor(named: "ids") } catch { throw .unreadable(url, error) }
+        guard bytes.shape == [images, 8] else { throw .malformed(url, "ids \(bytes.shape) do not fit \(images) images") }
+        var seen = [UInt64](repeating: 0, count: next / 64 + 1)
+        var ids = [Int](repeating: 0, count: images)
+        let good = bytes.values.withUnsafeBytes { raw in
+            for i in 0..<images {
+                let id = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self))
+                guard id < UInt64(next), seen[Int(id >> 6)] & (1 << (id & 63)) == 0 else { return false }
+                seen[Int(id >> 6)] |= 1 << (id & 63)
+                ids[i] = Int(id)
+            }
+            return true
+        }
+        guard good else { throw .malformed(url, "an id is given twice or is not below next-id \(next)") }
+        return (ids, next)
+    }
+
+    /// Replaces the last `taken.count` ids with a segment's own (read back, they keep the ids
+    /// they were written with).
+    static func take(ids taken: [Int], next: Int, into ids: inout [Int], next nextID: inout Int) throws(IndexError) {
+        ids.replaceSubrange((ids.count - taken.count)..., with: taken)
+        nextID = max(nextID, next)
+    }
+
+    static func images(withIDs wanted: some Sequence<Int>, ids: [Int]) -> [Int?] {
+        var position: [Int: Int] = [:]
+        position.reserveCapacity(ids.count)
+        for (image, id) in ids.enumerated() { position[id] = image }
+        return wanted.map { position[$0] }
+    }
+
+    static func images(ofIDs gone: some Sequence<Int>, ids: [Int]) throws(IndexError) -> [Int] {
+        let asked = Array(gone)
+        return try zip(asked, images(withIDs: asked, ids: ids)).map { pair throws(IndexError) in
+            guard let image = pair.1 else { throw .unknownID(pair.0) }
+            return image
+        }
+    }
+
     /// The layout a write to `url` uses: `asked`, else a segment folder when one is at `url`,
     /// else a file. A file is not replaced by a folder, nor a folder by a file.
     static func layout(_ asked: IndexLayout?, at url: URL) throws(IndexError) -> IndexLayout {

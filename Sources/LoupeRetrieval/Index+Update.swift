@@ -73,6 +73,7 @@ extension FlatIndex {
         var copy = try FlatIndex(recipe: recipe, whitening: whitening)
         copy.root = root
         copy.quantized = try quantized?.emptyCopy()
+        copy.nextID = nextID  // images added to it get ids this index never gave
         return copy
     }
 
@@ -87,6 +88,8 @@ extension FlatIndex {
         next.store.append(rows)
         next.paths = picks.map(\.path)
         next.stamps = picks.map(\.stamp)
+        next.ids = picks.map { $0.fromNew ? new.ids[$0.image] : ids[$0.image] }
+        next.nextID = max(nextID, new.nextID)
         next.quantized = try assembledQuantizer(quantized, new.quantized, rows: rows, runs: runs)
         return next
     }
@@ -117,6 +120,7 @@ extension ObjectIndex {
         copy.studentHeadLocation = studentHeadLocation
         if let localFeatures { try copy.keepLocalFeatures(localFeatures.options) }
         copy.quantized = try quantized?.emptyCopy()
+        copy.nextID = nextID
         return copy
     }
 
@@ -140,11 +144,13 @@ extension ObjectIndex {
             next.regions += source.regions[run.rows]
             next.paths.append(pick.path)
             next.stamps.append(pick.stamp)
+            next.ids.append(source.ids[pick.image])
             if let local = source.localFeatures {
                 let (features, side) = local.features(ofImage: pick.image)
                 next.localFeatures!.append(features, side: side)
             }
         }
+        next.nextID = max(nextID, new.nextID)
         next.quantized = try assembledQuantizer(quantized, new.quantized, rows: rows, runs: runs)
         next.buildLocalFeatureLists()
         return next

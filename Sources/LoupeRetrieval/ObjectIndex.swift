@@ -90,8 +90,10 @@ public struct ObjectSearchOptions: Sendable, Hashable {
 
 /// One result of an object search: a database image, its score and the pair of regions that made it.
 public struct ObjectHit: Sendable, Equatable, Codable {
-    /// The image's position in the index.
+    /// The image's position in the index (compaction renumbers it).
     public var image: Int
+    /// The image's id (``ObjectIndex/ids``), kept through compactions and updates.
+    public var id: Int
     public var path: String
     public var score: Float
     /// The query region of the best pair (index into the query's regions) and its box.
@@ -100,8 +102,9 @@ public struct ObjectHit: Sendable, Equatable, Codable {
     /// The database region of the best pair and its box, in that image's pixels.
     public var databaseRegion: ObjectRegion
 
-    public init(image: Int, path: String, score: Float, queryRegion: Int, queryBox: BoundingBox, databaseRegion: ObjectRegion) {
+    public init(image: Int, path: String, score: Float, queryRegion: Int, queryBox: BoundingBox, databaseRegion: ObjectRegion, id: Int? = nil) {
         (self.image, self.path, self.score, self.queryRegion, self.queryBox, self.databaseRegion) = (image, path, score, queryRegion, queryBox, databaseRegion)
+        self.id = id ?? image
     }
 }
 
@@ -122,6 +125,11 @@ public struct ObjectIndex: Sendable {
     /// One per image: what its file was when it was embedded (`nil` for images added without
     /// one); ``changes(comparedWith:)`` compares them with a folder.
     public internal(set) var stamps: [FileStamp?] = []
+    /// One per image: its id, given when it was added and kept through removals, compactions and
+    /// updates (see ``FlatIndex/ids``).
+    public internal(set) var ids: [Int] = []
+    /// The id the next image added gets (see ``FlatIndex/nextID``).
+    public internal(set) var nextID = 0
     /// The folder the images' paths are stored relative to (see ``FlatIndex/root``).
     public var root: URL?
     /// Rows of each image.
@@ -258,6 +266,8 @@ public struct ObjectIndex: Sendable {
             regions += r
             paths.append(path)
             stamps.append(newStamps[i])
+            ids.append(nextID)
+            nextID += 1
         }
     }
 
@@ -301,7 +311,7 @@ public struct ObjectIndex: Sendable {
             let s = scored[i]
             let queryRow = used[s.queryRow]
             return ObjectHit(image: i, path: paths[i], score: s.score, queryRegion: queryRow,
-                             queryBox: queryRegions[queryRow].box, databaseRegion: regions[s.databaseRow])
+                             queryBox: queryRegions[queryRow].box, databaseRegion: regions[s.databaseRow], id: ids[i])
         }
     }
 
@@ -424,6 +434,7 @@ extension ObjectIndex {
         Self.add(regions, to: &tensors, bytes: &bytes, metadata: &metadata)
         IndexFile.add(paths: paths, root: root, file: url, to: &metadata, bytes: &bytes)
         IndexFile.add(stamps: stamps, to: &bytes)
+        IndexFile.add(ids: ids, next: nextID, to: &bytes, metadata: &metadata)
         if let studentHeadLocation { metadata["student-head"] = studentHeadLocation }
         IndexFile.add(whitening, to: &tensors, metadata: &metadata)
         if let local = localFeatures {
@@ -518,6 +529,7 @@ extension ObjectIndex {
         }
         self.paths = paths
         stamps = try IndexFile.stamps(file, url, images: paths.count)
+        (self.ids, nextID) = try IndexFile.ids(file, url, images: paths.count)
         rowRanges = ranges
         imageOfRow = ids.map { Int32($0) }
         // removed images' rows are written with the rest (the file keeps ids stable); take them out again
@@ -633,6 +645,7 @@ extension ObjectIndex: SegmentedIndex {
                 part.localFeatures!.append(features, side: side)
             }
         }
+        (part.ids, part.nextID) = (Array(ids[images]), nextID)
         return part
     }
 
@@ -648,5 +661,15 @@ extension ObjectIndex: SegmentedIndex {
                 localFeatures!.append(features, side: side)
             }
         }
+        try IndexFile.take(ids: segment.ids, next: segment.nextID, into: &ids, next: &nextID)
+    }
+
+    /// The image of each id (`nil` where no image has it); removed images still have theirs
+    /// until compaction.
+    public func images(withIDs wanted: some Sequence<Int>) -> [Int?] { IndexFile.images(withIDs: wanted, ids: ids) }
+
+    /// Takes the images of `ids` out of every search, as ``remove(images:)`` does.
+    public mutating func remove(ids gone: some Sequence<Int>) throws(IndexError) {
+        try remove(images: IndexFile.images(ofIDs: gone, ids: ids))
     }
 }

@@ -178,7 +178,7 @@ enum SegmentFolder {
         for (i, segment) in manifest.segments.enumerated() {
             let url = folder.appendingPathComponent(segment.file)
             guard let size = try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int else { throw .unreadable(url, .io(path: url.path, reason: "the segment the manifest names is missing")) }
-            guard size == segment.bytes else { throw .damaged(url, section: "the whole segment (\(size) bytes, the manifest says \(segment.bytes))") }
+            guard size == segment.bytes else { throw .malformed(url, "the segment has \(size) bytes and the manifest says \(segment.bytes): it was cut short or replaced") }
             let part = try Index(file: url, root: root, verification: i == 0 ? verification : .full)
             let record = try SegmentFolder.record(of: url)
             guard let record, record.id == segment.id, record.firstImage == segment.firstImage, part.count == segment.images else {

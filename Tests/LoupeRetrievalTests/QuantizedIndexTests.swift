@@ -132,22 +132,49 @@ import Testing
         }
     }
 
-    @Test(arguments: [KernelDispatch.Level.scalar, KernelDispatch.level])
-    func scoreRowsMergeWithTheirIds(level: KernelDispatch.Level) {
-        KernelDispatch.withLevel(level) { mergeScoreRows() }
+    @Test func scoreRowsMergeWithTheirIds() {
+        Self.mergeScoreRows { good, what in #expect(good, "\(what)") }
     }
 
-    func mergeScoreRows() {
+    /// `check(good, what)` reports a failure.
+    static func mergeScoreRows(_ check: (Bool, String) -> Void) {
         let block = Tensor(shape: [2, 5], scalars: [0.1, 0.9, -1, 0.9, 0.3, .nan, 2, 1, 0, 3])
         var top = RunningTopK(queries: 1, k: 3)
         top.merge(row: 0, of: block, intoQuery: 0, ids: [10, 11, 12, 13, 14])
-        #expect(top.ids == [11, 13, 14] && top.scores == [0.9, 0.9, 0.3])
+        check(top.ids == [11, 13, 14] && top.scores == [0.9, 0.9, 0.3], "merge with ids: \(top.ids)")
         top.merge(row: 1, of: block, intoQuery: 0, base: 100)
-        #expect(top.ids == [104, 101, 102])
+        check(top.ids == [104, 101, 102], "merge with a base: \(top.ids)")
         var other = RunningTopK(queries: 1, k: 3)
         other.insert(2.5, id: 7, query: 0)
         top.merge(other)
-        #expect(top.ids == [104, 7, 101])
+        check(top.ids == [104, 7, 101], "merge of two: \(top.ids)")
+    }
+
+    /// The scalar fallbacks (score-row merging, nearest centres, column argmax, CRC-32C) against
+    /// the kernels in use. In a child process: forcing the kernel level is process-wide and must
+    /// not leak into tests running in parallel (it once changed the embeddings of another suite).
+    @Test func scalarFallbacksMatchTheKernelsInUse() async {
+        await #expect(processExitsWith: .success) {
+            let check = { (good: Bool, what: String) in if !good { fatalError(what) } }
+            for (d, k) in [(20, 256), (20, 77), (7, 3), (100, 300)] {
+                let rows = Tensor(randomUniform: [333, d], seed: UInt64(d)), centres = Tensor(randomUniform: [k, d], seed: UInt64(k))
+                let assigned = KMeans(centroids: centres).assign(rows)
+                let scores = matmul(centres, rows, transposingB: true)
+                let (values, winners) = columnArgmax(scores, minus: Array(repeating: 0.25, count: k))
+                KernelDispatch.withLevel(.scalar) {
+                    precondition(KernelDispatch.level == .scalar)
+                    // the same centres (same sums up to rounding) and the same argmax
+                    let scalar = KMeans(centroids: centres).assign(rows)
+                    check(zip(scalar, assigned).filter { $0 != $1 }.count <= 2, "scalar and SIMD nearest centres differ (d \(d), k \(k))")
+                    let scalarArgmax = columnArgmax(scores, minus: Array(repeating: 0.25, count: k))
+                    check(scalarArgmax.rows == winners && scalarArgmax.values == values, "scalar and SIMD column argmax differ (d \(d), k \(k))")
+                }
+            }
+            KernelDispatch.withLevel(.scalar) {
+                QuantizedIndexTests.mergeScoreRows(check)
+                check(SafetensorsFile.crc32c("123456789") == 0xE306_9283, "the scalar CRC-32C is wrong")
+            }
+        }
     }
 
     @Test func invertedFileProbedEverywhereIsExact() throws {
@@ -217,13 +244,9 @@ import Testing
             for j in 0..<d { let e = x[i * d + j] - c[assigned[i] * d + j]; chosen += e * e }
             #expect(assigned[i] == at || abs(chosen - best) < 1e-4, "row \(i): \(assigned[i]) vs \(at)")
         }
-        // the scalar fallbacks choose the same centres (same sums up to rounding)
-        let scalar = KernelDispatch.withLevel(.scalar) { KMeans(centroids: centres).assign(rows) }
-        #expect(zip(scalar, assigned).filter { $0 != $1 }.count <= 2, "scalar and SIMD nearest centres differ")
+        // the scalar fallbacks are compared in scalarFallbacksMatchTheKernelsInUse (a child process)
         let scores = matmul(centres, rows, transposingB: true)
-        let scalarArgmax = KernelDispatch.withLevel(.scalar) { columnArgmax(scores, minus: Array(repeating: 0.25, count: k)) }
         let (values, winners) = columnArgmax(scores, minus: Array(repeating: 0.25, count: k))
-        #expect(scalarArgmax.rows == winners && scalarArgmax.values == values)
         let s = scores.scalars
         for i in stride(from: 0, to: 333, by: 11) {
             let top = (0..<k).max { s[$0 * 333 + i] < s[$1 * 333 + i] || (s[$0 * 333 + i] == s[$1 * 333 + i] && $0 > $1) }!
@@ -490,8 +513,7 @@ import Testing
             let part = Array(data[0..<n])
             #expect(part.withUnsafeBytes { SafetensorsFile.crc32c(of: $0) } == bitwise(part), "\(n) bytes")
         }
-        // the scalar fallback gives the same values
-        #expect(KernelDispatch.withLevel(.scalar) { SafetensorsFile.crc32c("123456789") } == 0xE306_9283)
+        // the scalar fallback is checked in scalarFallbacksMatchTheKernelsInUse (a child process)
     }
 
     @Test func everyFlippedByteAndEveryCutIsRefused() throws {
@@ -577,7 +599,10 @@ import Testing
         #expect(compacted.codes == keptRows.flatMap { original.codes[(4 * $0)..<(4 * $0 + 4)] })
         let a = try index.search(query, regions: regions, k: 10, options: ObjectSearchOptions(quantized: QuantizedSearch(probe: 4, refine: 304)))
         let b = try fresh.search(query, regions: regions, k: 10)
-        #expect(a == b)
+        // the same hits, but that the compacted index's ids are still the images' first positions
+        #expect(index.ids == (0..<80).filter { !gone.contains($0) } && fresh.ids == Array(0..<76))
+        #expect(a.map(\.id) == a.map { index.ids[$0.image] } && a.map(\.id) != a.map(\.image))
+        #expect(a.map { hit in var h = hit; h.id = h.image; return h } == b)
         // a flat index too
         var flat = try FlatIndex(recipe: recipe(16))
         try flat.add(x, paths: (0..<320).map { "/v/\($0)" })

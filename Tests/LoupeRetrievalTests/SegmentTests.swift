@@ -134,8 +134,8 @@ import Testing
         // cut short
         try goodSecond.prefix(goodSecond.count - 100).write(to: second)
         #expect { try FlatIndex(contentsOf: url) } throws: { error in
-            guard case let .damaged(at, section) = error as? IndexError else { return false }
-            return at.lastPathComponent == "segment-2.safetensors" && section.contains("whole segment")
+            guard case let .malformed(at, why) = error as? IndexError else { return false }
+            return at.lastPathComponent == "segment-2.safetensors" && why.contains("cut short")
         }
         // missing
         try fm.removeItem(at: second)
@@ -146,11 +146,15 @@ import Testing
         // a segment of another index put in its place (same size, valid on its own)
         try restore()
         var other = try FlatIndex(recipe: recipe(8))
-        try other.add(unit(5, 8, seed: 6), paths: (50..<55).map { "/q/\($0).jpg" })
+        try other.add(unit(50, 8, seed: 6), paths: (0..<50).map { "/q/\($0).jpg" })
         let elsewhere = dir.appendingPathComponent("other.index")
         try other.write(to: elsewhere, layout: .segments)
+        other = try FlatIndex(contentsOf: elsewhere)
+        try other.add(unit(5, 8, seed: 6), paths: (50..<55).map { "/q/\($0).jpg" })
+        try other.write(to: elsewhere)
         try fm.removeItem(at: second)
-        try fm.copyItem(at: elsewhere.appendingPathComponent("segment-1.safetensors"), to: second)
+        try fm.copyItem(at: elsewhere.appendingPathComponent("segment-2.safetensors"), to: second)
+        #expect(try Data(contentsOf: second).count == goodSecond.count)
         #expect { try FlatIndex(contentsOf: url) } throws: { error in
             guard case let .malformed(at, _) = error as? IndexError else { return false }
             return at.lastPathComponent == "segment-2.safetensors"
@@ -190,5 +194,64 @@ import Testing
         close(fd)
         try index.write(to: url)
         #expect(try FlatIndex(contentsOf: url).count == 11)
+    }
+
+    /// Ids are given once and kept: through removal and compaction (where positions are
+    /// renumbered), through files and segments, and into hits; an id given twice in a file is refused.
+    @Test func idsStayWithTheirImagesThroughCompactionFilesAndSegments() throws {
+        let dir = try temporaryFolder()
+        defer { try? fm.removeItem(at: dir) }
+        let vectors = unit(10, 8, seed: 11)
+        var index = try FlatIndex(recipe: recipe(8))
+        try index.add(vectors, paths: (0..<10).map { "/p/\($0).jpg" })
+        #expect(index.ids == Array(0..<10) && index.nextID == 10)
+        try index.remove(images: [2, 5])
+        try index.compact()
+        #expect(index.ids == [0, 1, 3, 4, 6, 7, 8, 9] && index.nextID == 10)
+        // the vector of the image first added sixth is found at position 4, with its id 6
+        let hit = try #require(try index.search(vectors.sliced(along: 0, 6..<7), k: 1).first?.first)
+        #expect(hit.image == 4 && hit.id == 6 && hit.path == "/p/6.jpg")
+        try index.add(unit(1, 8, seed: 12), paths: ["/p/new.jpg"])
+        #expect(index.ids.last == 10 && index.nextID == 11)
+        #expect(index.images(withIDs: [10, 6, 2]) == [8, 4, nil])
+        try index.remove(ids: [7])
+        #expect(index.removed == [5])
+        #expect(throws: IndexError.unknownID(2)) { try index.remove(ids: [2]) }
+
+        // a file and a segment folder keep them; a segment written after more adds keeps counting
+        let file = dir.appendingPathComponent("i.index"), folder = dir.appendingPathComponent("s.index")
+        try index.write(to: file)
+        let back = try FlatIndex(contentsOf: file)
+        #expect(back.ids == index.ids && back.nextID == 11 && back.removed == [5])
+        try index.write(to: folder, layout: .segments)
+        var opened = try FlatIndex(contentsOf: folder)
+        try opened.add(unit(2, 8, seed: 13), paths: ["/p/x.jpg", "/p/y.jpg"])
+        try opened.write(to: folder)
+        var reopened = try FlatIndex(contentsOf: folder)
+        #expect(reopened.ids == index.ids + [11, 12] && reopened.nextID == 13)
+        try reopened.compact()
+        #expect(reopened.ids == [0, 1, 3, 4, 6, 8, 9, 10, 11, 12])
+
+        // object hits carry the id too
+        var objects = try ObjectIndex(recipe: objectRecipe(8))
+        let box = BoundingBox(x0: 0, y0: 0, x1: 4, y1: 4)
+        try objects.add((0..<4).map { (vectors.sliced(along: 0, $0..<($0 + 1)), [ObjectRegion(kind: .image, box: box)], "/o/\($0).jpg") })
+        try objects.remove(images: [0])
+        try objects.compact()
+        let found = try objects.search(vectors.sliced(along: 0, 2..<3), regions: [ObjectRegion(kind: .image, box: box)], k: 1)
+        #expect(found.first?.image == 1 && found.first?.id == 2 && objects.ids == [1, 2, 3])
+
+        // an id given twice (the file's checksums made again to match) is malformed
+        let source = try SafetensorsFile(contentsOf: file)
+        var (tensors, bytes) = try source.sections()
+        var ids = try #require(bytes["ids"])
+        ids.values.replaceSubrange(8..<16, with: ids.values[0..<8])
+        bytes["ids"] = ids
+        var metadata = source.metadata
+        metadata[SafetensorsFile.checksumKey] = nil
+        let bad = dir.appendingPathComponent("bad.index")
+        try SafetensorsFile.write(tensors, bytes: bytes, metadata: metadata, checksums: true, to: bad)
+        #expect(throws: IndexError.malformed(bad, "an id is given twice or is not below next-id 11")) { try FlatIndex(contentsOf: bad) }
+        tensors = [:]
     }
 }

@@ -62,10 +62,19 @@ import Testing
         #expect(index.vectors.scalars == fresh.vectors.scalars && index.stamps == fresh.stamps)
         #expect(index.localFeatures?.keypoints == fresh.localFeatures?.keypoints && index.localFeatures?.descriptors == fresh.localFeatures?.descriptors)
         #expect(index.localFeatures?.lists?.members == fresh.localFeatures?.lists?.members)
+        // the kept images keep their ids, the changed and the added file get new ones
+        #expect(index.ids == [0, 4, 3, 5] && index.nextID == 6 && fresh.ids == [0, 1, 2, 3])
         let (a, b) = (dir.appendingPathComponent("updated.objects"), dir.appendingPathComponent("fresh.objects"))
         try index.write(to: a)
         try fresh.write(to: b)
-        #expect(try Data(contentsOf: a) == Data(contentsOf: b))
+        // the files hold the same sections, byte for byte, but for the ids
+        let (updatedFile, freshFile) = (try SafetensorsFile(contentsOf: a), try SafetensorsFile(contentsOf: b))
+        var (updatedTensors, updatedBytes) = try updatedFile.sections()
+        let (freshTensors, freshBytes) = try freshFile.sections()
+        #expect(updatedBytes.removeValue(forKey: "ids") != nil && freshBytes["ids"] == nil)
+        #expect(updatedBytes == freshBytes && updatedTensors.mapValues { $0.scalars.map(\.bitPattern) } == freshTensors.mapValues { $0.scalars.map(\.bitPattern) })
+        let unchecked: Set<String> = [SafetensorsFile.checksumKey, "next-id"]
+        #expect(updatedFile.metadata.filter { !unchecked.contains($0.key) } == freshFile.metadata.filter { !unchecked.contains($0.key) })
         // nothing to do the second time
         #expect(index.changes(comparedWith: files).isEmpty)
 
