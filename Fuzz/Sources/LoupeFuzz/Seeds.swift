@@ -24,6 +24,27 @@ enum Seeds {
             try index.remove(images: [2])
             try index.write(to: url)
         }
+        try put(.index, "flat-compacted.idx") { url in
+            // stable ids that are not the positions: the ids section and next-id
+            var index = try FlatIndex(recipe: global)
+            try index.add(unit(3, rows: 6), paths: (0..<6).map { "photo-\($0).jpg" })
+            try index.remove(images: [1, 4])
+            try index.compact()
+            try index.write(to: url)
+        }
+        try put(.index, "segment-2.idx") { url in
+            // a segment folder's second segment (its record, its ids), read as an index of its own
+            let folder = url.deletingLastPathComponent().appendingPathComponent("segments.tmp")
+            defer { try? FileManager.default.removeItem(at: folder) }
+            var index = try FlatIndex(recipe: global)
+            try index.add(unit(4, rows: 4), paths: (0..<4).map { "photo-\($0).jpg" })
+            try index.write(to: folder, layout: .segments)
+            index = try FlatIndex(contentsOf: folder)
+            try index.add(unit(5, rows: 2), paths: ["photo-4.jpg", "photo-5.jpg"])
+            try index.remove(images: [0])
+            try index.write(to: folder)
+            try FileManager.default.copyItem(at: folder.appendingPathComponent("segment-2.safetensors"), to: url)
+        }
         try put(.index, "flat-ivfpq.idx") { url in
             var index = try FlatIndex(recipe: global)
             try index.add(unit(2, rows: 300), paths: (0..<300).map { "p\($0).jpg" })
