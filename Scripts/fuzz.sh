@@ -5,7 +5,8 @@
 # alone, built by clang with -fsanitize=fuzzer,address,undefined: Swift has no UBSan mode, and
 # SwiftPM's fuzzer flag does not instrument C targets; each decoded image must also survive a PNG
 # round trip), safetensors, index (flat, object, IVF-PQ files, both verification modes),
-# whitening, head, recipe; `all` runs each in turn. Builds Fuzz/ (a separate package) into .build-fuzz, writes the seed corpus
+# whitening, head, recipe, checkpoint (the PyTorch checkpoint converter, Scripts/loupe_weights.py,
+# under atheris when it installs, else a seeded random mutator); `all` runs each in turn. Builds Fuzz/ (a separate package) into .build-fuzz, writes the seed corpus
 # (Loupe's own writers and real photos) into .cache/fuzz/corpus/TARGET, which the run then grows,
 # and replays Fuzz/Regressions/TARGET (inputs that once failed) first. A finding is written to
 # .cache/fuzz/findings/TARGET/ and the script fails; copy it into Fuzz/Regressions/TARGET once fixed.
@@ -14,7 +15,7 @@ cd "$(dirname "$0")/.."
 [ $# -ge 2 ] || { echo "usage: Scripts/fuzz.sh TARGET|all SECONDS [libFuzzer options]" >&2; exit 64; }
 target=$1 seconds=$2
 shift 2
-targets=(image image-c safetensors index whitening head recipe)
+targets=(image image-c safetensors index whitening head recipe checkpoint)
 if [ "$target" = all ]; then
     for t in "${targets[@]}"; do "$0" "$t" "$seconds" "$@"; done
     exit 0
@@ -22,6 +23,18 @@ fi
 printf '%s\n' "${targets[@]}" | grep -qx "$target" || { echo "unknown target $target (one of: ${targets[*]}, all)" >&2; exit 64; }
 Scripts/setup.sh
 mkdir -p .cache/fuzz
+if [ "$target" = checkpoint ]; then
+    # Python: atheris when it installs (a wheel for this CPython), the script's own mutator otherwise
+    .venv/bin/python -c "import atheris" 2>/dev/null || .venv/bin/pip install -q atheris >&2 || echo "atheris did not install: the random mutator runs" >&2
+    corpus=.cache/fuzz/corpus/checkpoint findings=.cache/fuzz/findings/checkpoint log=.cache/fuzz/checkpoint.log
+    mkdir -p "$corpus" "$findings"
+    .venv/bin/python Fuzz/Python/fuzz_checkpoint.py seeds "$corpus"
+    status=0
+    .venv/bin/python Fuzz/Python/fuzz_checkpoint.py run "$seconds" "$corpus" "$findings" Fuzz/Regressions/checkpoint "$@" > "$log" 2>&1 || status=$?
+    grep -E "ERROR|SUMMARY|^stat::|^Done|fallback mutator" "$log" || true
+    if [ "$status" -ne 0 ]; then grep -v "^INFO: Instrumenting" "$log" | tail -n 40 >&2; echo "fuzz target checkpoint failed: the input is in $findings" >&2; fi
+    exit "$status"
+fi
 if ! swift build -c release --package-path Fuzz --scratch-path .build-fuzz --sanitize=fuzzer --sanitize=address \
     -Xswiftc -parse-as-library > .cache/fuzz/build.log 2>&1; then
     grep -v "Cannot export local symbol" .cache/fuzz/build.log | tail -n 30 >&2

@@ -73,6 +73,24 @@ class CheckpointError(Exception):
     pass
 
 
+class _Bounded(io.BytesIO):
+    """The checkpoint's bytes as a file that refuses a read of more bytes than are left: a length
+    the pickle declares is checked before the unpickler allocates a buffer for it."""
+
+    def _left(self):
+        return len(self.getbuffer()) - self.tell()
+
+    def read(self, size=-1):
+        if size is not None and size > self._left():
+            raise CheckpointError(f"the checkpoint declares {size} bytes where {self._left()} are left")
+        return super().read(size)
+
+    def readinto(self, buffer):
+        if len(buffer) > self._left():
+            raise CheckpointError(f"the checkpoint declares {len(buffer)} bytes where {self._left()} are left")
+        return super().readinto(buffer)
+
+
 class StorageType:
     def __init__(self, name):
         self.name = name
@@ -108,8 +126,16 @@ class LazyTensor:
         base = self.storage.array
         if base is None:
             raise CheckpointError("a tensor refers to a storage whose data is missing")
+        if not all(isinstance(v, int) for v in self.size + self.stride + (self.offset,)):
+            raise CheckpointError(f"tensor size {self.size}, stride {self.stride}, offset {self.offset!r} are not all integers")
         if any(s < 0 for s in self.size):
             raise CheckpointError(f"negative size {self.size}")
+        if self.offset < 0 or any(s < 0 for s in self.stride) or len(self.stride) != len(self.size):
+            raise CheckpointError(f"stride {self.stride} or offset {self.offset} does not fit size {self.size}")
+        if int(np.prod(self.size, dtype=object)) > base.size:
+            # more elements than the storage holds: a broadcast view, never in a state dict, and a
+            # way for a crafted file to ask for any amount of memory
+            raise CheckpointError(f"tensor of size {self.size} has more elements than its storage ({base.size})")
         need = self.offset + sum((n - 1) * s for n, s in zip(self.size, self.stride)) + 1 if all(self.size) else 0
         if need > base.size:
             raise CheckpointError(f"tensor of size {self.size} at offset {self.offset} overruns its storage")
@@ -128,8 +154,24 @@ def _rebuild_parameter(tensor, *_rest):
     return tensor
 
 
-class RestrictedUnpickler(pickle.Unpickler):
-    """Resolves only the globals a state dict needs; anything else is an error."""
+class _BoundedUnpickler(pickle._Unpickler):
+    """The pure-Python unpickler without BYTEARRAY8, which allocates its declared length before
+    reading it (a state dict holds no bytearray)."""
+
+    def _refuse_bytearray(self):
+        raise CheckpointError("the checkpoint's pickle holds a bytearray")
+
+    dispatch = dict(pickle._Unpickler.dispatch)
+    dispatch[pickle.BYTEARRAY8[0]] = _refuse_bytearray
+
+
+class RestrictedUnpickler(_BoundedUnpickler):
+    """Resolves only the globals a state dict needs; anything else is an error.
+
+    The pure-Python unpickler, not the C one: it reads a declared length through the file's
+    `read`, which refuses more bytes than are left, where the C one allocates the buffer first
+    (a crafted length of 16 GB was allocated in full, found by Fuzz/Python/fuzz_checkpoint.py).
+    State-dict pickles are small (the tensors' bytes are outside them), so its speed is no cost."""
 
     def __init__(self, file, persistent):
         super().__init__(file)
@@ -150,7 +192,7 @@ class RestrictedUnpickler(pickle.Unpickler):
         return self._persistent(pid)
 
 
-class PlainUnpickler(pickle.Unpickler):
+class PlainUnpickler(_BoundedUnpickler):
     def find_class(self, module, name):
         raise CheckpointError(f"refusing to unpickle global {module}.{name}")
 
@@ -182,7 +224,7 @@ def load_torch_checkpoint(data):
 
 
 def _load_legacy(data):
-    f = io.BytesIO(data)
+    f = _Bounded(data)
     try:
         magic = PlainUnpickler(f).load()
         if magic != LEGACY_MAGIC:
@@ -220,9 +262,11 @@ def _load_legacy(data):
             if len(raw) != numel * storage.type.itemsize():
                 raise CheckpointError("checkpoint is truncated")
             storage.set_bytes(raw)
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, struct.error) as error:
-        raise CheckpointError(f"malformed legacy checkpoint: {error}") from error
-    return collections.OrderedDict((k, v.materialize()) for k, v in tensors.items())
+        return collections.OrderedDict((k, v.materialize()) for k, v in tensors.items())
+    except CheckpointError:
+        raise
+    except Exception as error:  # noqa: BLE001  (as in _load_zip)
+        raise CheckpointError(f"malformed legacy checkpoint: {type(error).__name__}: {error}") from error
 
 
 def _load_zip(data):
@@ -240,14 +284,26 @@ def _load_zip(data):
             _, storage_type, key, _location, numel = pid[:5]
             if key not in storages:
                 storage = Storage(storage_type, numel)
-                storage.set_bytes(archive.read(f"{prefix}data/{key}"))
+                member = archive.getinfo(f"{prefix}data/{key}")
+                # the size the directory claims is checked before anything is inflated (a zip bomb)
+                if not isinstance(numel, int) or member.file_size != numel * storage.type.itemsize():
+                    raise CheckpointError(f"storage {key!r} holds {member.file_size} bytes, not {numel!r} elements")
+                storage.set_bytes(archive.read(member))
                 storages[key] = storage
             return storages[key]
 
-        tensors = _flatten_state_dict(RestrictedUnpickler(io.BytesIO(archive.read(pickles[0])), persistent).load())
-    except (zipfile.BadZipFile, KeyError, pickle.UnpicklingError, EOFError, ValueError, TypeError) as error:
-        raise CheckpointError(f"malformed zip checkpoint: {error}") from error
-    return collections.OrderedDict((k, v.materialize()) for k, v in tensors.items())
+        data_pkl = archive.getinfo(pickles[0])
+        if data_pkl.file_size > 1 << 28:
+            raise CheckpointError(f"data.pkl claims {data_pkl.file_size} bytes")
+        tensors = _flatten_state_dict(RestrictedUnpickler(_Bounded(archive.read(data_pkl)), persistent).load())
+        return collections.OrderedDict((k, v.materialize()) for k, v in tensors.items())
+    except CheckpointError:
+        raise
+    except Exception as error:  # noqa: BLE001
+        # what a malformed archive or pickle raises: an unknown zip version or compression, an
+        # encrypted member, a bad CRC, a pickle that pops an empty stack or appends to a function.
+        # The unpickler resolves no global but a state dict's, so these are the input's faults.
+        raise CheckpointError(f"malformed zip checkpoint: {type(error).__name__}: {error}") from error
 
 
 def drop_bookkeeping(tensors):

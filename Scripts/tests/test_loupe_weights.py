@@ -144,6 +144,33 @@ class ConverterTests(unittest.TestCase):
         t = collections.OrderedDict([("bn.weight", 1), ("bn.num_batches_tracked", 2)])
         self.assertEqual(list(lw.drop_bookkeeping(t)), ["bn.weight"])
 
+    def test_fuzz_findings_are_refused(self):
+        """The inputs Fuzz/Python/fuzz_checkpoint.py found (an unknown zip version, a pickle that
+        appends to a function, a bytearray whose declared length was allocated in full): each one
+        is a CheckpointError, in bounded memory."""
+        import resource
+        folder = os.path.join(os.path.dirname(__file__), "..", "..", "Fuzz", "Regressions", "checkpoint")
+        names = sorted(os.listdir(folder))
+        self.assertGreaterEqual(len(names), 3)
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        resource.setrlimit(resource.RLIMIT_AS, (4 << 30, hard))
+        try:
+            for name in names:
+                with self.subTest(name), self.assertRaises(lw.CheckpointError):
+                    lw.load_torch_checkpoint(open(os.path.join(folder, name), "rb").read())
+        finally:
+            resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+    def test_tensor_views_are_bounded(self):
+        """A tensor asking for more elements than its storage (a broadcast by stride 0), a negative
+        stride or offset, is refused rather than read out of bounds or allocated."""
+        storage = lw.Storage(lw.StorageType("FloatStorage"), 4)
+        storage.set_bytes(np.arange(4, dtype=np.float32).tobytes())
+        for offset, size, stride in [(0, (10**6, 10**6), (0, 0)), (0, (2,), (-1,)), (-1, (2,), (1,)), (0, (2, 2), (1,))]:
+            with self.subTest(size=size, stride=stride), self.assertRaises(lw.CheckpointError):
+                lw.LazyTensor(storage, offset, size, stride).materialize()
+        np.testing.assert_array_equal(lw.LazyTensor(storage, 1, (3,), (1,)).materialize(), [1, 2, 3])
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -115,33 +115,61 @@ public struct ImageDecodingOptions: Sendable {
     /// Apply a JPEG's EXIF orientation (phone photos are stored sideways with a rotation tag), as
     /// Pillow's `ImageOps.exif_transpose` does.
     public var appliesOrientation: Bool = true
+    /// Files larger than this are refused before they are read (1 GiB by default: a PNG of the
+    /// largest allowed pixel count, stored uncompressed, is 300 MB).
+    public var maximumFileBytes: Int = 1 << 30
 
-    public init(maximumPixelCount: Int = 100_000_000, appliesOrientation: Bool = true) {
+    public init(maximumPixelCount: Int = 100_000_000, appliesOrientation: Bool = true, maximumFileBytes: Int = 1 << 30) {
         self.maximumPixelCount = maximumPixelCount
         self.appliesOrientation = appliesOrientation
+        self.maximumFileBytes = maximumFileBytes
     }
 }
 
 extension Image {
     /// Decodes the PNG or JPEG file at `url`.
+    ///
+    /// Only a regular file is read: a pipe, a device or a socket given an image's name is refused
+    /// without waiting on it, and so is a file over ``ImageDecodingOptions/maximumFileBytes``.
+    /// The bytes are read, not mapped, so a file cut short or deleted by another program while it
+    /// is decoded is decoded as it was read (a truncated image), never a fault.
     public init(contentsOf url: URL, options: ImageDecodingOptions = .init()) throws(ImageError) {
-        let data: Data
-        do { data = try Data(contentsOf: url, options: .mappedIfSafe) } catch {
-            throw .unreadable(path: url.path, reason: Image.readFailure(error))
-        }
+        let data = try Image.read(url, limit: options.maximumFileBytes)
         do { try self.init(data: data, options: options) } catch { throw .file(path: url.path, reason: error) }
     }
 
-    /// Why a file could not be read, in words (not Foundation's "The file … couldn't be opened").
-    static func readFailure(_ error: any Error) -> String {
-        switch (error as? CocoaError)?.code {
-        case .fileReadNoSuchFile?, .fileNoSuchFile?: return "no such file"
-        case .fileReadNoPermission?: return "permission denied"
-        default:
-            let posix = ((error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError)?.code
-            if posix == Int(EISDIR) { return "it is a folder, not an image" }
-            return (error as NSError).localizedFailureReason ?? error.localizedDescription
+    /// The bytes of the regular file at `url`, at most `limit` of them.
+    static func read(_ url: URL, limit: Int) throws(ImageError) -> Data {
+        // non-blocking, so that opening a pipe with no writer returns at once
+        let fd = open(url.path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else {
+            let reason = errno == ENOENT ? "no such file" : errno == EACCES ? "permission denied" : String(cString: strerror(errno))
+            throw .unreadable(path: url.path, reason: reason)
         }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw .unreadable(path: url.path, reason: String(cString: strerror(errno))) }
+        switch info.st_mode & S_IFMT {
+        case S_IFREG: break
+        case S_IFDIR: throw .unreadable(path: url.path, reason: "it is a folder, not an image")
+        default: throw .unreadable(path: url.path, reason: "not a regular file (a pipe, device or socket)")
+        }
+        let size = Int(info.st_size)
+        guard size <= limit else { throw .unreadable(path: url.path, reason: "the file has \(size) bytes, more than the \(limit) allowed") }
+        var data = Data(count: size)
+        let got = data.withUnsafeMutableBytes { raw -> Int in
+            var done = 0
+            while done < size {
+                let n = Foundation.read(fd, raw.baseAddress! + done, size - done)
+                if n < 0 && (errno == EINTR || errno == EAGAIN) { continue }
+                if n <= 0 { return n < 0 ? -1 : done }  // end of file: it shrank since fstat
+                done += n
+            }
+            return done
+        }
+        guard got >= 0 else { throw .unreadable(path: url.path, reason: String(cString: strerror(errno))) }
+        if got < size { data.count = got }
+        return data
     }
 
     /// Decodes PNG or JPEG bytes (the format is sniffed from the signature).

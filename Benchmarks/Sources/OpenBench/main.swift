@@ -73,12 +73,19 @@ case "make" where args.count == 5 || args.count == 6:
                                            scales: [1], maxSize: 1024, dimension: m.d,
                                            mode: .objects(.hardAttention(.roiAlign(bins: 7)), proposal: RegionProposal(maximumObjects: 9)))
         var index = try ObjectIndex(recipe: objectRecipe)
-        let regions = (0..<10).map { ObjectRegion(kind: $0 == 0 ? .image : .detected, box: BoundingBox(x0: Float($0), y0: 0, x1: Float(100 + $0), y1: 80),
-                                                  score: $0 == 0 ? nil : 0.5, label: $0 == 0 ? nil : "object") }
+        var regions = [ObjectRegion(kind: .image, box: BoundingBox(x0: 0, y0: 0, x1: 100, y1: 80))]
+        for j in 1..<10 {
+            let box = BoundingBox(x0: Float(j), y0: 0, x1: Float(100 + j), y1: 80)
+            regions.append(ObjectRegion(kind: .detected, box: box, score: 0.5, label: "object"))
+        }
         for start in stride(from: 0, to: m.n, by: 65_530) {
             let n = min(65_530, m.n - start) / 10 * 10
             let block = try rows(data.appendingPathComponent("base.f32"), from: start, count: n, d: m.d)
-            try index.add((0..<(n / 10)).map { i in (block.sliced(along: 0, (10 * i)..<(10 * i + 10)), regions, String(format: "/photos/%07d.jpg", (start / 10) + i)) })
+            var images: [(vectors: Tensor, regions: [ObjectRegion], path: String)] = []
+            for i in 0..<(n / 10) {
+                images.append((block.sliced(along: 0, (10 * i)..<(10 * i + 10)), regions, String(format: "/photos/%07d.jpg", start / 10 + i)))
+            }
+            try index.add(images)
         }
         let t = try seconds { try index.quantize(kind) }
         try index.write(to: out)
