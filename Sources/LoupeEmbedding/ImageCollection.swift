@@ -1,5 +1,4 @@
 public import Foundation
-internal import Synchronization
 
 /// What a batch (indexing, evaluation, whitening) does with a file it cannot read or embed.
 public enum BadFilePolicy: Sendable, Equatable {
@@ -172,7 +171,7 @@ extension ObjectIndex {
 
 /// An image's local features, found on a background thread from the moment this is made.
 private final class PendingFeatures: Sendable {
-    private let result = Mutex<LocalFeatures?>(nil)
+    private let result = Locked<LocalFeatures?>(nil)
     private let done = DispatchSemaphore(value: 0)
 
     init(of image: Image, options: LocalFeatureOptions) {

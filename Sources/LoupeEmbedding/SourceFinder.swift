@@ -1,5 +1,4 @@
 internal import Foundation
-internal import Synchronization
 
 /// What an image of the collection is to a composite.
 public enum SourceRole: String, Sendable, Codable {
@@ -351,7 +350,7 @@ public struct SourceFinder: Sendable {
             ((mirrored ? Float(crop.width - 1) - k.x : k.x) + Float(x0), k.y + Float(y0))
         }
         let sets = clock.measure("part features") { () -> [LocalFeatures] in
-            let slots = Mutex<[LocalFeatures?]>([nil, nil])
+            let slots = Locked<[LocalFeatures?]>([nil, nil])
             ComputeThreads.forEachChunk(of: 2) { range in
                 for side in range {
                     let mirrored = side == 1

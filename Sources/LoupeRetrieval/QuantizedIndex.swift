@@ -1,6 +1,5 @@
 internal import Foundation
 public import LoupeTensor
-internal import Synchronization
 
 /// An approximate inner-product index over `D`-dimensional vectors: an inverted file (IVF: the
 /// vectors split into `lists` cells by a k-means coarse quantizer, a query scanning only the
@@ -258,7 +257,16 @@ public struct QuantizedIndex: Sendable, CustomStringConvertible {
     /// stays what it was (ids are never reused). Unknown or already removed ids are ignored.
     public mutating func remove(ids: Set<Int>) {
         guard !ids.isEmpty else { return }
-        renumber { ids.contains(Int($0)) ? nil : $0 }
+        // a bitmap of the ids: each list is scanned with a bit test, and a list that holds none of
+        // them is left as it is (opening a million-vector index with tombstones spent 30 ms hashing)
+        var gone = [UInt64](repeating: 0, count: (count + 63) / 64)
+        for id in ids where id >= 0 && id < count { gone[id >> 6] |= 1 << UInt64(id & 63) }
+        for l in lists.indices {
+            let held = lists[l].ids
+            guard held.contains(where: { gone[Int($0 >> 6)] & (1 << UInt64($0 & 63)) != 0 }) else { continue }
+            let kept = held.indices.filter { gone[Int(held[$0] >> 6)] & (1 << UInt64(held[$0] & 63)) == 0 }
+            keep(kept, ids: kept.map { held[$0] }, inList: l)
+        }
     }
 
     /// Gives every vector the id `newID(old)` (`nil`: drop it), keeping each list's order; the
@@ -267,17 +275,21 @@ public struct QuantizedIndex: Sendable, CustomStringConvertible {
         for l in lists.indices {
             let kept = lists[l].ids.indices.compactMap { i in newID(lists[l].ids[i]).map { (i, $0) } }
             guard kept.count != lists[l].ids.count || kept.contains(where: { lists[l].ids[$0.0] != $0.1 }) else { continue }
-            let m = kind.subquantizers ?? 0
-            if m > 0 {
-                lists[l].codes = lists[l].codes.selecting(kept.map(\.0))
-            } else if kept.count != lists[l].ids.count {
-                var rows = RowStore(dimension: codedDimension, chunkRows: 256)
-                if !kept.isEmpty { rows.append(Tensor.concatenated(kept.map { lists[l].rows.rows($0.0..<($0.0 + 1)) }, along: 0)) }
-                lists[l].rows = rows
-            }
-            lists[l].ids = kept.map(\.1)
+            keep(kept.map(\.0), ids: kept.map(\.1), inList: l)
         }
         if let newCount { count = newCount }
+    }
+
+    /// Keeps the entries at `positions` (ascending) of list `l`, as `ids`.
+    private mutating func keep(_ positions: [Int], ids: [Int64], inList l: Int) {
+        if kind.subquantizers != nil {
+            lists[l].codes = lists[l].codes.selecting(positions)
+        } else if positions.count != lists[l].ids.count {
+            var rows = RowStore(dimension: codedDimension, chunkRows: 256)
+            if !positions.isEmpty { rows.append(Tensor.concatenated(positions.map { lists[l].rows.rows($0..<($0 + 1)) }, along: 0)) }
+            lists[l].rows = rows
+        }
+        lists[l].ids = ids
     }
 
     /// Appends `vectors` `[n, D]` as ids `count ..< count + n`.
@@ -315,7 +327,7 @@ public struct QuantizedIndex: Sendable, CustomStringConvertible {
             // the lists and, for IVF-PQ, q·c of each, from one product
             (probed, bias) = coarse.probe(queries, count: probe)
         }
-        let results = Mutex([(Range<Int>, RunningTopK)]())
+        let results = Locked([(Range<Int>, RunningTopK)]())
         if let pq = productQuantizer {
             ComputeThreads.forEachChunk(of: nq) { range in
                 var top = RunningTopK(queries: range.count, k: k)
@@ -433,7 +445,7 @@ extension QuantizedIndex {
         // each list's ids read and codes put in blocks on the compute threads; ids checked after
         var starts = [Int](repeating: 0, count: sizes.count)
         for l in sizes.indices.dropFirst() { starts[l] = starts[l - 1] + sizes[l - 1] }
-        let built = Mutex([(list: Int, ids: [Int64], codes: BlockedCodes)]())
+        let built = Locked([(list: Int, ids: [Int64], codes: BlockedCodes)]())
         ComputeThreads.forEachChunk(of: sizes.count) { range in
             var made: [(list: Int, ids: [Int64], codes: BlockedCodes)] = []
             for l in range where sizes[l] > 0 {

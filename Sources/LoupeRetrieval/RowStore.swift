@@ -1,6 +1,5 @@
 internal import Foundation
 internal import LoupeTensor
-internal import Synchronization
 
 /// The vectors of an index, `[count, dimension]`, kept so that appending costs the same whatever
 /// the store holds: rows are copied into an open chunk tensor allocated once at its full size
@@ -142,11 +141,11 @@ final class RowVerifier: Sendable {
     let rows: Int
     let unitLength: Bool
     private let checksums: [UInt32]
-    private let verified: Mutex<(bits: [UInt64], left: Int)>
+    private let verified: Locked<(bits: [UInt64], left: Int)>
 
     init(url: URL, checksums: [UInt32], unitLength: Bool) {
         (self.url, self.checksums, rows, self.unitLength) = (url, checksums, checksums.count, unitLength)
-        verified = Mutex((Array(repeating: 0, count: (checksums.count + 63) / 64), checksums.count))
+        verified = Locked((Array(repeating: 0, count: (checksums.count + 63) / 64), checksums.count))
     }
 
     /// Whether every row was checked.

@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 internal import Glibc
 #endif
-import Synchronization
 
 /// Where large tensor buffers come from: page-aligned `mmap` blocks, recycled by size.
 ///
@@ -26,7 +25,7 @@ enum BufferPool {
         var bytes = 0
     }
 
-    private static let cache = Mutex(Cache())
+    private static let cache = Locked(Cache())
 
     /// Rounds up to a size class: 64 KiB steps up to 1 MiB, then 1/8 of the next power of two,
     /// so that nearby sizes share blocks while wasting at most 12.5 %.

@@ -120,6 +120,7 @@ case "open" where args.count == 4 || args.count == 5:
         }
     }
     let opened = residentMB()
+    if ProcessInfo.processInfo.environment["LOUPE_BENCH_OPEN_ONLY"] != nil { print("{\"open_s\": \(open)}"); exit(0) }  // for profiling the open alone
     let first = try seconds { try search(queries.sliced(along: 0, 0..<1)) }
     let afterFirst = residentMB(), anon = residentMB("RssAnon"), fileBacked = residentMB("RssFile")
     let rest = try seconds { for q in 1..<queries.shape[0] { try search(queries.sliced(along: 0, q..<(q + 1))) } }
