@@ -342,7 +342,7 @@ extension FlatIndex {
 
     func writeFile(to url: URL, adding extra: [String: String]) throws(IndexError) {
         try store.verifyAll()
-        var tensors = ["vectors": vectors]
+        var tensors = [String: Tensor]()
         var metadata = ["format": "loupe-flat-index", "version": Self.formatVersion, "recipe": recipe.json]
         var bytes: [String: SafetensorsFile.ByteTensor] = [:]
         IndexFile.add(paths: paths, root: root, file: url, to: &metadata, bytes: &bytes)
@@ -354,7 +354,10 @@ extension FlatIndex {
         bytes[IndexFile.rowChecksums] = IndexFile.rowChecksums(of: store)
         IndexFile.add(unitLengthOf: store, to: &metadata)
         metadata.merge(extra) { _, new in new }
-        do { try SafetensorsFile.write(tensors, bytes: bytes, metadata: metadata, checksums: true, to: url) } catch { throw .unwritable(url, error) }
+        // the vectors streamed block by block: a grown store is not copied into one tensor first
+        var blocks = tensors.mapValues { [$0] }
+        blocks["vectors"] = store.blocks
+        do { try SafetensorsFile.write(blocks: blocks, bytes: bytes, metadata: metadata, checksums: true, to: url) } catch { throw .unwritable(url, error) }
     }
 
     /// Checks every vector not checked yet (an index opened with ``IndexVerification/onAccess``;

@@ -428,7 +428,7 @@ extension ObjectIndex {
         func json<T: Encodable>(_ value: T) -> String { String(decoding: (try? encoder.encode(value)) ?? Data(), as: UTF8.self) }
         let boxes = Tensor(shape: [regionCount, 4], scalars: regions.flatMap { [$0.box.x0, $0.box.y0, $0.box.x1, $0.box.y1] })
         let images = Tensor(shape: [regionCount], scalars: imageOfRow.map(Float.init))
-        var tensors = ["vectors": vectors, "boxes": boxes, "images": images]
+        var tensors = ["boxes": boxes, "images": images]
         var metadata = ["format": "loupe-object-index", "version": Self.formatVersion, "recipe": recipe.json]
         var bytes: [String: SafetensorsFile.ByteTensor] = [:]
         Self.add(regions, to: &tensors, bytes: &bytes, metadata: &metadata)
@@ -453,7 +453,10 @@ extension ObjectIndex {
         bytes[IndexFile.rowChecksums] = IndexFile.rowChecksums(of: store)
         IndexFile.add(unitLengthOf: store, to: &metadata)
         metadata.merge(extra) { _, new in new }
-        do { try SafetensorsFile.write(tensors, bytes: bytes, metadata: metadata, checksums: true, to: url) } catch { throw .unwritable(url, error) }
+        // the vectors streamed block by block: a grown store is not copied into one tensor first
+        var blocks = tensors.mapValues { [$0] }
+        blocks["vectors"] = store.blocks
+        do { try SafetensorsFile.write(blocks: blocks, bytes: bytes, metadata: metadata, checksums: true, to: url) } catch { throw .unwritable(url, error) }
     }
 
     /// Whether a file (or segment folder) is an object index (as opposed to a ``FlatIndex``),

@@ -77,6 +77,14 @@ struct RowStore: Sendable {
         if let open, openRows > 0 { body(start, open.sliced(along: 0, 0..<openRows)) }
     }
 
+    /// The blocks of ``forEachBlock(_:)`` (one empty tensor for an empty store): what a file
+    /// writer streams without copying the store into one tensor.
+    var blocks: [Tensor] {
+        var out: [Tensor] = []
+        forEachBlock { _, rows in out.append(rows) }
+        return out.isEmpty ? [Tensor(zeros: [0, dimension])] : out
+    }
+
     /// All rows as one tensor `[count, dimension]` (a copy unless the store is one sealed chunk).
     var all: Tensor {
         if openRows == 0 || open == nil, chunks.count == 1 { return chunks[0] }

@@ -33,15 +33,19 @@ extension SafetensorsFile {
     static func hex(_ crc: UInt32) -> String { String(format: "%08x", crc) }
 
     /// The JSON record written under ``checksumKey``.
-    static func checksumRecord(_ tensors: [String: Tensor], bytes: [String: ByteTensor], metadata: [String: String]) -> String {
+    static func checksumRecord(_ tensors: [String: [Tensor]], bytes: [String: ByteTensor], metadata: [String: String]) -> String {
         var record = ["__metadata__": hex(metadataChecksum(metadata))]
-        for (name, tensor) in tensors {
-            #if _endian(little)
-            record[name] = hex(tensor.withUnsafeBufferPointer { crc32c(UnsafeRawBufferPointer($0)) })
-            #else
-            var le = tensor.scalars.map { $0.bitPattern.littleEndian }
-            record[name] = hex(le.withUnsafeBytes { crc32c($0) })
-            #endif
+        for (name, blocks) in tensors {
+            var crc: UInt32 = 0
+            for tensor in blocks {
+                #if _endian(little)
+                crc = tensor.withUnsafeBufferPointer { crc32c(UnsafeRawBufferPointer($0), continuing: crc) }
+                #else
+                let le = tensor.scalars.map { $0.bitPattern.littleEndian }
+                crc = le.withUnsafeBytes { crc32c($0, continuing: crc) }
+                #endif
+            }
+            record[name] = hex(crc)
         }
         for (name, b) in bytes { record[name] = hex(b.values.withUnsafeBytes { crc32c($0) }) }
         record[recordKey] = hex(recordChecksum(record))

@@ -284,6 +284,14 @@ extension SafetensorsFile {
     /// the metadata (``checksumKey``), which ``verifyChecksums()`` checks.
     public static func write(_ tensors: [String: Tensor], bytes: [String: ByteTensor] = [:], metadata: [String: String] = [:],
                              checksums: Bool = false, to url: URL) throws(SafetensorsError) {
+        try write(blocks: tensors.mapValues { [$0] }, bytes: bytes, metadata: metadata, checksums: checksums, to: url)
+    }
+
+    /// As ``write(_:bytes:metadata:checksums:to:)``, each F32 tensor given as blocks stacked
+    /// along their first axis (each list non-empty; the blocks agree in their other axes): a
+    /// store kept in chunks is written without first being copied into one tensor.
+    package static func write(blocks tensors: [String: [Tensor]], bytes: [String: ByteTensor] = [:], metadata: [String: String] = [:],
+                              checksums: Bool = false, to url: URL) throws(SafetensorsError) {
         var metadata = metadata
         if checksums { metadata[checksumKey] = checksumRecord(tensors, bytes: bytes, metadata: metadata) }
         do throws(FileWriteError) {
@@ -291,6 +299,13 @@ extension SafetensorsFile {
         } catch {
             throw .io(path: url.path, reason: error.reason)
         }
+    }
+
+    /// The shape of blocks stacked along their first axis.
+    static func stackedShape(_ blocks: [Tensor]) -> [Int] {
+        var shape = blocks[0].shape
+        if !shape.isEmpty { shape[0] = blocks.reduce(0) { $0 + $1.shape[0] } }
+        return shape
     }
 
     /// A tensor of bytes (stored as U8), for data that would be four times larger as F32.
@@ -305,29 +320,31 @@ extension SafetensorsFile {
 
     /// The header, then each tensor's storage as it lies (F32 little-endian is the host's layout);
     /// a big-endian host writes the in-memory encoding instead.
-    private static func stream(_ tensors: [String: Tensor], bytes: [String: ByteTensor], metadata: [String: String],
+    private static func stream(_ tensors: [String: [Tensor]], bytes: [String: ByteTensor], metadata: [String: String],
                                to url: URL) throws(FileWriteError) {
         let file = try AtomicFile(url)
         // F32 tensors first, so that every one starts 4-byte aligned (and a mapping can serve it)
         let names = tensors.keys.sorted() + bytes.keys.sorted()
         let layout: [(name: String, shape: [Int], dtype: SafetensorsDType)] = names.map { n in
-            if let t = tensors[n] { (n, t.shape, .float32) } else { (n, bytes[n]!.shape, .uint8) }
+            if let t = tensors[n] { (n, stackedShape(t), .float32) } else { (n, bytes[n]!.shape, .uint8) }
         }
         try file.write(header(layout, metadata: metadata))
         for name in names {
             var failure: FileWriteError?
-            if let tensor = tensors[name] {
-                #if _endian(little)
-                tensor.withUnsafeBufferPointer { b in
-                    do throws(FileWriteError) { try file.write(UnsafeRawBufferPointer(b)) } catch { failure = error }
+            if let blocks = tensors[name] {
+                for tensor in blocks where failure == nil {
+                    #if _endian(little)
+                    tensor.withUnsafeBufferPointer { b in
+                        do throws(FileWriteError) { try file.write(UnsafeRawBufferPointer(b)) } catch { failure = error }
+                    }
+                    #else
+                    var out = Data()
+                    tensor.withUnsafeBufferPointer { b in
+                        for v in b { withUnsafeBytes(of: v.bitPattern.littleEndian) { out.append(contentsOf: $0) } }
+                    }
+                    do throws(FileWriteError) { try file.write(out) } catch { failure = error }
+                    #endif
                 }
-                #else
-                var out = Data()
-                tensor.withUnsafeBufferPointer { b in
-                    for v in b { withUnsafeBytes(of: v.bitPattern.littleEndian) { out.append(contentsOf: $0) } }
-                }
-                do throws(FileWriteError) { try file.write(out) } catch { failure = error }
-                #endif
             } else {
                 bytes[name]!.values.withUnsafeBytes { b in
                     do throws(FileWriteError) { try file.write(b) } catch { failure = error }
