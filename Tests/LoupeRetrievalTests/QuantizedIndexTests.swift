@@ -98,6 +98,12 @@ import Testing
     func blockedCodeScansEqualTheRowScan(byteLookups: Bool) {
         // (no process-wide level pinned: other suites run at the same time)
         if byteLookups { print("blocked code scan with byte look-ups: \(CodeTable.usesByteLookups ? "run (AVX-512 VBMI)" : "not run (this CPU has no AVX-512 VBMI)")") }
+        Self.compareBlockedScans(byteLookups: byteLookups) { good, what in #expect(good, "\(what)") }
+    }
+
+    /// The blocked scans (byte look-ups, AVX2 gathers or the scalar loop, as the level in use and
+    /// `byteLookups` choose) against the row scan; `check(good, what)` reports a failure.
+    static func compareBlockedScans(byteLookups: Bool, _ check: (Bool, String) -> Void) {
         do {
             // tables: 0 random, 1 few distinct values (ties), 2 fine differences under one big entry per
             // sub-table (every other entry rounds to the same byte, so only the float re-score orders them)
@@ -115,20 +121,20 @@ import Testing
                 var blocked = BlockedCodes(subquantizers: m)
                 blocked.append(rows: Array(rows[0..<(n / 3 * m)]))
                 blocked.append(rows: Array(rows[(n / 3 * m)...]))
-                #expect(blocked.count == n && blocked.allRows == rows && blocked.rows(5..<9) == Array(rows[(5 * m)..<(9 * m)]))
+                check(blocked.count == n && blocked.allRows == rows && blocked.rows(5..<9) == Array(rows[(5 * m)..<(9 * m)]), "blocked rows, m \(m), n \(n)")
                 let ids = (0..<n).map { Int64(7 * $0 + 2) }
                 let table = CodeTable(tables, row: 1, byteLookups: byteLookups)
                 for k in [1, 10, 100, n + 5] {
                     var rowScan = RunningTopK(queries: 1, k: k), blockScan = RunningTopK(queries: 1, k: k)
                     rowScan.mergeCodes(rows, count: n, subquantizers: m, ids: ids, tables: tables, tableRow: 1, bias: bias, intoQuery: 0)
                     blockScan.mergeCodes(blocked, ids: ids, table: table, bias: bias, intoQuery: 0)
-                    #expect(blockScan.scores == rowScan.scores && blockScan.ids == rowScan.ids, "m \(m), n \(n), k \(k), tables \(shape)")
+                    check(blockScan.scores == rowScan.scores && blockScan.ids == rowScan.ids, "m \(m), n \(n), k \(k), tables \(shape)")
                 }
             }
             // a selection keeps the chosen codes in order
             let rows = (0..<(130 * 4)).map { UInt8($0 % 251) }
             let picked = rows.withUnsafeBytes { BlockedCodes(subquantizers: 4, rows: $0) }.selecting([129, 0, 64])
-            #expect(picked.allRows == Array(rows[(129 * 4)..<(130 * 4)] + rows[0..<4] + rows[(64 * 4)..<(65 * 4)]))
+            check(picked.allRows == Array(rows[(129 * 4)..<(130 * 4)] + rows[0..<4] + rows[(64 * 4)..<(65 * 4)]), "a selection of codes")
         }
     }
 
@@ -150,7 +156,8 @@ import Testing
         check(top.ids == [104, 7, 101], "merge of two: \(top.ids)")
     }
 
-    /// The scalar fallbacks (score-row merging, nearest centres, column argmax, CRC-32C) against
+    /// The scalar fallbacks (score-row merging, nearest centres, column argmax, the blocked code
+    /// scan, CRC-32C) against
     /// the kernels in use. In a child process: forcing the kernel level is process-wide and must
     /// not leak into tests running in parallel (it once changed the embeddings of another suite).
     @Test func scalarFallbacksMatchTheKernelsInUse() async {
@@ -172,6 +179,7 @@ import Testing
             }
             KernelDispatch.withLevel(.scalar) {
                 QuantizedIndexTests.mergeScoreRows(check)
+                QuantizedIndexTests.compareBlockedScans(byteLookups: false, check)  // the scalar 8-lane loop
                 check(SafetensorsFile.crc32c("123456789") == 0xE306_9283, "the scalar CRC-32C is wrong")
             }
         }
