@@ -55,7 +55,7 @@ struct IndexBuild: AsyncParsableCommand {
     @Argument(help: "Folder of images (searched recursively).")
     var folder: String
 
-    @Option(name: .shortAndLong, help: "Index file to write.")
+    @Option(name: .shortAndLong, help: "Index to write: a file, or a folder with --layout segments.")
     var output: String
 
     @OptionGroup var pipeline: PipelineOptions

@@ -13,7 +13,7 @@ struct IndexInfo: AsyncParsableCommand {
           loupe index info photos.objects --json
         """)
 
-    @Argument(help: "Index file made by `loupe index`.")
+    @Argument(help: "Index made by `loupe index`: a file, or a segment folder (--layout segments).")
     var index: String
 
     @Flag(help: "Print JSON instead of text.")
@@ -105,7 +105,7 @@ struct IndexExport: AsyncParsableCommand {
           python -c "import numpy; print(numpy.load('photos.npy').shape)"
         """)
 
-    @Argument(help: "Index file made by `loupe index`.")
+    @Argument(help: "Index made by `loupe index`: a file, or a segment folder (--layout segments).")
     var index: String
 
     @Option(name: .shortAndLong, help: "Output file: .npy or .fvecs (OUTPUT.json is written beside it).")
@@ -188,7 +188,7 @@ struct IndexRemove: AsyncParsableCommand {
           loupe index compact photos.objects
         """)
 
-    @Argument(help: "Index file made by `loupe index`.")
+    @Argument(help: "Index made by `loupe index`: a file, or a segment folder (--layout segments).")
     var index: String
 
     @Argument(help: "Images to remove: their paths as stored in the index, or files that resolve to them.")
@@ -229,7 +229,7 @@ struct IndexCompact: AsyncParsableCommand {
         commandName: "compact",
         abstract: "Drop the images `loupe index remove` took out, renumbering the rest (rewritten atomically).")
 
-    @Argument(help: "Index file made by `loupe index`.")
+    @Argument(help: "Index made by `loupe index`: a file, or a segment folder (--layout segments).")
     var index: String
 
     func run() async throws {

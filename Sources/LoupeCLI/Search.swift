@@ -27,7 +27,7 @@ struct Search: AsyncParsableCommand {
           loupe search photos.objects spliced.jpg --box 40,60,220,300 --montage pairs.png
         """)
 
-    @Argument(help: "Index file made by `loupe index`.")
+    @Argument(help: "Index made by `loupe index`: a file, or a segment folder (--layout segments).")
     var index: String
 
     @Argument(help: "Query images.")

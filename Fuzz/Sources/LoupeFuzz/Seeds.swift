@@ -35,6 +35,7 @@ enum Seeds {
         try put(.index, "segment-2.idx") { url in
             // a segment folder's second segment (its record, its ids), read as an index of its own
             let folder = url.deletingLastPathComponent().appendingPathComponent("segments.tmp")
+            try? FileManager.default.removeItem(at: folder)
             defer { try? FileManager.default.removeItem(at: folder) }
             var index = try FlatIndex(recipe: global)
             try index.add(unit(4, rows: 4), paths: (0..<4).map { "photo-\($0).jpg" })
@@ -43,6 +44,7 @@ enum Seeds {
             try index.add(unit(5, rows: 2), paths: ["photo-4.jpg", "photo-5.jpg"])
             try index.remove(images: [0])
             try index.write(to: folder)
+            try? FileManager.default.removeItem(at: url)  // the seeds are written again by every run
             try FileManager.default.copyItem(at: folder.appendingPathComponent("segment-2.safetensors"), to: url)
         }
         try put(.index, "flat-ivfpq.idx") { url in
