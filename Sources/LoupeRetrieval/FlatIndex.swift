@@ -463,13 +463,22 @@ enum IndexFile {
         let bytes: SafetensorsFile.ByteTensor
         do { bytes = try file.byteTensor(named: "ids") } catch { throw .unreadable(url, error) }
         guard bytes.shape == [images, 8] else { throw .malformed(url, "ids \(bytes.shape) do not fit \(images) images") }
-        var seen = [UInt64](repeating: 0, count: next / 64 + 1)
+        // a bitmap of next-id bits when that is not much more than the ids themselves; a set when a
+        // file claims a next-id far beyond its images (which must not make it allocate that much)
+        let dense = next <= 64 * images + 65_536
+        var seen = [UInt64](repeating: 0, count: dense ? next / 64 + 1 : 0)
+        var seenSet = Set<UInt64>()
         var ids = [Int](repeating: 0, count: images)
         let good = bytes.values.withUnsafeBytes { raw in
             for i in 0..<images {
                 let id = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self))
-                guard id < UInt64(next), seen[Int(id >> 6)] & (1 << (id & 63)) == 0 else { return false }
-                seen[Int(id >> 6)] |= 1 << (id & 63)
+                guard id < UInt64(next) else { return false }
+                if dense {
+                    guard seen[Int(id >> 6)] & (1 << (id & 63)) == 0 else { return false }
+                    seen[Int(id >> 6)] |= 1 << (id & 63)
+                } else {
+                    guard seenSet.insert(id).inserted else { return false }
+                }
                 ids[i] = Int(id)
             }
             return true

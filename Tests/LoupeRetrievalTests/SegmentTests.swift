@@ -243,7 +243,8 @@ import Testing
 
         // an id given twice (the file's checksums made again to match) is malformed
         let source = try SafetensorsFile(contentsOf: file)
-        var (tensors, bytes) = try source.sections()
+        let (tensors, sectionBytes) = try source.sections()
+        var bytes = sectionBytes
         var ids = try #require(bytes["ids"])
         ids.values.replaceSubrange(8..<16, with: ids.values[0..<8])
         bytes["ids"] = ids
@@ -252,7 +253,13 @@ import Testing
         let bad = dir.appendingPathComponent("bad.index")
         try SafetensorsFile.write(tensors, bytes: bytes, metadata: metadata, checksums: true, to: bad)
         #expect(throws: IndexError.malformed(bad, "an id is given twice or is not below next-id 11")) { try FlatIndex(contentsOf: bad) }
-        tensors = [:]
+        // a next-id far beyond the images is read without a bitmap that large, and still checked
+        for (next, good) in [(1 << 39, true), (1 << 40, false)] {
+            metadata["next-id"] = String(next)
+            bytes["ids"] = sectionBytes["ids"]
+            try SafetensorsFile.write(tensors, bytes: bytes, metadata: metadata, checksums: true, to: bad)
+            if good { #expect(try FlatIndex(contentsOf: bad).nextID == next) } else { #expect(throws: IndexError.self) { try FlatIndex(contentsOf: bad) } }
+        }
     }
 
     /// An index whose vectors sit in several chunks (grown by adds) is written block by block, not
