@@ -169,6 +169,10 @@ def main():
         # a file index is not turned into a folder by --update, and -o of a folder without a manifest is refused
         other = run(binary, "index", folder, "-o", fresh, "--update", "--layout", "segments", "--quiet")
         assert other.returncode == 64 and "--layout cannot change it" in other.stderr, other.stderr
+        other = run(binary, "index", folder, "-o", fresh, "--layout", "segments", "--quiet")
+        assert other.returncode == 64 and "is an index file; --layout segments cannot replace it" in other.stderr, other.stderr
+        other = run(binary, "index", folder, "-o", seg, "--layout", "file", "--quiet")
+        assert other.returncode == 64 and "is an index folder; --layout file cannot replace it" in other.stderr, other.stderr
         shutil.rmtree(folder)
         shutil.rmtree(seg)
         os.remove(fresh)

@@ -84,6 +84,10 @@ struct IndexBuild: AsyncParsableCommand {
         let root = OutputCheck.isFolder(collection.root) ? collection.root : nil
         try OutputCheck.check(output, option: "-o", replacing: .index, inputs: files, force: force.force)
         if update && FileManager.default.fileExists(atPath: output) { return try runUpdate(files, root: root) }
+        // refused before embedding, not when the index is written
+        if let layout, let existing = IndexLayout(at: URL(fileURLWithPath: output)), existing != layout {
+            throw ValidationError("-o \(output) is an index \(existing == .segments ? "folder" : "file"); --layout \(layout) cannot replace it (remove it first)")
+        }
         let localSettings = try local.settings()
         if localSettings != nil && !(objects.objects || objects.student != nil) {
             throw ValidationError("--local-features applies to an object index (--objects or --student)")
