@@ -136,6 +136,10 @@ enum SegmentFolder {
     /// The folder's manifest, checked (format, version, checksum, segments in order).
     static func manifest(_ folder: URL) throws(IndexError) -> SegmentManifest {
         let url = folder.appendingPathComponent(SegmentManifest.fileName)
+        // a manifest names a segment per write: a few hundred bytes each; a huge file is not one
+        if let size = try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int, size > 16 << 20 {
+            throw .malformed(folder, "\(SegmentManifest.fileName) has \(size) bytes, more than a manifest can")
+        }
         guard let data = FileManager.default.contents(atPath: url.path) else {
             throw .unreadable(folder, .io(path: url.path, reason: "cannot read the manifest"))
         }
@@ -215,7 +219,7 @@ enum SegmentFolder {
                 throw .unwritable(folder, .io(path: folder.path, reason: "cannot make the index folder: \(error.localizedDescription)"))
             }
         }
-        let lock = try Lock(folder)
+        let lock = try lock(folder)
         defer { lock.release() }
         let current = holdsIndex(folder) ? try manifest(folder) : nil
         if let current, current.index != Index.fileFormat { throw .wrongFormat(folder, format: current.index) }
@@ -245,17 +249,11 @@ enum SegmentFolder {
             try file.write(manifest.encoded())
             try file.commit()
         } catch {
-            unlink(url.path)
+            AtomicFile.remove(url)
             throw .unwritable(folder, .io(path: error.path, reason: error.reason))
         }
-        syncFolder(folder)
+        AtomicFile.syncFolder(folder)  // the manifest's rename, flushed
         removeUnnamed(in: folder, keeping: Set(segments.map(\.file)))
-    }
-
-    /// Flushes the folder's entries (the rename of the manifest) to disk.
-    private static func syncFolder(_ folder: URL) {
-        let fd = Foundation.open(folder.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if fd >= 0 { fsync(fd); close(fd) }
     }
 
     /// Deletes the segment files the manifest does not name (replaced ones, a killed writer's)
@@ -265,28 +263,19 @@ enum SegmentFolder {
         for name in names where !named.contains(name) {
             let segment = name.hasPrefix("segment-") && name.hasSuffix(".safetensors")
             let temporary = name.hasPrefix(".segment-") && name.hasSuffix(".tmp")
-            if segment || temporary { unlink(folder.appendingPathComponent(name).path) }
+            if segment || temporary { AtomicFile.remove(folder.appendingPathComponent(name)) }
         }
     }
 
-    /// An exclusive lock on a folder's `.lock` file (`flock`): one writer at a time; a second
-    /// one is refused at once (``IndexError/busy(_:)``). Readers take no lock.
-    private struct Lock {
-        let descriptor: Int32
-
-        init(_ folder: URL) throws(IndexError) {
-            let path = folder.appendingPathComponent(".lock").path
-            descriptor = Foundation.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-            guard descriptor >= 0 else { throw .unwritable(folder, .io(path: path, reason: String(cString: strerror(errno)))) }
-            guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
-                close(descriptor)
-                throw .busy(folder)
+    /// The folder's writer lock (its `.lock` file): one writer at a time; a second one is
+    /// refused at once (``IndexError/busy(_:)``). Readers take no lock.
+    private static func lock(_ folder: URL) throws(IndexError) -> FileLock {
+        let url = folder.appendingPathComponent(".lock")
+        do { return try FileLock(url) } catch {
+            switch error {
+            case .held: throw .busy(folder)
+            case let .unavailable(reason): throw .unwritable(folder, .io(path: url.path, reason: reason))
             }
-        }
-
-        func release() {
-            flock(descriptor, LOCK_UN)
-            close(descriptor)
         }
     }
 }

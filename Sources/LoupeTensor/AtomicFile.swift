@@ -106,3 +106,53 @@ package final class AtomicFile {
         }
     }
 }
+
+/// An exclusive, non-blocking lock on a file (`flock`), held until ``release()``: one writer at a
+/// time for a folder of files that change together (a segmented index's `.lock`). Locks belong to
+/// the open file, so a second holder in this process is refused as one in another process is.
+package final class FileLock {
+    private var descriptor: Int32
+
+    /// Why a lock could not be taken.
+    package enum Failure: Error, Equatable {
+        /// Another holder has it.
+        case held
+        /// The lock file could not be opened or made (the system's reason).
+        case unavailable(String)
+    }
+
+    /// Takes the lock on `url` (created when missing), or throws at once.
+    package init(_ url: URL) throws(Failure) {
+        descriptor = open(url.path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else { throw .unavailable(String(cString: strerror(errno))) }
+        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+            close(descriptor)
+            throw .held
+        }
+    }
+
+    package func release() {
+        guard descriptor >= 0 else { return }
+        flock(descriptor, LOCK_UN)
+        close(descriptor)
+        descriptor = -1
+    }
+
+    deinit { release() }
+}
+
+extension AtomicFile {
+    /// Flushes a folder's entries (renames into it) to disk, as a commit that must survive power
+    /// loss needs after the rename of its last file.
+    package static func syncFolder(_ folder: URL) {
+        let fd = open(folder.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if fd >= 0 {
+            fsync(fd)
+            close(fd)
+        }
+    }
+
+    /// Deletes a file, if it is there (no error: the callers clean up after a failure or a
+    /// replacement, where a missing file is the goal).
+    package static func remove(_ url: URL) { unlink(url.path) }
+}
