@@ -15,7 +15,7 @@ public struct SourceHit: Sendable, Codable {
     /// Its position in the index, its path and its score (cosine of the best region pair).
     public var image: Int
     /// Its id in the index (``ObjectIndex/ids``), kept through compactions and updates.
-    public var id: Int = 0
+    public var id: Int
     public var path: String
     public var score: Float
     public var role: SourceRole

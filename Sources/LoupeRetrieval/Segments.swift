@@ -241,7 +241,10 @@ enum SegmentFolder {
             try index.writeFile(to: url, adding: [SegmentRecord.key: record.json])
             segments = []
         }
-        let bytes = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0
+        // the size the manifest records is what opening checks: never a guess
+        guard let bytes = try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int else {
+            throw .unwritable(folder, .io(path: url.path, reason: "the segment just written cannot be measured"))
+        }
         segments.append(.init(file: name, id: record.id, firstImage: record.firstImage, images: index.count - record.firstImage, bytes: bytes))
         let manifest = SegmentManifest(index: Index.fileFormat, generation: generation, segments: segments).sealed()
         do throws(FileWriteError) {
